@@ -1,0 +1,64 @@
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::CoreError;
+
+/// A job id chosen by the producer: 1–64 characters of `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(JobId(s.to_owned()))
+        } else {
+            Err(CoreError::InvalidJobId(s.to_owned()))
+        }
+    }
+
+    /// A fresh, time-ordered id for jobs submitted without one.
+    pub fn generate() -> Self {
+        JobId(uuid::Uuid::now_v7().simple().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for JobId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        JobId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_documented_alphabet() {
+        assert!(JobId::parse("job_1-A").is_ok());
+        assert!(JobId::parse(&"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        for bad in ["", "a b", "../x", "é", &"a".repeat(65), "a/b", "a.b"] {
+            assert!(JobId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

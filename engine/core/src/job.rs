@@ -1,0 +1,266 @@
+//! A job's state, folded from its events.
+//!
+//! The fold is total and idempotent: unknown or out-of-order events never panic,
+//! duplicates of an event never change the result, and a redelivered phase (the
+//! same attempt run again) converges to the same state.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Artifact, MediaInfo};
+use crate::machine::{advance, Action};
+use crate::{Envelope, ErrorInfo, EventBody, JobId, JobStatus, Phase, Recipe, RecipeRef, Source};
+
+/// When a phase started and finished, and its highest attempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseTimes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub status: JobStatus,
+    /// The phase running now, or the last one that ran.
+    pub phase: Option<Phase>,
+    /// Progress of the current phase, 0–100.
+    pub phase_progress: f64,
+    pub source: Option<Source>,
+    pub recipe: Option<RecipeRef>,
+    pub labels: BTreeMap<String, String>,
+    pub phases: BTreeMap<Phase, PhaseTimes>,
+    pub artifacts: BTreeMap<String, Artifact>,
+    pub media: Option<MediaInfo>,
+    pub error: Option<ErrorInfo>,
+    pub cancel_requested: bool,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Job {
+    pub fn new(id: JobId) -> Self {
+        Job {
+            id,
+            status: JobStatus::Queued,
+            phase: None,
+            phase_progress: 0.0,
+            source: None,
+            recipe: None,
+            labels: BTreeMap::new(),
+            phases: BTreeMap::new(),
+            artifacts: BTreeMap::new(),
+            media: None,
+            error: None,
+            cancel_requested: false,
+            submitted_at: None,
+            updated_at: None,
+        }
+    }
+
+    /// The resolved recipe, when the submission named a valid one.
+    pub fn resolved_recipe(&self) -> Option<Recipe> {
+        self.recipe.as_ref().and_then(|r| r.resolve().ok())
+    }
+
+    /// Highest attempt of any phase.
+    pub fn attempts(&self) -> u32 {
+        self.phases.values().map(|p| p.attempts).max().unwrap_or(0)
+    }
+
+    /// Overall progress 0–100: finished phases plus the share of the running one.
+    pub fn progress(&self) -> f64 {
+        if self.status == JobStatus::Succeeded {
+            return 100.0;
+        }
+        let total = self
+            .resolved_recipe()
+            .map(|r| r.steps.len())
+            .unwrap_or(Phase::ALL.len())
+            .max(1) as f64;
+        let done = self
+            .phases
+            .values()
+            .filter(|p| p.finished_at.is_some())
+            .count() as f64;
+        let running = if self.status == JobStatus::Running {
+            self.phase_progress / 100.0
+        } else {
+            0.0
+        };
+        ((done + running) / total * 100.0).clamp(0.0, 100.0)
+    }
+
+    /// Folds one event into the state and returns what should follow from it.
+    pub fn apply(&mut self, e: &Envelope) -> Vec<Action> {
+        if e.job_id != self.id {
+            return vec![];
+        }
+        self.updated_at = Some(
+            self.updated_at
+                .map_or(e.occurred_at, |t| t.max(e.occurred_at)),
+        );
+        let terminal = self.status.is_terminal();
+        match &e.body {
+            EventBody::JobSubmitted(s) => {
+                // The first submission wins; resubmitting a job id is a no-op.
+                if self.source.is_none() {
+                    self.source = Some(s.source.clone());
+                    self.recipe = Some(s.recipe.clone());
+                    self.labels = s.labels.clone();
+                    self.submitted_at = Some(e.occurred_at);
+                    return vec![Action::Dispatch(Phase::Ingest)];
+                }
+                vec![]
+            }
+            EventBody::PhaseStarted(p) => {
+                let t = self.phases.entry(p.phase).or_default();
+                t.started_at = Some(t.started_at.map_or(e.occurred_at, |s| s.min(e.occurred_at)));
+                t.attempts = t.attempts.max(e.attempt);
+                if !terminal && t.finished_at.is_none() && self.phase <= Some(p.phase) {
+                    self.status = JobStatus::Running;
+                    if self.phase != Some(p.phase) {
+                        self.phase_progress = 0.0;
+                    }
+                    self.phase = Some(p.phase);
+                }
+                vec![]
+            }
+            EventBody::PhaseProgress(p) => {
+                if !terminal && self.phase == Some(p.phase) {
+                    self.phase_progress = self.phase_progress.max(p.percent.clamp(0.0, 100.0));
+                }
+                vec![]
+            }
+            EventBody::MediaIngested(_)
+            | EventBody::MediaAnalyzed(_)
+            | EventBody::MediaRendered(_)
+            | EventBody::MediaArchived(_) => self.complete(e),
+            EventBody::PhaseRetryScheduled(r) => {
+                let t = self.phases.entry(r.phase).or_default();
+                t.attempts = t.attempts.max(e.attempt);
+                vec![]
+            }
+            EventBody::PhaseFailed(f) => {
+                let t = self.phases.entry(f.phase).or_default();
+                t.attempts = t.attempts.max(e.attempt);
+                if f.retryable || terminal {
+                    vec![]
+                } else {
+                    vec![Action::Fail(f.error.clone())]
+                }
+            }
+            EventBody::JobSucceeded(_) => {
+                if self.status != JobStatus::Cancelled {
+                    self.status = JobStatus::Succeeded;
+                    self.phase_progress = 100.0;
+                    self.error = None;
+                }
+                vec![]
+            }
+            EventBody::JobFailed(f) => {
+                if !matches!(self.status, JobStatus::Succeeded | JobStatus::Cancelled) {
+                    self.status = JobStatus::Failed;
+                    self.error = Some(f.error.clone());
+                    if f.phase.is_some() {
+                        self.phase = f.phase;
+                    }
+                }
+                vec![]
+            }
+            EventBody::JobCancelRequested(_) => {
+                if terminal {
+                    return vec![];
+                }
+                self.cancel_requested = true;
+                self.phase
+                    .filter(|_| self.status == JobStatus::Running)
+                    .map(Action::Abort)
+                    .into_iter()
+                    .collect()
+            }
+            EventBody::JobCancelled(_) => {
+                if !matches!(self.status, JobStatus::Succeeded | JobStatus::Failed) {
+                    self.status = JobStatus::Cancelled;
+                }
+                vec![]
+            }
+            EventBody::JobDeadLettered(d) => {
+                if !terminal {
+                    self.status = JobStatus::Failed;
+                    self.phase = Some(d.phase);
+                    self.error = Some(ErrorInfo::new("dead_lettered", d.reason.clone()));
+                }
+                vec![]
+            }
+            EventBody::JobRedriven(r) => {
+                if self.status == JobStatus::Failed {
+                    self.status = JobStatus::Queued;
+                    self.error = None;
+                    self.phase = Some(r.phase);
+                    self.phase_progress = 0.0;
+                    if let Some(t) = self.phases.get_mut(&r.phase) {
+                        t.finished_at = None;
+                    }
+                    return vec![Action::Dispatch(r.phase)];
+                }
+                vec![]
+            }
+            EventBody::WorkItem(_) => vec![],
+        }
+    }
+
+    fn complete(&mut self, e: &Envelope) -> Vec<Action> {
+        let phase = e.body.completes().expect("called for completion events");
+        match &e.body {
+            EventBody::MediaIngested(m) => {
+                self.media = Some(m.media.clone());
+                self.artifacts
+                    .insert(m.source.name.clone(), m.source.clone());
+            }
+            EventBody::MediaAnalyzed(m) => {
+                self.artifacts
+                    .insert(m.analysis.name.clone(), m.analysis.clone());
+            }
+            EventBody::MediaRendered(m) => {
+                for a in &m.artifacts {
+                    self.artifacts.insert(a.name.clone(), a.clone());
+                }
+            }
+            EventBody::MediaArchived(m) => {
+                for a in m.artifacts.iter().chain([&m.manifest]) {
+                    self.artifacts.insert(a.name.clone(), a.clone());
+                }
+            }
+            _ => unreachable!(),
+        }
+        let t = self.phases.entry(phase).or_default();
+        let first = t.finished_at.is_none();
+        t.finished_at = Some(
+            t.finished_at
+                .map_or(e.occurred_at, |f| f.min(e.occurred_at)),
+        );
+        t.attempts = t.attempts.max(e.attempt);
+        if t.started_at.is_none() {
+            t.started_at = Some(e.occurred_at);
+        }
+        if self.status.is_terminal() || !first {
+            return vec![];
+        }
+        if self.phase <= Some(phase) {
+            self.phase = Some(phase);
+            self.phase_progress = 100.0;
+        }
+        match self.resolved_recipe() {
+            Some(r) => vec![advance(&r, phase)],
+            None => vec![],
+        }
+    }
+}
