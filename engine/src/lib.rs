@@ -1,1 +1,8 @@
+//! The `sprocket` binary's library: the status API, the projector, the client
+//! commands and the one-process dev mode.
 
+pub mod api;
+pub mod cli;
+pub mod dev;
+pub mod projector;
+pub mod services;

@@ -1,1 +1,176 @@
+//! Helpers for end-to-end tests: a Sprocket started on free ports with a fresh
+//! data directory, test videos with hard cuts at known frames, and an HTTP client.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sprocket::dev::{Dev, DevOptions};
+use sprocket_core::Phase;
+use sprocket_platform::config::Config;
+
+pub mod video;
+
+/// A dev stack on free ports with its own data directory.
+pub struct TestApp {
+    pub dev: Dev,
+    pub http: reqwest::Client,
+    pub url: String,
+    pub data: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        Self::start_with(Phase::ALL.to_vec(), Config::default()).await
+    }
+
+    pub async fn start_with(workers: Vec<Phase>, cfg: Config) -> TestApp {
+        init_tracing();
+        let data = tempfile::tempdir().expect("tempdir");
+        let opts = DevOptions {
+            data_dir: data.path().to_owned(),
+            api_addr: "127.0.0.1:0".into(),
+            kafka_addr: "127.0.0.1:0".into(),
+            registry_addr: "127.0.0.1:0".into(),
+            workers,
+        };
+        let dev = Dev::start(&opts, cfg).await.expect("sprocket dev starts");
+        let url = dev.api_url();
+        TestApp {
+            dev,
+            http: reqwest::Client::new(),
+            url,
+            data,
+        }
+    }
+
+    pub fn kafka(&self) -> String {
+        self.dev.infra.broker.bootstrap_servers()
+    }
+
+    pub fn inbox(&self) -> PathBuf {
+        std::fs::canonicalize(self.data.path())
+            .unwrap()
+            .join("inbox")
+    }
+
+    pub async fn upload(&self, file: &Path) -> Value {
+        let bytes = std::fs::read(file).expect("test file");
+        let r = self
+            .http
+            .post(format!("{}/v1/uploads", self.url))
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "upload");
+        r.json().await.unwrap()
+    }
+
+    pub async fn post_job(&self, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/jobs", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads `file` and submits it with `recipe`; returns the job id.
+    pub async fn submit(&self, file: &Path, recipe: &str, id: &str) -> String {
+        let up = self.upload(file).await;
+        let (status, body) = self
+            .post_job(json!({"job_id": id, "source": {"upload": up["upload"]}, "recipe": recipe}))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn bytes(&self, path: &str) -> Vec<u8> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.bytes().await.unwrap().to_vec()
+    }
+
+    /// Polls the job until `done` holds for it, or panics after `timeout`.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, job) = self.get(&format!("/v1/jobs/{id}")).await;
+            if status == 200 && done(&job) {
+                return job;
+            }
+            if start.elapsed() > timeout {
+                panic!("job {id} did not get there in {timeout:?}; last seen: {status} {job}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the job reaches a terminal status.
+    pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
+        self.wait_for(id, timeout, |j| {
+            matches!(
+                j["status"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
+        })
+        .await
+    }
+}
+
+/// Logs to the test output; `SPROCKET_LOG=debug` for more.
+fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("SPROCKET_LOG")
+            .unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// ffprobe's JSON for a file.
+pub fn ffprobe(path: &Path) -> Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(out.status.success(), "ffprobe failed on {}", path.display());
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -1,1 +1,19 @@
+//! Sprocket's phase workers.
+//!
+//! [`runtime`] consumes a phase topic and commits each work item's outcome — its
+//! events, the next work item and the consumed offset — in one Kafka transaction.
+//! [`step`] is the single-step function behind it: one message in, the outcome
+//! out, so tests can drive a worker deterministically. [`phases`] holds the four
+//! phases' real work.
 
+pub mod context;
+pub mod error;
+pub mod phases;
+pub mod runtime;
+pub mod step;
+
+pub use context::{Cx, Stores};
+pub use error::WorkError;
+pub use phases::{phase_work, Done, PhaseWork};
+pub use runtime::{run_worker, WorkerHandle};
+pub use step::{Outcome, Stepper};

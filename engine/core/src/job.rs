@@ -219,30 +219,38 @@ impl Job {
 
     fn complete(&mut self, e: &Envelope) -> Vec<Action> {
         let phase = e.body.completes().expect("called for completion events");
-        match &e.body {
-            EventBody::MediaIngested(m) => {
-                self.media = Some(m.media.clone());
-                self.artifacts
-                    .insert(m.source.name.clone(), m.source.clone());
-            }
-            EventBody::MediaAnalyzed(m) => {
-                self.artifacts
-                    .insert(m.analysis.name.clone(), m.analysis.clone());
-            }
-            EventBody::MediaRendered(m) => {
-                for a in &m.artifacts {
-                    self.artifacts.insert(a.name.clone(), a.clone());
+        // Only a phase's first completion records its outputs: a late duplicate
+        // (say, a render completion redelivered after archive) must not overwrite
+        // what later phases recorded under the same names.
+        let first = self
+            .phases
+            .get(&phase)
+            .is_none_or(|t| t.finished_at.is_none());
+        if first {
+            match &e.body {
+                EventBody::MediaIngested(m) => {
+                    self.media = Some(m.media.clone());
+                    self.artifacts
+                        .insert(m.source.name.clone(), m.source.clone());
                 }
-            }
-            EventBody::MediaArchived(m) => {
-                for a in m.artifacts.iter().chain([&m.manifest]) {
-                    self.artifacts.insert(a.name.clone(), a.clone());
+                EventBody::MediaAnalyzed(m) => {
+                    self.artifacts
+                        .insert(m.analysis.name.clone(), m.analysis.clone());
                 }
+                EventBody::MediaRendered(m) => {
+                    for a in &m.artifacts {
+                        self.artifacts.insert(a.name.clone(), a.clone());
+                    }
+                }
+                EventBody::MediaArchived(m) => {
+                    for a in m.artifacts.iter().chain([&m.manifest]) {
+                        self.artifacts.insert(a.name.clone(), a.clone());
+                    }
+                }
+                _ => unreachable!(),
             }
-            _ => unreachable!(),
         }
         let t = self.phases.entry(phase).or_default();
-        let first = t.finished_at.is_none();
         t.finished_at = Some(
             t.finished_at
                 .map_or(e.occurred_at, |f| f.min(e.occurred_at)),

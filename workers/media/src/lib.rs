@@ -1,1 +1,26 @@
+//! Media work for Sprocket's phases. No Kafka, no object store: functions over
+//! local files that the phase workers call.
+//!
+//! * [`probe`]: ffprobe a file and decide whether it is usable media.
+//! * [`decode`]: stream frames out of ffmpeg in bounded batches.
+//! * [`shots`]: the content-change shot detector, written with candle tensor ops.
+//! * [`quality`]: per-shot brightness, sharpness and motion.
+//! * [`tensors`]: the analysis device and frames as tensors.
+//! * [`analyze`]: the analyze phase's pipeline, producing [`Analysis`].
+//! * [`render`]: highlight reel and poster with ffmpeg, progress from ffmpeg itself.
 
+pub mod analysis;
+pub mod analyze;
+pub mod decode;
+mod encode;
+pub mod error;
+mod isobmff;
+pub mod probe;
+pub mod quality;
+pub mod render;
+pub mod shots;
+pub mod tensors;
+mod tool;
+
+pub use analysis::{Analysis, Shot};
+pub use error::MediaError;

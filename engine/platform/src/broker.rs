@@ -1,0 +1,177 @@
+//! The embedded Kafka-protocol broker: librdkafka's mock cluster, memory-only.
+//!
+//! The mock cluster binds an ephemeral loopback port. To serve a fixed address
+//! (`127.0.0.1:9092` by default) a relay listens there and the broker advertises the
+//! relay's address, so every client connection, bootstrap or not, goes through it.
+//! The mock cluster does not serve CreateTopics, so Sprocket's topics are created
+//! here when the broker starts.
+
+use std::ffi::{CStr, CString};
+use std::net::SocketAddr;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka_sys as rdsys;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the mock cluster failed: {0}")]
+    Mock(String),
+}
+
+/// A running embedded broker. Dropping it stops the broker.
+pub struct EmbeddedBroker {
+    cluster: *mut rdsys::rd_kafka_mock_cluster_t,
+    /// The client handle that owns the mock cluster; must outlive it.
+    _owner: BaseProducer,
+    addr: SocketAddr,
+    relay: JoinHandle<()>,
+}
+
+// The mock cluster is driven by its own thread; its API is thread-safe.
+unsafe impl Send for EmbeddedBroker {}
+unsafe impl Sync for EmbeddedBroker {}
+
+impl EmbeddedBroker {
+    /// Starts a one-broker mock cluster reachable at `addr` (port 0 picks one).
+    pub async fn start(addr: &str) -> Result<EmbeddedBroker, BrokerError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| BrokerError::Listen {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| BrokerError::Listen {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        let owner: BaseProducer = ClientConfig::new()
+            .set("client.id", "sprocket-embedded-broker")
+            .create()
+            .map_err(|e| BrokerError::Mock(e.to_string()))?;
+        // SAFETY: the producer handle is valid and outlives the cluster (both are
+        // owned by the returned value; Drop destroys the cluster first).
+        let cluster = unsafe { rdsys::rd_kafka_mock_cluster_new(owner.client().native_ptr(), 1) };
+        if cluster.is_null() {
+            return Err(BrokerError::Mock("rd_kafka_mock_cluster_new failed".into()));
+        }
+        // SAFETY: `cluster` is valid; the returned string lives as long as the cluster.
+        let real = unsafe { CStr::from_ptr(rdsys::rd_kafka_mock_cluster_bootstraps(cluster)) }
+            .to_string_lossy()
+            .into_owned();
+        let host = CString::new(local.ip().to_string()).expect("no NUL in an IP");
+        // SAFETY: valid cluster and C string; broker ids start at 1.
+        unsafe {
+            rdsys::rd_kafka_mock_broker_set_host_port(
+                cluster,
+                1,
+                host.as_ptr(),
+                local.port() as i32,
+            )
+        };
+        let target = real
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("PLAINTEXT://")
+            .to_owned();
+        let relay = tokio::spawn(relay(listener, target));
+        tracing::info!(addr = %local, "embedded Kafka broker (mock cluster) listening");
+        Ok(EmbeddedBroker {
+            cluster,
+            _owner: owner,
+            addr: local,
+            relay,
+        })
+    }
+
+    /// The address clients bootstrap from.
+    pub fn bootstrap_servers(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Creates a topic (the mock cluster's own API; CreateTopics is not served).
+    pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), BrokerError> {
+        let topic = CString::new(name).map_err(|e| BrokerError::Mock(e.to_string()))?;
+        // SAFETY: valid cluster and C string.
+        let err = unsafe {
+            rdsys::rd_kafka_mock_topic_create(self.cluster, topic.as_ptr(), partitions, 1)
+        };
+        if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(())
+        } else {
+            Err(BrokerError::Mock(format!("creating topic {name}: {err:?}")))
+        }
+    }
+
+    /// Makes the next `count` requests of type `api` fail with `error` (fault injection).
+    pub fn request_errors(
+        &self,
+        api: rdsys::types::RDKafkaApiKey,
+        errors: &[rdsys::rd_kafka_resp_err_t],
+    ) {
+        // SAFETY: valid cluster; the slice outlives the call.
+        unsafe {
+            rdsys::rd_kafka_mock_push_request_errors_array(
+                self.cluster,
+                api as i16,
+                errors.len(),
+                errors.as_ptr(),
+            )
+        };
+    }
+
+    /// Takes the broker down or up (fault injection).
+    pub fn set_down(&self, down: bool) {
+        // SAFETY: valid cluster, broker 1 exists.
+        unsafe {
+            if down {
+                rdsys::rd_kafka_mock_broker_set_down(self.cluster, 1);
+            } else {
+                rdsys::rd_kafka_mock_broker_set_up(self.cluster, 1);
+            }
+        }
+    }
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        self.relay.abort();
+        // SAFETY: the cluster was created by us and is destroyed once.
+        unsafe { rdsys::rd_kafka_mock_cluster_destroy(self.cluster) };
+    }
+}
+
+async fn relay(listener: TcpListener, target: String) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        let target = target.clone();
+        tokio::spawn(async move {
+            match TcpStream::connect(&target).await {
+                Ok(mut outbound) => {
+                    let _ = inbound.set_nodelay(true);
+                    let _ = outbound.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+                Err(e) => {
+                    tracing::warn!(%target, error = %e, "embedded broker relay: connect failed")
+                }
+            }
+        });
+    }
+}

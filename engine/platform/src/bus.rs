@@ -1,0 +1,340 @@
+//! Kafka clients and the message conventions every Sprocket process follows:
+//! keyed by job id, headers `event-type`, `traceparent`, `producer`, values in the
+//! Confluent wire format through [`Codec`].
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sha2::{Digest, Sha256};
+use sprocket_core::event::Fill;
+use sprocket_core::{Envelope, Topics};
+
+use crate::codec::{Codec, CodecError};
+use crate::config::Config;
+
+pub const HEADER_EVENT_TYPE: &str = "event-type";
+pub const HEADER_TRACEPARENT: &str = "traceparent";
+pub const HEADER_PRODUCER: &str = "producer";
+pub const HEADER_DLQ_REASON: &str = "dlq-reason";
+pub const HEADER_DLQ_TOPIC: &str = "dlq-topic";
+pub const HEADER_DLQ_PARTITION: &str = "dlq-partition";
+pub const HEADER_DLQ_OFFSET: &str = "dlq-offset";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("kafka: {context}: {source}")]
+    Kafka { context: String, source: KafkaError },
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+impl BusError {
+    pub fn kafka(context: impl Into<String>) -> impl FnOnce(KafkaError) -> BusError {
+        let context = context.into();
+        move |source| BusError::Kafka { context, source }
+    }
+
+    /// Whether trying again could succeed (fencing and fatal errors cannot).
+    pub fn retryable(&self) -> bool {
+        match self {
+            BusError::Kafka { source, .. } => !matches!(
+                source.rdkafka_error_code(),
+                Some(RDKafkaErrorCode::Fenced)
+                    | Some(RDKafkaErrorCode::ProducerFenced)
+                    | Some(RDKafkaErrorCode::InvalidProducerEpoch)
+                    | Some(RDKafkaErrorCode::Fatal)
+            ),
+            BusError::Codec(e) => e.retryable(),
+        }
+    }
+}
+
+/// A message ready to produce.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    pub fn future(&self) -> FutureRecord<'_, str, [u8]> {
+        let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
+        for (k, v) in &self.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        FutureRecord::to(&self.topic)
+            .key(self.key.as_str())
+            .payload(self.payload.as_slice())
+            .headers(headers)
+    }
+}
+
+/// Everything a process needs to talk to Kafka the Sprocket way.
+#[derive(Clone)]
+pub struct Bus {
+    base: ClientConfig,
+    pub topics: Topics,
+    pub codec: Codec,
+    /// Written in the `producer` field and header, e.g. `sprocket-worker-render@host`.
+    pub producer_name: String,
+    partitions: i32,
+    replication: i32,
+}
+
+impl Bus {
+    pub async fn connect(cfg: &Config, producer_name: impl Into<String>) -> Result<Bus, BusError> {
+        let mut base = ClientConfig::new();
+        base.set("bootstrap.servers", &cfg.kafka.brokers);
+        for (k, v) in &cfg.kafka.properties {
+            base.set(k, v);
+        }
+        let codec = Codec::connect(&cfg.registry.url, &cfg.kafka.topic_prefix).await?;
+        Ok(Bus {
+            base,
+            topics: Topics::new(cfg.kafka.topic_prefix.clone()),
+            codec,
+            producer_name: producer_name.into(),
+            partitions: cfg.kafka.partitions,
+            replication: cfg.kafka.replication,
+        })
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        self.base.clone()
+    }
+
+    /// An idempotent producer for facts published outside transactions.
+    pub fn producer(&self) -> Result<FutureProducer, BusError> {
+        self.base
+            .clone()
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "2")
+            .set("client.id", &self.producer_name)
+            .create()
+            .map_err(BusError::kafka("creating a producer"))
+    }
+
+    /// A transactional producer with `transactional.id = id`, transactions initialised.
+    pub fn transactional_producer(&self, id: &str) -> Result<FutureProducer, BusError> {
+        use rdkafka::producer::Producer;
+        let p: FutureProducer = self
+            .base
+            .clone()
+            .set("transactional.id", id)
+            .set("transaction.timeout.ms", "60000")
+            .set("linger.ms", "2")
+            .set("client.id", &self.producer_name)
+            .create()
+            .map_err(BusError::kafka("creating a transactional producer"))?;
+        p.init_transactions(Duration::from_secs(30))
+            .map_err(BusError::kafka(format!("init_transactions for {id}")))?;
+        Ok(p)
+    }
+
+    /// A consumer that sees committed data only and never commits by itself.
+    pub fn consumer(&self, group: &str) -> Result<StreamConsumer, BusError> {
+        self.base
+            .clone()
+            .set("group.id", group)
+            .set("isolation.level", "read_committed")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("client.id", &self.producer_name)
+            .create()
+            .map_err(BusError::kafka(format!("creating a consumer in {group}")))
+    }
+
+    /// Encodes an event for `topic` with the contract's key and headers.
+    pub async fn record(&self, topic: &str, env: &Envelope) -> Result<Record, BusError> {
+        let payload = self.codec.encode(env).await?;
+        Ok(Record {
+            topic: topic.to_owned(),
+            key: env.job_id.to_string(),
+            payload,
+            headers: vec![
+                (HEADER_EVENT_TYPE.into(), env.kind().0.into()),
+                (
+                    HEADER_TRACEPARENT.into(),
+                    traceparent(env.job_id.as_str(), &env.event_id),
+                ),
+                (HEADER_PRODUCER.into(), env.producer.clone()),
+            ],
+        })
+    }
+
+    /// Produces one record and waits for the broker's acknowledgement.
+    pub async fn send(
+        &self,
+        producer: &FutureProducer,
+        record: &Record,
+    ) -> Result<(i32, i64), BusError> {
+        let d = producer
+            .send(record.future(), Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| BusError::Kafka {
+                context: format!("producing to {}", record.topic),
+                source: e,
+            })?;
+        Ok((d.partition, d.offset))
+    }
+
+    /// Creates Sprocket's topics with the configured partitions. Topics that exist
+    /// already are fine; so is a broker that does not serve CreateTopics (the
+    /// embedded one) as long as the topics are there.
+    pub async fn create_topics(&self) -> Result<Vec<String>, BusError> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .base
+            .create()
+            .map_err(BusError::kafka("creating an admin client"))?;
+        let names = self.topics.all();
+        let events = self.topics.events();
+        let new: Vec<NewTopic> = names
+            .iter()
+            .map(|n| {
+                let t = NewTopic::new(
+                    n,
+                    self.partitions,
+                    TopicReplication::Fixed(self.replication),
+                );
+                if *n == events {
+                    t.set("retention.ms", "-1").set("retention.bytes", "-1")
+                } else {
+                    t
+                }
+            })
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let missing = |e: &KafkaError| BusError::Kafka {
+            context: "creating topics".into(),
+            source: e.clone(),
+        };
+        match admin.create_topics(&new, &opts).await {
+            Ok(results) => {
+                for r in results {
+                    if let Err((name, code)) = r {
+                        if code != RDKafkaErrorCode::TopicAlreadyExists {
+                            self.check_topic_exists(&admin, &name)
+                                .map_err(|e| missing(&e))?;
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                for n in &names {
+                    self.check_topic_exists(&admin, n)
+                        .map_err(|e| missing(&e))?;
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn check_topic_exists(
+        &self,
+        admin: &AdminClient<DefaultClientContext>,
+        name: &str,
+    ) -> Result<(), KafkaError> {
+        let md = admin
+            .inner()
+            .fetch_metadata(Some(name), Duration::from_secs(10))?;
+        match md.topics().first() {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
+            _ => Err(KafkaError::AdminOp(
+                RDKafkaErrorCode::UnknownTopicOrPartition,
+            )),
+        }
+    }
+
+    /// Partition count of a topic, from the cluster's metadata.
+    pub fn partition_count(&self, consumer: &StreamConsumer, topic: &str) -> Result<i32, BusError> {
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .map_err(BusError::kafka(format!("metadata of {topic}")))?;
+        Ok(md
+            .topics()
+            .first()
+            .map(|t| t.partitions().len() as i32)
+            .unwrap_or(0))
+    }
+}
+
+/// A W3C traceparent. The trace id is derived from the job id, so every message
+/// of one job belongs to one trace; the span id from the event id.
+pub fn traceparent(job_id: &str, event_id: &str) -> String {
+    let trace = Sha256::digest(job_id.as_bytes());
+    let span = Sha256::digest(event_id.as_bytes());
+    format!(
+        "00-{}-{}-01",
+        hex::encode(&trace[..16]),
+        hex::encode(&span[..8])
+    )
+}
+
+/// Envelope fields for a message whose producer left them out. Derived from the
+/// message's position and timestamp, so every reader fills in the same event id.
+pub fn fill_for(topic: &str, partition: i32, offset: i64, timestamp_ms: Option<i64>) -> Fill {
+    let ms = timestamp_ms.unwrap_or(0).max(0) as u64;
+    let h = Sha256::digest(format!("{topic}/{partition}/{offset}").as_bytes());
+    let mut rand = [0u8; 10];
+    rand.copy_from_slice(&h[..10]);
+    let id = uuid::Builder::from_unix_timestamp_millis(ms, &rand).into_uuid();
+    Fill {
+        event_id: id.to_string(),
+        occurred_at: DateTime::<Utc>::from_timestamp_millis(ms as i64).unwrap_or_else(Utc::now),
+        producer: "external".into(),
+    }
+}
+
+/// Reads a header as text.
+pub fn header<M: Message>(msg: &M, name: &str) -> Option<String> {
+    let h = msg.headers()?;
+    h.iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_is_w3c_shaped_and_stable_per_job() {
+        let a = traceparent("job1", "e1");
+        let b = traceparent("job1", "e2");
+        assert_eq!(a.len(), 55);
+        assert_eq!(&a[..36], &b[..36], "same job, same trace id");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn fill_is_deterministic_per_position() {
+        let a = fill_for("t", 0, 5, Some(1_700_000_000_000));
+        let b = fill_for("t", 0, 5, Some(1_700_000_000_000));
+        let c = fill_for("t", 0, 6, Some(1_700_000_000_000));
+        assert_eq!(a.event_id, b.event_id);
+        assert_ne!(a.event_id, c.event_id);
+        assert_eq!(
+            uuid::Uuid::parse_str(&a.event_id)
+                .unwrap()
+                .get_version_num(),
+            7
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! Layered configuration: built-in defaults, then a TOML file, then `SPROCKET__…`
+//! environment variables (`__` separates levels: `SPROCKET__KAFKA__BROKERS`), then
+//! command-line flags. Unknown keys are errors; every value is checked at start.
+//! Secrets (S3 keys) are never part of it: they come from the `AWS_*` environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub registry: RegistryConfig,
+    pub database: DatabaseConfig,
+    pub store: StoreConfig,
+    pub archive: StoreConfig,
+    pub api: ApiConfig,
+    pub ingest: IngestConfig,
+    pub worker: WorkerConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma separated (`SPROCKET__KAFKA__BROKERS`, `--kafka`).
+    pub brokers: String,
+    /// Prefix of every topic name (`sprocket.` gives `sprocket.events`, …).
+    pub topic_prefix: String,
+    /// Partitions per topic when Sprocket creates its topics.
+    pub partitions: i32,
+    /// Replication factor when Sprocket creates its topics.
+    pub replication: i32,
+    /// Extra librdkafka properties for every client (e.g. `security.protocol`).
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Schema registry URL (`SPROCKET__REGISTRY__URL`, `--registry`).
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Projection database: `postgres://…` or `sqlite://<path>`
+    /// (`SPROCKET__DATABASE__URL`, `--database`).
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Object store URL: `file:///…`, `s3://bucket/prefix` or `memory://`
+    /// (`SPROCKET__STORE__URL`/`--store`, `SPROCKET__ARCHIVE__URL`/`--archive`).
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Listen address of the status API (`SPROCKET__API__ADDR`, `--api-addr`).
+    pub addr: String,
+    /// Largest upload accepted by `POST /v1/uploads`, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Directories a `{"path": …}` source may come from. Empty: path sources refused.
+    pub allowed_dirs: Vec<PathBuf>,
+    /// Largest source accepted, in bytes.
+    pub max_bytes: u64,
+    /// Longest source accepted, in seconds.
+    pub max_duration_s: f64,
+    /// Widest source accepted, in pixels.
+    pub max_width: u32,
+    /// Tallest source accepted, in pixels.
+    pub max_height: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Scratch directory for media work (default: the system temp dir).
+    pub scratch_dir: Option<PathBuf>,
+    /// Attempts at a phase before the job fails and its item is dead-lettered.
+    pub max_attempts: u32,
+    /// Delay before the first retry, in milliseconds (doubles each attempt).
+    pub retry_delay_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kafka: KafkaConfig::default(),
+            registry: RegistryConfig {
+                url: "http://127.0.0.1:8081".into(),
+            },
+            database: DatabaseConfig {
+                url: "sqlite://data/sprocket.db".into(),
+            },
+            store: StoreConfig {
+                url: "file://data/store".into(),
+            },
+            archive: StoreConfig {
+                url: "file://data/archive".into(),
+            },
+            api: ApiConfig {
+                addr: "127.0.0.1:8080".into(),
+                max_upload_bytes: 2 << 30,
+            },
+            ingest: IngestConfig::default(),
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "sprocket.".into(),
+            partitions: 3,
+            replication: 1,
+            properties: Default::default(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            allowed_dirs: vec![],
+            max_bytes: 4 << 30,
+            max_duration_s: 4.0 * 3600.0,
+            max_width: 7680,
+            max_height: 4320,
+        }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            scratch_dir: None,
+            max_attempts: 3,
+            retry_delay_ms: 1000,
+        }
+    }
+}
+
+/// Values given as flags; `None` leaves the lower layers alone.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    pub kafka_brokers: Option<String>,
+    pub registry_url: Option<String>,
+    pub database_url: Option<String>,
+    pub store_url: Option<String>,
+    pub archive_url: Option<String>,
+    pub api_addr: Option<String>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the environment, then `flags`.
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_from(file, flags, Env::prefixed("SPROCKET__").split("__"))
+    }
+
+    fn load_from(file: Option<&Path>, flags: &Overrides, env: Env) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError::Invalid {
+                    key: "config file",
+                    reason: format!("{} does not exist", f.display()),
+                });
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(env.map(|k| k.as_str().to_ascii_lowercase().into()));
+        let set = |fig: Figment, key: &str, v: &Option<String>| match v {
+            Some(v) => fig.merge((key, v.clone())),
+            None => fig,
+        };
+        fig = set(fig, "kafka.brokers", &flags.kafka_brokers);
+        fig = set(fig, "registry.url", &flags.registry_url);
+        fig = set(fig, "database.url", &flags.database_url);
+        fig = set(fig, "store.url", &flags.store_url);
+        fig = set(fig, "archive.url", &flags.archive_url);
+        fig = set(fig, "api.addr", &flags.api_addr);
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value that can be checked without connecting anywhere.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: String| Err(ConfigError::Invalid { key, reason });
+        if self.kafka.brokers.trim().is_empty() {
+            return invalid("kafka.brokers", "is empty".into());
+        }
+        if self.kafka.partitions < 1 || self.kafka.replication < 1 {
+            return invalid(
+                "kafka.partitions",
+                "partitions and replication must be ≥ 1".into(),
+            );
+        }
+        if !self
+            .kafka
+            .topic_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return invalid(
+                "kafka.topic_prefix",
+                "use letters, digits, '.', '_', '-'".into(),
+            );
+        }
+        if url::Url::parse(&self.registry.url).is_err() {
+            return invalid(
+                "registry.url",
+                format!("{:?} is not a URL", self.registry.url),
+            );
+        }
+        let db = &self.database.url;
+        if !(db.starts_with("sqlite://")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return invalid("database.url", "use postgres://… or sqlite://…".into());
+        }
+        for (key, url) in [
+            ("store.url", &self.store.url),
+            ("archive.url", &self.archive.url),
+        ] {
+            let scheme = url.split("://").next().unwrap_or_default();
+            if !url.contains("://") || !["file", "s3", "memory"].contains(&scheme) {
+                return invalid(
+                    key,
+                    format!("{url:?}: use file:///…, s3://bucket/prefix or memory://"),
+                );
+            }
+        }
+        if self.api.addr.parse::<SocketAddr>().is_err() {
+            return invalid("api.addr", format!("{:?} is not host:port", self.api.addr));
+        }
+        for d in &self.ingest.allowed_dirs {
+            if d.is_relative() {
+                return invalid(
+                    "ingest.allowed_dirs",
+                    format!("{} is not absolute", d.display()),
+                );
+            }
+        }
+        if self.worker.max_attempts == 0 {
+            return invalid("worker.max_attempts", "must be ≥ 1".into());
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, for `sprocket config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serializes to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "s.toml",
+                "[kafka]\nbrokers = \"file:1\"\n[api]\naddr = \"127.0.0.1:1\"\n",
+            )?;
+            jail.set_env("SPROCKET__API__ADDR", "127.0.0.1:2");
+            jail.set_env("SPROCKET__DATABASE__URL", "postgres://x/y");
+            let flags = Overrides {
+                database_url: Some("sqlite://z.db".into()),
+                ..Default::default()
+            };
+            let c = Config::load(Some(Path::new("s.toml")), &flags).unwrap();
+            assert_eq!(c.kafka.brokers, "file:1");
+            assert_eq!(c.api.addr, "127.0.0.1:2");
+            assert_eq!(c.database.url, "sqlite://z.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "[kafka]\nbrokerz = \"x\"\n")?;
+            let e = Config::load(Some(Path::new("bad.toml")), &Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("brokerz"), "{e}");
+            jail.set_env("SPROCKET__STORE__URL", "ftp://x");
+            let e = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("store.url"), "{e}");
+            Ok(())
+        });
+    }
+}

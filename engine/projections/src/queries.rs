@@ -1,0 +1,158 @@
+//! Reads: one job, a page of jobs, a job's events, offsets and snapshots.
+
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use sprocket_core::{Envelope, Job, JobId, JobStatus};
+
+use crate::connection::AnyConnection;
+use crate::cursor::Cursor;
+use crate::rows::{parse_event, parse_job, EventRow, JobRow};
+use crate::schema::{events, jobs, offsets};
+use crate::{Page, Position, ProjectionError};
+
+/// The most jobs one page may hold.
+pub(crate) const MAX_PAGE: u32 = 1000;
+
+fn query(context: &'static str) -> impl Fn(diesel::result::Error) -> ProjectionError {
+    move |source| ProjectionError::Query { context, source }
+}
+
+pub(crate) fn job(conn: &mut AnyConnection, id: &JobId) -> Result<Option<Job>, ProjectionError> {
+    let state = jobs::table
+        .find(id.as_str())
+        .select(jobs::state)
+        .first::<String>(conn)
+        .optional()
+        .map_err(query("load job"))?;
+    state.map(|s| parse_job(id.as_str(), &s)).transpose()
+}
+
+/// Newest submitted first (ties broken by id, descending), keyset-paginated.
+pub(crate) fn jobs(
+    conn: &mut AnyConnection,
+    status: Option<JobStatus>,
+    limit: u32,
+    after: Option<&str>,
+) -> Result<Page<Job>, ProjectionError> {
+    let limit = limit.clamp(1, MAX_PAGE) as usize;
+    let after = after.map(Cursor::decode).transpose()?;
+    let mut q = jobs::table
+        .select((jobs::submitted_at, jobs::id, jobs::state))
+        .into_boxed();
+    if let Some(status) = status {
+        q = q.filter(jobs::status.eq(status.as_str()));
+    }
+    if let Some(c) = after {
+        q = q.filter(
+            jobs::submitted_at
+                .lt(c.submitted_at.clone())
+                .or(jobs::submitted_at.eq(c.submitted_at).and(jobs::id.lt(c.id))),
+        );
+    }
+    let mut rows = q
+        .order((jobs::submitted_at.desc(), jobs::id.desc()))
+        .limit(limit as i64 + 1)
+        .load::<(String, String, String)>(conn)
+        .map_err(query("list jobs"))?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = match rows.last() {
+        Some((submitted_at, id, _)) if more => Some(
+            Cursor {
+                submitted_at: submitted_at.clone(),
+                id: id.clone(),
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    let items = rows
+        .iter()
+        .map(|(_, id, state)| parse_job(id, state))
+        .collect::<Result<_, _>>()?;
+    Ok(Page { items, next })
+}
+
+pub(crate) fn events(
+    conn: &mut AnyConnection,
+    id: &JobId,
+) -> Result<Vec<Envelope>, ProjectionError> {
+    events::table
+        .filter(events::job_id.eq(id.as_str()))
+        .order(events::seq.asc())
+        .select((events::event_id, events::body))
+        .load::<(String, String)>(conn)
+        .map_err(query("list events"))?
+        .iter()
+        .map(|(event_id, body)| parse_event(event_id, body))
+        .collect()
+}
+
+pub(crate) fn offsets(conn: &mut AnyConnection) -> Result<Vec<Position>, ProjectionError> {
+    let rows = offsets::table
+        .order((offsets::topic.asc(), offsets::kafka_partition.asc()))
+        .load::<(String, i32, i64)>(conn)
+        .map_err(query("load offsets"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(topic, partition, offset)| Position {
+            topic,
+            partition,
+            offset,
+        })
+        .collect())
+}
+
+/// Every job row (by id) and event row (by job, then sequence), with the stored
+/// JSON columns parsed so that equal projections give equal values.
+pub(crate) fn snapshot(conn: &mut AnyConnection) -> Result<Value, ProjectionError> {
+    let job_rows = jobs::table
+        .order(jobs::id.asc())
+        .select(JobRow::as_select())
+        .load(conn)
+        .map_err(query("snapshot jobs"))?;
+    let event_rows = events::table
+        .order((events::job_id.asc(), events::seq.asc()))
+        .select(EventRow::as_select())
+        .load(conn)
+        .map_err(query("snapshot events"))?;
+    let parse = |what: &'static str, key: &str, text: &str| {
+        serde_json::from_str::<Value>(text).map_err(|source| ProjectionError::Corrupt {
+            what,
+            key: key.to_owned(),
+            source,
+        })
+    };
+    let jobs = job_rows
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "id": r.id,
+                "status": r.status,
+                "phase": r.phase,
+                "progress": r.progress,
+                "attempts": r.attempts,
+                "submitted_at": r.submitted_at,
+                "updated_at": r.updated_at,
+                "state": parse("job state", &r.id, &r.state)?,
+            }))
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    let events = event_rows
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "event_id": r.event_id,
+                "job_id": r.job_id,
+                "seq": r.seq,
+                "type": r.kind,
+                "occurred_at": r.occurred_at,
+                "body": parse("event body", &r.event_id, &r.body)?,
+                "topic": r.topic,
+                "partition": r.kafka_partition,
+                "offset": r.kafka_offset,
+            }))
+        })
+        .collect::<Result<Vec<_>, ProjectionError>>()?;
+    Ok(json!({ "jobs": jobs, "events": events }))
+}

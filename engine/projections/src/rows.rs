@@ -1,0 +1,109 @@
+//! Rows as written and read, and how core values map onto their columns.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use diesel::prelude::*;
+use sprocket_core::{Envelope, Job};
+
+use crate::schema::{events, jobs};
+use crate::{Position, ProjectionError};
+
+/// A timestamp as stored: RFC 3339, UTC, nanoseconds, fixed width.
+pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+#[derive(Debug, Clone, Insertable, AsChangeset, Queryable, Selectable)]
+#[diesel(table_name = jobs)]
+pub(crate) struct JobRow {
+    pub id: String,
+    pub status: String,
+    pub phase: Option<String>,
+    pub progress: f64,
+    pub attempts: i32,
+    pub submitted_at: String,
+    pub updated_at: String,
+    pub state: String,
+}
+
+impl JobRow {
+    /// The row for a folded job. A job seen before its submission sorts by
+    /// `fallback`: the time its first event was projected.
+    pub fn from_job(job: &Job, fallback: &str) -> JobRow {
+        let stamp =
+            |t: Option<DateTime<Utc>>| t.map(timestamp).unwrap_or_else(|| fallback.to_owned());
+        JobRow {
+            id: job.id.to_string(),
+            status: job.status.as_str().to_owned(),
+            phase: job.phase.map(|p| p.as_str().to_owned()),
+            progress: job.progress(),
+            attempts: i32::try_from(job.attempts()).unwrap_or(i32::MAX),
+            submitted_at: stamp(job.submitted_at),
+            updated_at: stamp(job.updated_at),
+            state: serde_json::to_string(job).expect("a job always serializes"),
+        }
+    }
+}
+
+/// Parses a stored job state.
+pub(crate) fn parse_job(id: &str, state: &str) -> Result<Job, ProjectionError> {
+    serde_json::from_str(state).map_err(|source| ProjectionError::Corrupt {
+        what: "job state",
+        key: id.to_owned(),
+        source,
+    })
+}
+
+/// Parses a stored event body.
+pub(crate) fn parse_event(event_id: &str, body: &str) -> Result<Envelope, ProjectionError> {
+    serde_json::from_str(body).map_err(|source| ProjectionError::Corrupt {
+        what: "event body",
+        key: event_id.to_owned(),
+        source,
+    })
+}
+
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub(crate) struct EventRow {
+    pub event_id: String,
+    pub job_id: String,
+    pub seq: i64,
+    pub kind: String,
+    pub occurred_at: String,
+    pub body: String,
+    pub topic: String,
+    pub kafka_partition: i32,
+    pub kafka_offset: i64,
+}
+
+impl EventRow {
+    pub fn new(position: &Position, e: &Envelope, seq: i64) -> EventRow {
+        EventRow {
+            event_id: e.event_id.clone(),
+            job_id: e.job_id.to_string(),
+            seq,
+            kind: e.kind().0.to_owned(),
+            occurred_at: timestamp(e.occurred_at),
+            body: String::from_utf8(e.to_json()).expect("serde_json writes UTF-8"),
+            topic: position.topic.clone(),
+            kafka_partition: position.partition,
+            kafka_offset: position.offset,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_timestamps_are_fixed_width_and_sort_as_text() {
+        let a = DateTime::from_timestamp(1_700_000_000, 5).unwrap();
+        let b = DateTime::from_timestamp(1_700_000_000, 400_000_000).unwrap();
+        let c = DateTime::from_timestamp(1_700_000_001, 0).unwrap();
+        let (sa, sb, sc) = (timestamp(a), timestamp(b), timestamp(c));
+        assert_eq!(sa, "2023-11-14T22:13:20.000000005Z");
+        assert_eq!(sa.len(), sc.len());
+        assert!(sa < sb && sb < sc);
+    }
+}

@@ -1,0 +1,49 @@
+//! The projection tables, identical on SQLite and PostgreSQL.
+//!
+//! Timestamps are stored as fixed-width RFC 3339 text in UTC with nanoseconds
+//! (`2024-05-01T12:00:00.000000000Z`): they sort correctly as text on both backends,
+//! keep full precision, and need no backend-specific types.
+
+diesel::table! {
+    /// One row per job: indexed columns for listing plus the folded `Job` as JSON.
+    jobs (id) {
+        id -> Text,
+        status -> Text,
+        phase -> Nullable<Text>,
+        progress -> Double,
+        attempts -> Integer,
+        submitted_at -> Text,
+        updated_at -> Text,
+        state -> Text,
+    }
+}
+
+diesel::table! {
+    /// Every projected event with its place in the job's history and on Kafka.
+    events (event_id) {
+        event_id -> Text,
+        job_id -> Text,
+        seq -> BigInt,
+        #[sql_name = "type"]
+        kind -> Text,
+        occurred_at -> Text,
+        body -> Text,
+        topic -> Text,
+        #[sql_name = "partition"]
+        kafka_partition -> Integer,
+        #[sql_name = "offset"]
+        kafka_offset -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The next offset to read per topic partition, committed with the rows.
+    offsets (topic, kafka_partition) {
+        topic -> Text,
+        #[sql_name = "partition"]
+        kafka_partition -> Integer,
+        next_offset -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(jobs, events, offsets);

@@ -1,0 +1,142 @@
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sprocket_core::event::Submitted;
+use sprocket_core::{Envelope, EventBody, JobId, JobStatus, Phase, RecipeRef, Source};
+
+use super::{ApiError, AppState, JobView};
+
+/// `POST /v1/jobs` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitJob {
+    job_id: Option<String>,
+    source: Source,
+    #[serde(default)]
+    recipe: RecipeRef,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+fn job_id(id: &str) -> Result<JobId, ApiError> {
+    JobId::parse(id).map_err(|e| ApiError::bad_request("invalid_job_id", e.to_string()))
+}
+
+async fn load(s: &AppState, id: &JobId) -> Result<Option<sprocket_core::Job>, ApiError> {
+    let (p, id) = (s.projections.clone(), id.clone());
+    Ok(tokio::task::spawn_blocking(move || p.job(&id))
+        .await
+        .map_err(ApiError::unavailable)??)
+}
+
+/// Submits a job: validates it, then produces `JobSubmitted` to the intake.
+/// Submitting a known job id again changes nothing.
+pub async fn submit(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: SubmitJob = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("invalid_request", format!("invalid job submission: {e}"))
+    })?;
+    let id = match &req.job_id {
+        Some(id) => job_id(id)?,
+        None => JobId::generate(),
+    };
+    req.source
+        .validate()
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+    req.recipe
+        .resolve()
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+    if let Some(job) = load(&s, &id).await? {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"id": id, "status": job.status})),
+        ));
+    }
+    let env = Envelope::new(
+        id.clone(),
+        s.bus.producer_name.clone(),
+        1,
+        EventBody::JobSubmitted(Submitted {
+            source: req.source,
+            recipe: req.recipe,
+            labels: req.labels,
+        }),
+    );
+    let record = s
+        .bus
+        .record(&s.bus.topics.phase(Phase::Ingest), &env)
+        .await
+        .map_err(ApiError::unavailable)?;
+    s.bus
+        .send(&s.producer, &record)
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "status": "queued"})),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+/// `GET /v1/jobs?status=&limit=&after=`: newest first, keyset-paginated.
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = match q.status.as_deref() {
+        Some(st) => Some(
+            st.parse::<JobStatus>()
+                .map_err(|e| ApiError::bad_request("invalid_status", e))?,
+        ),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let p = s.projections.clone();
+    let page = tokio::task::spawn_blocking(move || p.jobs(status, limit, q.after.as_deref()))
+        .await
+        .map_err(ApiError::unavailable)??;
+    let jobs: Vec<JobView> = page.items.iter().map(JobView::from).collect();
+    Ok(Json(json!({"jobs": jobs, "next": page.next})))
+}
+
+/// `GET /v1/jobs/{id}`.
+pub async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
+    let id = job_id(&id)?;
+    let job = load(&s, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    Ok(Json(JobView::from(&job)))
+}
+
+/// `GET /v1/jobs/{id}/events`: the job's history in order.
+pub async fn events(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = job_id(&id)?;
+    let (p, jid) = (s.projections.clone(), id.clone());
+    let events = tokio::task::spawn_blocking(move || p.events(&jid))
+        .await
+        .map_err(ApiError::unavailable)??;
+    if events.is_empty() && load(&s, &id).await?.is_none() {
+        return Err(ApiError::not_found(format!("job {id} not found")));
+    }
+    Ok(Json(json!({"events": events})))
+}

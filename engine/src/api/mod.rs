@@ -1,0 +1,57 @@
+//! The status API (axum). It writes only to Kafka (and uploads to the object
+//! store) and reads only the projections.
+
+mod artifacts;
+mod error;
+mod health;
+mod jobs;
+mod uploads;
+mod view;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use rdkafka::producer::FutureProducer;
+use sprocket_platform::bus::Bus;
+use sprocket_platform::config::Config;
+use sprocket_projections::Projections;
+use sprocket_workers::Stores;
+
+pub use error::ApiError;
+pub use view::JobView;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub bus: Bus,
+    pub producer: FutureProducer,
+    pub projections: Projections,
+    pub stores: Stores,
+    pub config: Arc<Config>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/uploads", post(uploads::create))
+        .route("/v1/jobs", post(jobs::submit).get(jobs::list))
+        .route("/v1/jobs/{id}", get(jobs::show))
+        .route("/v1/jobs/{id}/events", get(jobs::events))
+        .route("/v1/jobs/{id}/artifacts/{name}", get(artifacts::download))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(error::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

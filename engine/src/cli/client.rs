@@ -1,0 +1,156 @@
+//! Client commands: they talk to the status API over HTTP, like any user.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+async fn check(resp: reqwest::Response) -> anyhow::Result<Value> {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let msg = body["error"]["message"].as_str().unwrap_or("no details");
+        bail!("{status}: {msg}");
+    }
+    Ok(body)
+}
+
+pub async fn submit(
+    api: &str,
+    file: &Path,
+    recipe: &str,
+    id: Option<&str>,
+    wait: bool,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let f = tokio::fs::File::open(file)
+        .await
+        .with_context(|| format!("opening {}", file.display()))?;
+    let len = f.metadata().await?.len();
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f));
+    let upload = check(
+        http.post(format!("{api}/v1/uploads"))
+            .header("content-length", len)
+            .body(body)
+            .send()
+            .await
+            .context("uploading")?,
+    )
+    .await?;
+    let mut req = json!({"source": {"upload": upload["upload"]}, "recipe": recipe});
+    if let Some(id) = id {
+        req["job_id"] = json!(id);
+    }
+    let job = check(
+        http.post(format!("{api}/v1/jobs"))
+            .json(&req)
+            .send()
+            .await?,
+    )
+    .await?;
+    let id = job["id"].as_str().unwrap_or_default().to_owned();
+    println!(
+        "job {id} submitted ({} bytes uploaded, sha256 {})",
+        upload["bytes"],
+        upload["sha256"].as_str().unwrap_or("")
+    );
+    if wait {
+        follow(&http, api, &id).await?;
+    }
+    Ok(())
+}
+
+/// Polls the job, drawing a progress bar through its phases, until it ends.
+async fn follow(http: &reqwest::Client, api: &str, id: &str) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(1000);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] [{bar:40}] {percent:>3}% {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    loop {
+        let resp = http.get(format!("{api}/v1/jobs/{id}")).send().await?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            bar.set_message("waiting for the job to appear");
+        } else {
+            let job = check(resp).await?;
+            let progress = job["progress"].as_f64().unwrap_or(0.0);
+            bar.set_position((progress * 10.0) as u64);
+            let status = job["status"].as_str().unwrap_or("?");
+            bar.set_message(format!(
+                "{status} · {}",
+                job["phase"].as_str().unwrap_or("-")
+            ));
+            if matches!(status, "succeeded" | "failed" | "cancelled") {
+                bar.finish();
+                print_job(api, &job);
+                if status != "succeeded" {
+                    bail!("job {id} {status}");
+                }
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn print_job(api: &str, job: &Value) {
+    println!(
+        "job {} {}",
+        job["id"].as_str().unwrap_or(""),
+        job["status"].as_str().unwrap_or("")
+    );
+    if let Some(e) = job.get("error").filter(|e| !e.is_null()) {
+        println!(
+            "  error: {} — {}",
+            e["code"].as_str().unwrap_or(""),
+            e["message"].as_str().unwrap_or("")
+        );
+    }
+    for a in job["artifacts"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<15} {:>10} bytes  sha256 {}  {api}{}",
+            a["name"].as_str().unwrap_or(""),
+            a["bytes"],
+            a["sha256"].as_str().unwrap_or(""),
+            a["url"].as_str().unwrap_or("")
+        );
+    }
+}
+
+pub async fn status(api: &str, id: &str) -> anyhow::Result<()> {
+    let job = check(reqwest::get(format!("{api}/v1/jobs/{id}")).await?).await?;
+    print_job(api, &job);
+    println!(
+        "  progress {}%  phase {}  attempts {}",
+        job["progress"], job["phase"], job["attempts"]
+    );
+    Ok(())
+}
+
+pub async fn jobs(api: &str, status: Option<&str>, limit: u32) -> anyhow::Result<()> {
+    let mut url = format!("{api}/v1/jobs?limit={limit}");
+    if let Some(s) = status {
+        url.push_str(&format!("&status={s}"));
+    }
+    let page = check(reqwest::get(url).await?).await?;
+    println!(
+        "{:<34} {:<10} {:<8} {:>6}  submitted",
+        "id", "status", "phase", "%"
+    );
+    for j in page["jobs"].as_array().into_iter().flatten() {
+        println!(
+            "{:<34} {:<10} {:<8} {:>6}  {}",
+            j["id"].as_str().unwrap_or(""),
+            j["status"].as_str().unwrap_or(""),
+            j["phase"].as_str().unwrap_or("-"),
+            j["progress"],
+            j["submitted_at"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}

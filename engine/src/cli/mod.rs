@@ -1,0 +1,148 @@
+//! The `sprocket` command line.
+
+mod client;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use sprocket_platform::config::Overrides;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sprocket",
+    version,
+    about = "Event-sourced media workflows on Kafka"
+)]
+pub struct Cli {
+    /// A TOML configuration file (layered over the defaults, under SPROCKET__ env and flags).
+    #[arg(long, global = true, env = "SPROCKET_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers.
+    #[arg(long, global = true)]
+    pub kafka: Option<String>,
+    /// Schema registry URL.
+    #[arg(long, global = true)]
+    pub registry: Option<String>,
+    /// Projection database (postgres://… or sqlite://…).
+    #[arg(long, global = true)]
+    pub database: Option<String>,
+    /// Working object store (file:///…, s3://…, memory://).
+    #[arg(long, global = true)]
+    pub store: Option<String>,
+    /// Archive object store.
+    #[arg(long, global = true)]
+    pub archive: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process on embedded defaults.
+    Dev {
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_addr: String,
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        kafka_addr: String,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        registry_addr: String,
+    },
+    /// Only the embedded broker and schema registry.
+    Broker {
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        kafka_addr: String,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        registry_addr: String,
+    },
+    /// Runs the projection database's migrations.
+    Migrate,
+    /// Topic administration.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+    /// The projector; `--rebuild` empties the projections and replays the topics.
+    Projector {
+        #[arg(long)]
+        rebuild: bool,
+    },
+    /// A phase worker.
+    Worker { phase: sprocket_core::Phase },
+    /// The status API.
+    Api {
+        #[arg(long)]
+        api_addr: Option<String>,
+    },
+    /// Prints the effective configuration.
+    Config,
+    /// Uploads a file and submits a job for it.
+    Submit {
+        file: PathBuf,
+        #[arg(long, default_value = "highlight")]
+        recipe: String,
+        /// A job id of your choosing.
+        #[arg(long)]
+        id: Option<String>,
+        /// Follow the job with a progress bar and print its artifacts.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+    /// Shows a job.
+    Status {
+        id: String,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+    /// Lists jobs.
+    Jobs {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsAction {
+    /// Creates Sprocket's topics (existing ones are left as they are).
+    Create,
+}
+
+impl Cli {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            kafka_brokers: self.kafka.clone(),
+            registry_url: self.registry.clone(),
+            database_url: self.database.clone(),
+            store_url: self.store.clone(),
+            archive_url: self.archive.clone(),
+            api_addr: match &self.command {
+                Command::Api { api_addr } => api_addr.clone(),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Submit {
+            file,
+            recipe,
+            id,
+            wait,
+            api,
+        } => client::submit(api, file, recipe, id.as_deref(), *wait).await,
+        Command::Status { id, api } => client::status(api, id).await,
+        Command::Jobs { status, limit, api } => client::jobs(api, status.as_deref(), *limit).await,
+        _ => serve::run(&cli).await,
+    }
+}

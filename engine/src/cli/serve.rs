@@ -1,0 +1,104 @@
+//! The server-side commands.
+
+use std::sync::Arc;
+
+use sprocket_core::Topics;
+use sprocket_platform::bus::Bus;
+use sprocket_platform::config::Config;
+use tokio::sync::watch;
+
+use super::{Cli, Command, TopicsAction};
+use crate::dev::{Dev, DevOptions, Infra};
+use crate::services;
+
+pub async fn run(cli: &Cli) -> anyhow::Result<()> {
+    let cfg = Config::load(cli.config.as_deref(), &cli.overrides())?;
+    match &cli.command {
+        Command::Dev {
+            data_dir,
+            api_addr,
+            kafka_addr,
+            registry_addr,
+        } => {
+            let opts = DevOptions {
+                data_dir: data_dir.clone(),
+                api_addr: api_addr.clone(),
+                kafka_addr: kafka_addr.clone(),
+                registry_addr: registry_addr.clone(),
+                workers: sprocket_core::Phase::ALL.to_vec(),
+            };
+            let dev = Dev::start(&opts, cfg).await?;
+            println!(
+                "sprocket dev: API {} | Kafka {} | schema registry {} | data {}",
+                dev.api_url(),
+                dev.infra.broker.bootstrap_servers(),
+                dev.infra.registry_url(),
+                data_dir.display()
+            );
+            tokio::signal::ctrl_c().await?;
+            eprintln!("stopping…");
+            dev.stop().await;
+        }
+        Command::Broker {
+            kafka_addr,
+            registry_addr,
+        } => {
+            let topics = Topics::new(cfg.kafka.topic_prefix.clone());
+            let infra =
+                Infra::start(kafka_addr, registry_addr, &topics, cfg.kafka.partitions).await?;
+            println!(
+                "sprocket broker: Kafka {} | schema registry {}",
+                infra.broker.bootstrap_servers(),
+                infra.registry_url()
+            );
+            tokio::signal::ctrl_c().await?;
+        }
+        Command::Migrate => {
+            services::open_projections(&cfg)?;
+            println!("migrations applied to {}", redact(&cfg.database.url));
+        }
+        Command::Topics {
+            action: TopicsAction::Create,
+        } => {
+            let bus = Bus::connect(&cfg, services::producer_name("admin")).await?;
+            for t in bus.create_topics().await? {
+                println!("{t}");
+            }
+        }
+        Command::Projector { rebuild } => {
+            let (stop, stopped) = watch::channel(false);
+            let task = services::start_projector(Arc::new(cfg), *rebuild, stopped).await?;
+            tokio::signal::ctrl_c().await?;
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        Command::Worker { phase } => {
+            let w = services::start_worker(Arc::new(cfg), *phase).await?;
+            tokio::signal::ctrl_c().await?;
+            w.stop().await;
+        }
+        Command::Api { .. } => {
+            let listener = tokio::net::TcpListener::bind(&cfg.api.addr).await?;
+            println!("sprocket api on http://{}", listener.local_addr()?);
+            let (stop, stopped) = watch::channel(false);
+            let task = services::start_api(Arc::new(cfg), listener, stopped).await?;
+            tokio::signal::ctrl_c().await?;
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+        Command::Config => print!("{}", cfg.to_toml()),
+        _ => unreachable!("client commands are handled elsewhere"),
+    }
+    Ok(())
+}
+
+/// A database URL without its password.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,201 @@
+//! The projector: folds `sprocket.events` (and submissions on the intake
+//! `sprocket.ingest`, so a job is visible as queued before any ingest worker has
+//! seen it) into the projection tables. Offsets live in the same database
+//! transaction as the rows; nothing is committed to Kafka.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use sprocket_core::{Envelope, EventBody};
+use sprocket_platform::bus::{fill_for, Bus, BusError};
+use sprocket_projections::{Position, Projections};
+use tokio::sync::watch;
+
+/// Largest batch folded in one database transaction.
+const BATCH: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("projections: {0}")]
+    Projections(#[from] sprocket_projections::ProjectionError),
+}
+
+pub struct Projector {
+    bus: Bus,
+    projections: Projections,
+    consumer: StreamConsumer,
+    topics: Vec<String>,
+}
+
+impl Projector {
+    /// Connects; with `rebuild`, empties the projections first so the topics are
+    /// replayed from the beginning.
+    pub async fn new(
+        bus: Bus,
+        projections: Projections,
+        rebuild: bool,
+    ) -> Result<Projector, ProjectorError> {
+        let p = projections.clone();
+        tokio::task::spawn_blocking(move || {
+            p.migrate()?;
+            if rebuild {
+                p.reset()?;
+            }
+            Ok::<_, sprocket_projections::ProjectionError>(())
+        })
+        .await
+        .expect("migration task")?;
+        let consumer = bus.consumer("sprocket-projector")?;
+        let topics = vec![
+            bus.topics.events(),
+            bus.topics.phase(sprocket_core::Phase::Ingest),
+        ];
+        let projector = Projector {
+            bus,
+            projections,
+            consumer,
+            topics,
+        };
+        projector.assign().await?;
+        Ok(projector)
+    }
+
+    /// Assigns every partition of the projected topics at the stored offsets.
+    async fn assign(&self) -> Result<(), ProjectorError> {
+        let p = self.projections.clone();
+        let stored = tokio::task::spawn_blocking(move || p.offsets())
+            .await
+            .expect("offsets task")?;
+        let stored: HashMap<(String, i32), i64> = stored
+            .into_iter()
+            .map(|p| ((p.topic, p.partition), p.offset))
+            .collect();
+        let mut tpl = TopicPartitionList::new();
+        for t in &self.topics {
+            for partition in 0..self.bus.partition_count(&self.consumer, t)? {
+                let offset = match stored.get(&(t.clone(), partition)) {
+                    Some(o) => Offset::Offset(*o),
+                    None => Offset::Beginning,
+                };
+                tpl.add_partition_offset(t, partition, offset)
+                    .map_err(BusError::kafka("assigning"))?;
+            }
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(BusError::kafka("assigning the projector's partitions"))?;
+        Ok(())
+    }
+
+    /// Folds until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let batch = tokio::select! {
+                _ = stop.changed() => return,
+                b = self.next_batch() => b,
+            };
+            if batch.is_empty() {
+                continue;
+            }
+            self.apply_until_done(batch, &mut stop).await;
+        }
+    }
+
+    /// Waits for at least one message, then takes what else is ready (up to BATCH).
+    async fn next_batch(&self) -> Vec<(Position, Envelope)> {
+        let mut batch = Vec::new();
+        let first = self.consumer.recv().await;
+        let mut msg = Some(first);
+        while let Some(m) = msg.take() {
+            match m {
+                Ok(m) => {
+                    if let Some(item) = self.decode(&m).await {
+                        batch.push(item);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "projector: consumer error"),
+            }
+            if batch.len() >= BATCH {
+                break;
+            }
+            msg = tokio::time::timeout(Duration::from_millis(20), self.consumer.recv())
+                .await
+                .ok();
+        }
+        batch
+    }
+
+    async fn decode<M: Message>(&self, m: &M) -> Option<(Position, Envelope)> {
+        let fill = || {
+            fill_for(
+                m.topic(),
+                m.partition(),
+                m.offset(),
+                m.timestamp().to_millis(),
+            )
+        };
+        let env = match self
+            .bus
+            .codec
+            .decode(m.payload().unwrap_or_default(), fill)
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e,
+                    "projector: skipping an undecodable message");
+                return None;
+            }
+        };
+        // On the intake only submissions matter; other items there are work, not facts.
+        if m.topic() != self.bus.topics.events() && !matches!(env.body, EventBody::JobSubmitted(_))
+        {
+            return None;
+        }
+        let pos = Position {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+        };
+        Some((pos, env))
+    }
+
+    /// Applies a batch, retrying with backoff while the database is unavailable.
+    async fn apply_until_done(
+        &self,
+        batch: Vec<(Position, Envelope)>,
+        stop: &mut watch::Receiver<bool>,
+    ) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let p = self.projections.clone();
+            let b = batch.clone();
+            match tokio::task::spawn_blocking(move || p.apply(&b))
+                .await
+                .expect("apply task")
+            {
+                Ok(applied) => {
+                    tracing::debug!(
+                        events = applied.events,
+                        skipped = applied.skipped,
+                        "projected"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "projection failed; retrying");
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Starting Sprocket's services, shared by `sprocket dev` and the one-service
+//! commands (`api`, `projector`, `worker`).
+
+use std::sync::Arc;
+
+use sprocket_core::Phase;
+use sprocket_platform::bus::Bus;
+use sprocket_platform::config::Config;
+use sprocket_projections::Projections;
+use sprocket_workers::{phase_work, run_worker, Stepper, Stores, WorkerHandle};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::projector::Projector;
+
+/// A name for the `producer` field: the service and the host.
+pub fn producer_name(service: &str) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("sprocket-{service}@{host}")
+}
+
+pub fn open_projections(cfg: &Config) -> anyhow::Result<Projections> {
+    let url = absolutize_sqlite(&cfg.database.url);
+    let p = Projections::connect(&url)?;
+    p.migrate()?;
+    Ok(p)
+}
+
+/// `sqlite://relative/path` is relative to the working directory.
+fn absolutize_sqlite(url: &str) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') && !rest.starts_with(':') => {
+            let abs = std::env::current_dir().unwrap_or_default().join(rest);
+            if let Some(dir) = abs.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            format!("sqlite://{}", abs.display())
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub async fn start_api(
+    cfg: Arc<Config>,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<std::io::Result<()>>> {
+    let bus = Bus::connect(&cfg, producer_name("api")).await?;
+    let producer = bus.producer()?;
+    let state = AppState {
+        producer,
+        projections: open_projections(&cfg)?,
+        stores: Stores::open(&cfg)?,
+        bus,
+        config: cfg,
+    };
+    Ok(tokio::spawn(api::serve(listener, state, stopped(stop))))
+}
+
+pub async fn start_projector(
+    cfg: Arc<Config>,
+    rebuild: bool,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let bus = Bus::connect(&cfg, producer_name("projector")).await?;
+    let projector = Projector::new(bus, open_projections(&cfg)?, rebuild).await?;
+    Ok(tokio::spawn(projector.run(stop)))
+}
+
+pub async fn start_worker(cfg: Arc<Config>, phase: Phase) -> anyhow::Result<WorkerHandle> {
+    let bus = Bus::connect(&cfg, producer_name(&format!("worker-{phase}"))).await?;
+    let stores = Stores::open(&cfg)?;
+    let stepper = Stepper::new(phase_work(phase), bus, stores, cfg)?;
+    Ok(run_worker(stepper)?)
+}
+
+/// Resolves when `stop` turns true.
+pub async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE offsets;
+DROP TABLE events;
+DROP TABLE jobs;

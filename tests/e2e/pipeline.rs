@@ -1,0 +1,162 @@
+//! A real media job through ingest → analyze → render → archive on `sprocket dev`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sprocket_tests::{ffprobe, video, TestApp};
+
+fn names(job: &Value) -> Vec<String> {
+    let mut v: Vec<String> = job["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_flows_through_all_four_phases() {
+    let app = TestApp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("cuts.mp4");
+    let cuts = video::with_cuts(&src, &[40, 55, 60, 45], 25, true);
+
+    let id = app.submit(&src, "highlight", "e2e-highlight").await;
+    let job = app.wait_terminal(&id, Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert_eq!(
+        names(&job),
+        [
+            "analysis.json",
+            "highlight.mp4",
+            "manifest.json",
+            "poster.jpg",
+            "source"
+        ]
+    );
+    assert_eq!(job["progress"], 100.0);
+    for phase in ["ingest", "analyze", "render", "archive"] {
+        let t = &job["phases"][phase];
+        assert!(
+            t["started_at"].is_string() && t["finished_at"].is_string(),
+            "{phase}: {t}"
+        );
+    }
+
+    // The detected cuts are the ones the video was made with.
+    let analysis: Value = serde_json::from_slice(
+        &app.bytes(&format!("/v1/jobs/{id}/artifacts/analysis.json"))
+            .await,
+    )
+    .unwrap();
+    let starts: Vec<u64> = analysis["shots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start_frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(starts[0], 0);
+    assert_eq!(
+        starts.len(),
+        cuts.len() + 1,
+        "shots {starts:?}, cuts {cuts:?}"
+    );
+    for (found, known) in starts[1..].iter().zip(&cuts) {
+        assert!(
+            found.abs_diff(*known) <= 1,
+            "cut at {found}, made at {known}"
+        );
+    }
+
+    // The highlight is H.264 + AAC, and every artifact's bytes match its sha256.
+    let reel = dir.path().join("highlight.mp4");
+    std::fs::write(
+        &reel,
+        app.bytes(&format!("/v1/jobs/{id}/artifacts/highlight.mp4"))
+            .await,
+    )
+    .unwrap();
+    let probe = ffprobe(&reel);
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap())
+        .collect();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"aac"),
+        "{codecs:?}"
+    );
+    for a in job["artifacts"].as_array().unwrap() {
+        let bytes = app.bytes(a["url"].as_str().unwrap()).await;
+        assert_eq!(hex(&bytes), a["sha256"].as_str().unwrap(), "{}", a["name"]);
+        assert_eq!(bytes.len() as u64, a["bytes"].as_u64().unwrap());
+    }
+    let poster = app
+        .bytes(&format!("/v1/jobs/{id}/artifacts/poster.jpg"))
+        .await;
+    assert_eq!(&poster[..2], &[0xFF, 0xD8], "poster is a JPEG");
+
+    // The manifest lists the archived outputs with their digests.
+    let manifest: Value = serde_json::from_slice(
+        &app.bytes(&format!("/v1/jobs/{id}/artifacts/manifest.json"))
+            .await,
+    )
+    .unwrap();
+    let listed: Vec<&str> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    for name in ["analysis.json", "highlight.mp4", "poster.jpg"] {
+        assert!(listed.contains(&name), "{name} missing from {listed:?}");
+    }
+    assert_eq!(manifest["job_id"], id);
+    assert!(manifest["phases"]["archive"]["finished_at"].is_string());
+    let archived = app
+        .data
+        .path()
+        .join("archive/jobs")
+        .join(&id)
+        .join("highlight.mp4");
+    assert!(archived.exists(), "archive copy at {}", archived.display());
+
+    // The history is in order: submitted first, succeeded last, each phase completed once.
+    let (_, events) = app.get(&format!("/v1/jobs/{id}/events")).await;
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"JobSubmitted"), "{types:?}");
+    assert_eq!(types.last(), Some(&"JobSucceeded"), "{types:?}");
+    for done in [
+        "MediaIngested",
+        "MediaAnalyzed",
+        "MediaRendered",
+        "MediaArchived",
+    ] {
+        assert_eq!(
+            types.iter().filter(|t| **t == done).count(),
+            1,
+            "{done} in {types:?}"
+        );
+    }
+    assert!(
+        types.contains(&"PhaseProgress"),
+        "render reports progress: {types:?}"
+    );
+    app.dev.stop().await;
+}
+
+fn hex(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}

@@ -1,0 +1,81 @@
+//! Test videos made with ffmpeg: segments of visibly different content joined by
+//! hard cuts at known frames.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Distinct lavfi sources; consecutive ones differ strongly in hue and structure.
+const SOURCES: [&str; 6] = [
+    "testsrc2=size={W}x{H}:rate={R}",
+    "smptebars=size={W}x{H}:rate={R}",
+    "mandelbrot=size={W}x{H}:rate={R}",
+    "color=c=0x2040c0:size={W}x{H}:rate={R},noise=alls=30:allf=t",
+    "rgbtestsrc=size={W}x{H}:rate={R}",
+    "color=c=0xe0a020:size={W}x{H}:rate={R},noise=alls=30:allf=t",
+];
+
+/// Writes an H.264 (+AAC when `audio`) MP4 of segments with the given frame
+/// counts; returns the cut frames (start of every segment but the first).
+pub fn with_cuts(out: &Path, segment_frames: &[u32], fps: u32, audio: bool) -> Vec<u64> {
+    let (w, h) = (320, 180);
+    let mut args: Vec<String> = vec!["-y".into(), "-v".into(), "error".into()];
+    for (i, n) in segment_frames.iter().enumerate() {
+        let src = SOURCES[i % SOURCES.len()]
+            .replace("{W}", &w.to_string())
+            .replace("{H}", &h.to_string())
+            .replace("{R}", &fps.to_string());
+        args.extend([
+            "-f".into(),
+            "lavfi".into(),
+            "-i".into(),
+            format!("{src},trim=end_frame={n}"),
+        ]);
+    }
+    let total: u32 = segment_frames.iter().sum();
+    if audio {
+        let secs = total as f64 / fps as f64;
+        args.extend([
+            "-f".into(),
+            "lavfi".into(),
+            "-i".into(),
+            format!("sine=frequency=440:duration={secs}"),
+        ]);
+    }
+    let mut filter: String = (0..segment_frames.len())
+        .map(|i| format!("[{i}:v]"))
+        .collect();
+    filter.push_str(&format!("concat=n={}:v=1:a=0[v]", segment_frames.len()));
+    args.extend([
+        "-filter_complex".into(),
+        filter,
+        "-map".into(),
+        "[v]".into(),
+    ]);
+    if audio {
+        args.extend([
+            "-map".into(),
+            format!("{}:a", segment_frames.len()),
+            "-c:a".into(),
+            "aac".into(),
+        ]);
+    }
+    args.extend(
+        [
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "250",
+        ]
+        .map(String::from),
+    );
+    args.push(out.display().to_string());
+    let st = Command::new("ffmpeg")
+        .args(&args)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(st.success(), "ffmpeg failed making {}", out.display());
+    let mut cuts = Vec::new();
+    let mut at = 0u64;
+    for n in &segment_frames[..segment_frames.len() - 1] {
+        at += *n as u64;
+        cuts.push(at);
+    }
+    cuts
+}

@@ -1,0 +1,45 @@
+//! The analyze phase's result, written as `analysis.json`.
+
+use serde::{Deserialize, Serialize};
+
+/// `analysis.json`. Shots are in order, the first starts at frame 0, and each
+/// shot's `end_frame` is exclusive (it equals the next shot's `start_frame`; the
+/// last shot ends at `frames`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// Frame rate of the analysed stream.
+    pub fps: f64,
+    /// Frames analysed.
+    pub frames: u64,
+    pub width: u32,
+    pub height: u32,
+    pub duration_s: f64,
+    /// How shots were found: detector name, its parameters, the decode size.
+    pub detector: serde_json::Value,
+    pub shots: Vec<Shot>,
+}
+
+/// One shot with its quality measures and highlight score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shot {
+    pub index: u32,
+    pub start_frame: u64,
+    /// Exclusive.
+    pub end_frame: u64,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Mean luma, 0–255.
+    pub brightness: f64,
+    /// Mean Laplacian magnitude of luma (higher is sharper).
+    pub sharpness: f64,
+    /// Mean absolute luma difference between consecutive frames, 0–255.
+    pub motion: f64,
+    /// Highlight score in 0–1 (documented in `quality::score`).
+    pub score: f64,
+}
+
+impl Shot {
+    pub fn duration_s(&self) -> f64 {
+        self.end_s - self.start_s
+    }
+}

@@ -1,0 +1,308 @@
+//! The render phase's ffmpeg runs: the highlight reel (one filter graph of
+//! trim/atrim + concat, H.264 + AAC in a fast-start MP4) and the poster (one JPEG
+//! frame). Both write to `<out>.part` and rename on success, so `out` is either
+//! whole or absent; on cancel or failure the partial file is removed.
+
+use crate::tool::{self, Deadlines, Ended, Supervised};
+use crate::MediaError;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// ffmpeg is killed when it reports no progress for this long.
+const STALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long extracting the poster frame may take.
+const POSTER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Renders the highlight reel of `segments` (`(start_s, end_s)`, in order) from
+/// `input` into `out` as MP4 (H.264 yuv420p + AAC, `+faststart`). Without source
+/// audio the reel carries silence, so it always has an AAC track.
+///
+/// `on_progress` gets percentages from ffmpeg's own `-progress` output against
+/// the reel's known duration: rising, starting at 0 and ending at 100. Raising
+/// `cancel` kills ffmpeg within ~50 ms and returns [`MediaError::Cancelled`].
+pub fn render_highlight(
+    input: &Path,
+    segments: &[(f64, f64)],
+    has_audio: bool,
+    out: &Path,
+    on_progress: &mut dyn FnMut(f64),
+    cancel: &AtomicBool,
+) -> Result<(), MediaError> {
+    if segments.is_empty() {
+        return Err(MediaError::InvalidParams(
+            "highlight: no segments to render".into(),
+        ));
+    }
+    for (i, &(start, end)) in segments.iter().enumerate() {
+        let ordered = i == 0 || segments[i - 1].1 <= start;
+        if !(start.is_finite() && end.is_finite() && start >= 0.0 && end > start && ordered) {
+            return Err(MediaError::InvalidParams(format!(
+                "highlight: segment {i} ({start}, {end}) is empty, negative or out of order"
+            )));
+        }
+    }
+    let total_s: f64 = segments.iter().map(|(a, b)| b - a).sum();
+    let part = partial_path(out);
+    let mut command = ffmpeg();
+    command
+        .args(["-progress", "pipe:1", "-stats_period", "0.5"])
+        .args(["-protocol_whitelist", "file", "-i"])
+        .arg(tool::file_url(input))
+        .arg("-filter_complex")
+        .arg(highlight_graph(segments, has_audio))
+        .args(["-map", "[v]", "-map", "[a]"])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "128k"])
+        .args([
+            "-map_metadata",
+            "-1",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+        ])
+        .arg(tool::file_url(&part));
+
+    let mut progress = Progress::new(total_s);
+    on_progress(0.0);
+    let deadlines = Deadlines {
+        total: None,
+        idle: Some(STALL_TIMEOUT),
+    };
+    let mut run = Supervised::spawn("ffmpeg", input, command)?;
+    let ended = run.wait(Some(cancel), deadlines, &mut |line| {
+        if let Some(pct) = progress.line(line) {
+            on_progress(pct);
+        }
+    });
+    finish(&run, ended, &part, out)?;
+    on_progress(100.0);
+    Ok(())
+}
+
+/// Writes the frame of `input` at `at_s` seconds to `out` as a JPEG at the
+/// source's size. Raising `cancel` kills ffmpeg and returns
+/// [`MediaError::Cancelled`].
+pub fn render_poster(
+    input: &Path,
+    at_s: f64,
+    out: &Path,
+    cancel: &AtomicBool,
+) -> Result<(), MediaError> {
+    if !(at_s.is_finite() && at_s >= 0.0) {
+        return Err(MediaError::InvalidParams(format!(
+            "poster: time {at_s} is not a position in the video"
+        )));
+    }
+    let part = partial_path(out);
+    let mut command = ffmpeg();
+    command
+        .args(["-ss", &format!("{at_s:.6}")])
+        .args(["-protocol_whitelist", "file", "-i"])
+        .arg(tool::file_url(input))
+        .args(["-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn"])
+        .args([
+            "-c:v",
+            "mjpeg",
+            "-q:v",
+            "2",
+            "-map_metadata",
+            "-1",
+            "-f",
+            "image2",
+            "-update",
+            "1",
+        ])
+        .arg(tool::file_url(&part));
+    let deadlines = Deadlines {
+        total: Some(POSTER_TIMEOUT),
+        idle: None,
+    };
+    let mut run = Supervised::spawn("ffmpeg", input, command)?;
+    let ended = run.wait(Some(cancel), deadlines, &mut |_| {});
+    finish(&run, ended, &part, out)
+}
+
+/// ffmpeg with the options every run shares: quiet except errors, no stdin, overwrite.
+fn ffmpeg() -> Command {
+    let mut command = Command::new("ffmpeg");
+    command.args(["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"]);
+    command
+}
+
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".part");
+    PathBuf::from(name)
+}
+
+/// Turns how ffmpeg ended into the result: renames the partial output into place
+/// on success, removes it otherwise.
+fn finish(
+    run: &Supervised,
+    ended: Result<Ended, MediaError>,
+    part: &Path,
+    out: &Path,
+) -> Result<(), MediaError> {
+    let result = match ended {
+        Ok(Ended::Exited {
+            status,
+            stderr_tail,
+        }) if status.success() => {
+            if std::fs::metadata(part).is_ok_and(|m| m.len() > 0) {
+                std::fs::rename(part, out).map_err(|e| MediaError::io(out, e))
+            } else {
+                Err(run.error(format!(
+                    "ffmpeg wrote nothing (is the position past the end?) {}",
+                    tail_lines(&stderr_tail, 8)
+                )))
+            }
+        }
+        Ok(Ended::Exited {
+            status,
+            stderr_tail,
+        }) => Err(run.error(format!("{status}: {}", tail_lines(&stderr_tail, 8)))),
+        Ok(Ended::Cancelled) => Err(MediaError::Cancelled),
+        Ok(Ended::TimedOut(why)) => Err(run.error(why)),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = std::fs::remove_file(part);
+    }
+    result
+}
+
+fn tail_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The filter graph: the (first) video and audio streams are each split once per
+/// segment, every branch is cut with `trim`/`atrim` (frame- and sample-exact)
+/// and restamped from zero, and `concat` joins the pieces. Without source audio
+/// the reel's audio is `anullsrc` silence of the reel's length.
+fn highlight_graph(segments: &[(f64, f64)], has_audio: bool) -> String {
+    let n = segments.len();
+    let mut g = String::new();
+    let _ = write!(g, "[0:v:0]setpts=PTS-STARTPTS,split={n}");
+    (0..n).for_each(|i| {
+        let _ = write!(g, "[v{i}]");
+    });
+    if has_audio {
+        let _ = write!(g, ";[0:a:0]asetpts=PTS-STARTPTS,asplit={n}");
+        (0..n).for_each(|i| {
+            let _ = write!(g, "[a{i}]");
+        });
+    }
+    for (i, (start, end)) in segments.iter().enumerate() {
+        let _ = write!(
+            g,
+            ";[v{i}]trim=start={start:.6}:end={end:.6},setpts=PTS-STARTPTS[sv{i}]"
+        );
+        if has_audio {
+            let _ = write!(
+                g,
+                ";[a{i}]atrim=start={start:.6}:end={end:.6},asetpts=PTS-STARTPTS[sa{i}]"
+            );
+        }
+    }
+    g.push(';');
+    for i in 0..n {
+        let _ = write!(g, "[sv{i}]");
+        if has_audio {
+            let _ = write!(g, "[sa{i}]");
+        }
+    }
+    let a = u8::from(has_audio);
+    let _ = write!(g, "concat=n={n}:v=1:a={a}[vc]");
+    if has_audio {
+        g.push_str("[ac]");
+    } else {
+        let total: f64 = segments.iter().map(|(s, e)| e - s).sum();
+        let _ = write!(
+            g,
+            ";anullsrc=r=48000:cl=stereo,atrim=duration={total:.6}[ac]"
+        );
+    }
+    g.push_str(";[vc]scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p[v]");
+    g.push_str(";[ac]aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo[a]");
+    g
+}
+
+/// Turns ffmpeg's `-progress` lines into rising percentages of `total_s`,
+/// below 100 until ffmpeg has finished.
+struct Progress {
+    total_us: f64,
+    last: f64,
+}
+
+impl Progress {
+    fn new(total_s: f64) -> Self {
+        Progress {
+            total_us: total_s * 1e6,
+            last: 0.0,
+        }
+    }
+
+    /// A new, higher percentage, if this line carries one.
+    fn line(&mut self, line: &str) -> Option<f64> {
+        let value = line.strip_prefix("out_time_us=")?.trim();
+        let us: f64 = value.parse().ok().filter(|v: &f64| v.is_finite())?;
+        let pct = (us / self.total_us * 100.0).clamp(0.0, 99.9);
+        (pct > self.last).then(|| {
+            self.last = pct;
+            pct
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_rises_and_stays_below_100() {
+        let mut p = Progress::new(10.0);
+        assert_eq!(p.line("frame=10"), None);
+        assert_eq!(p.line("out_time_us=N/A"), None);
+        assert_eq!(p.line("out_time_us=2500000"), Some(25.0));
+        assert_eq!(p.line("out_time_us=2500000"), None);
+        assert_eq!(p.line("out_time_us=1000000"), None);
+        assert_eq!(p.line("out_time_us=-5"), None);
+        assert_eq!(p.line("out_time_us=12000000"), Some(99.9));
+    }
+
+    #[test]
+    fn graph_with_and_without_audio() {
+        let g = highlight_graph(&[(1.0, 2.5), (4.0, 5.0)], true);
+        assert!(
+            g.starts_with("[0:v:0]setpts=PTS-STARTPTS,split=2[v0][v1];[0:a:0]"),
+            "{g}"
+        );
+        assert!(
+            g.contains("[v1]trim=start=4.000000:end=5.000000,setpts=PTS-STARTPTS[sv1]"),
+            "{g}"
+        );
+        assert!(g.contains("[a0]atrim=start=1.000000:end=2.500000"), "{g}");
+        assert!(
+            g.contains("[sv0][sa0][sv1][sa1]concat=n=2:v=1:a=1[vc][ac]"),
+            "{g}"
+        );
+        let g = highlight_graph(&[(1.0, 2.5)], false);
+        assert!(!g.contains("0:a"), "{g}");
+        assert!(g.contains("[sv0]concat=n=1:v=1:a=0[vc];anullsrc=r=48000:cl=stereo,atrim=duration=1.500000[ac]"), "{g}");
+    }
+
+    #[test]
+    fn partial_path_sits_beside_output() {
+        assert_eq!(
+            partial_path(Path::new("/x/reel.mp4")),
+            PathBuf::from("/x/reel.mp4.part")
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Per-frame and per-shot picture quality, measured with candle tensor ops on
+//! the same batches the shot detector sees, and the highlight score.
+//!
+//! All measures work on luma, `Y = 0.299 R + 0.587 G + 0.114 B` (BT.601, as
+//! OpenCV's grey conversion), on the 0–255 scale:
+//!
+//! * **brightness**: mean luma.
+//! * **sharpness**: mean absolute response of the 4-neighbour Laplacian
+//!   (`4·Y(x,y) − Y(x±1,y) − Y(x,y±1)`) over the interior pixels — the mean
+//!   magnitude, not the variance, so it grows linearly with edge contrast and
+//!   is not dominated by a few strong edges.
+//! * **motion**: mean absolute luma difference against the previous frame.
+//!
+//! The measures depend on the decode size; they are comparable between shots
+//! of the same analysis.
+
+use crate::tensors::frame_means;
+use crate::MediaError;
+use candle_core::Tensor;
+
+/// Quality measures of one frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameQuality {
+    pub brightness: f64,
+    pub sharpness: f64,
+    /// Change from the previous frame; `None` for the stream's first frame.
+    pub motion: Option<f64>,
+}
+
+/// Measures frames batch by batch, keeping the previous frame's luma.
+#[derive(Debug, Clone, Default)]
+pub struct QualityMeter {
+    previous_luma: Option<Tensor>,
+}
+
+impl QualityMeter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Measures a batch of planar RGB `[3, frames, height, width]` (`f32`).
+    pub fn measure(&mut self, planes: &Tensor) -> Result<Vec<FrameQuality>, MediaError> {
+        let frames = planes.dim(1)?;
+        if frames == 0 {
+            return Ok(Vec::new());
+        }
+        let luma = luma(planes)?;
+        let brightness = frame_means(&luma)?;
+        let sharpness = laplacian_magnitude(&luma)?;
+        let last = luma.narrow(0, frames - 1, 1)?;
+        let (series, first_scored) = match self.previous_luma.take() {
+            Some(previous) => (Tensor::cat(&[&previous, &luma], 0)?, 0),
+            None => (luma, 1),
+        };
+        self.previous_luma = Some(last);
+        let pairs = series.dim(0)? - 1;
+        let mut motion = vec![None; first_scored];
+        if pairs > 0 {
+            let diff = (series.narrow(0, 1, pairs)? - series.narrow(0, 0, pairs)?)?.abs()?;
+            motion.extend(frame_means(&diff)?.into_iter().map(Some));
+        }
+        Ok((0..frames)
+            .map(|i| FrameQuality {
+                brightness: brightness[i],
+                sharpness: sharpness[i],
+                motion: motion[i],
+            })
+            .collect())
+    }
+}
+
+/// BT.601 luma of planar RGB: `[3, n, h, w]` → `[n, h, w]`.
+pub fn luma(planes: &Tensor) -> Result<Tensor, MediaError> {
+    let r = planes.get(0)?.affine(0.299, 0.0)?;
+    let g = planes.get(1)?.affine(0.587, 0.0)?;
+    let b = planes.get(2)?.affine(0.114, 0.0)?;
+    Ok(((r + g)? + b)?)
+}
+
+/// Mean absolute 4-neighbour Laplacian of each frame of `luma` (`[n, h, w]`);
+/// 0 for frames too small to have interior pixels.
+pub fn laplacian_magnitude(luma: &Tensor) -> Result<Vec<f64>, MediaError> {
+    let (n, h, w) = luma.dims3()?;
+    if h < 3 || w < 3 {
+        return Ok(vec![0.0; n]);
+    }
+    let at = |dy: usize, dx: usize| luma.narrow(1, dy, h - 2)?.narrow(2, dx, w - 2);
+    let neighbours = (((at(0, 1)? + at(2, 1)?)? + at(1, 0)?)? + at(1, 2)?)?;
+    let laplacian = (at(1, 1)?.affine(4.0, 0.0)? - neighbours)?.abs()?;
+    frame_means(&laplacian)
+}
+
+/// Mean quality over the frames of one shot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ShotQuality {
+    pub brightness: f64,
+    pub sharpness: f64,
+    pub motion: f64,
+}
+
+/// Averages the frames of a shot. Motion leaves out the shot's first frame,
+/// whose difference spans the cut into the shot; a one-frame shot has motion 0.
+pub fn shot_quality(frames: &[FrameQuality]) -> ShotQuality {
+    let mean = |values: &mut dyn Iterator<Item = f64>| {
+        let (sum, count) = values.fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+        if count == 0 {
+            0.0
+        } else {
+            sum / count as f64
+        }
+    };
+    ShotQuality {
+        brightness: mean(&mut frames.iter().map(|f| f.brightness)),
+        sharpness: mean(&mut frames.iter().map(|f| f.sharpness)),
+        motion: mean(&mut frames.iter().skip(1).filter_map(|f| f.motion)),
+    }
+}
+
+/// Mean absolute Laplacian at which sharpness earns 63% of its credit.
+const SHARPNESS_SCALE: f64 = 6.0;
+/// Mean absolute luma change per frame that earns full motion credit.
+const MOTION_SWEET_SPOT: f64 = 6.0;
+/// Seconds at which the duration credit is 63% of the way from ½ to 1.
+const DURATION_SCALE_S: f64 = 1.5;
+
+/// Highlight score of a shot, in 0–1.
+///
+/// `score = exposure × (0.6·sharp + 0.4·motion) × length`, where each factor
+/// is in 0–1:
+///
+/// * `exposure` (from mean luma `brightness`, 0–255): 1 for 70–180, falling
+///   linearly to 0 at 16 (black) and at 240 (blown out). It multiplies, so a
+///   black or white shot scores 0 however sharp or lively it is.
+/// * `sharp = 1 − e^(−sharpness/6)`: saturating credit for detail (mean
+///   absolute Laplacian of luma); a flat or blurred picture gets little.
+/// * `motion = (m/6)·e^(1 − m/6)` for mean luma change `m` per frame: 0 for a
+///   frozen picture, 1 at a lively `m = 6`, decaying again for chaotic change
+///   (whip pans, strobing).
+/// * `length = ½ + ½·(1 − e^(−duration_s/1.5))`: very short shots make poor
+///   highlights, but length alone never more than halves a score.
+///
+/// Non-finite or negative inputs count as 0.
+pub fn score(brightness: f64, sharpness: f64, motion: f64, duration_s: f64) -> f64 {
+    let clean = |x: f64| if x.is_finite() && x > 0.0 { x } else { 0.0 };
+    let (brightness, sharpness, motion, duration_s) = (
+        clean(brightness),
+        clean(sharpness),
+        clean(motion),
+        clean(duration_s),
+    );
+    let exposure = if brightness < 70.0 {
+        (brightness - 16.0) / (70.0 - 16.0)
+    } else if brightness > 180.0 {
+        (240.0 - brightness) / (240.0 - 180.0)
+    } else {
+        1.0
+    }
+    .clamp(0.0, 1.0);
+    let sharp = 1.0 - (-sharpness / SHARPNESS_SCALE).exp();
+    let m = motion / MOTION_SWEET_SPOT;
+    let lively = m * (1.0 - m).exp();
+    let length = 0.5 + 0.5 * (1.0 - (-duration_s / DURATION_SCALE_S).exp());
+    (exposure * (0.6 * sharp + 0.4 * lively) * length).clamp(0.0, 1.0)
+}

@@ -1,0 +1,299 @@
+//! Ingest: fetch the source under the job's prefix (streamed, size-limited,
+//! sha256 computed), probe it, and reject what is not usable media.
+
+use std::path::{Component, Path, PathBuf};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use sprocket_core::event::{Artifact, MediaIngested};
+use sprocket_core::{EventBody, Phase, Source, WorkItem};
+use sprocket_media::probe::{probe, Limits};
+use sprocket_platform::config::IngestConfig;
+use sprocket_platform::store;
+use tokio::io::AsyncWriteExt;
+
+use super::{blocking, output_key, Done, PhaseWork};
+use crate::{Cx, WorkError};
+
+const PHASE: Phase = Phase::Ingest;
+
+pub struct Ingest;
+
+#[async_trait]
+impl PhaseWork for Ingest {
+    fn phase(&self) -> Phase {
+        PHASE
+    }
+
+    async fn run(&self, item: &WorkItem, cx: &Cx) -> Result<Done, WorkError> {
+        let cfg = &cx.config.ingest;
+        let local = cx.scratch_file("source");
+        fetch(&item.source, cfg, cx, &local).await?;
+        let limits = Limits {
+            max_bytes: cfg.max_bytes,
+            max_duration_s: cfg.max_duration_s,
+            max_width: cfg.max_width,
+            max_height: cfg.max_height,
+        };
+        let path = local.clone();
+        let media = blocking(PHASE, move || probe(&path, &limits)).await?;
+        let key = output_key(item, "source");
+        let w = store::put_file(&cx.stores.work, &key, &local)
+            .await
+            .map_err(WorkError::store(PHASE))?;
+        let source = Artifact {
+            name: "source".into(),
+            key,
+            bytes: w.bytes,
+            sha256: w.sha256,
+            content_type: content_type(&media.format).into(),
+        };
+        Ok(Done {
+            event: EventBody::MediaIngested(MediaIngested {
+                source: source.clone(),
+                media: media.clone(),
+            }),
+            artifacts: vec![source],
+            media: Some(media),
+        })
+    }
+}
+
+fn rejected(code: &'static str, message: String) -> WorkError {
+    WorkError::Rejected {
+        phase: PHASE,
+        code,
+        message,
+    }
+}
+
+/// Copies the source to `local`, refusing more than the configured size.
+async fn fetch(
+    source: &Source,
+    cfg: &IngestConfig,
+    cx: &Cx,
+    local: &Path,
+) -> Result<(), WorkError> {
+    match source {
+        Source::Upload(id) => {
+            if !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(rejected(
+                    "invalid_source",
+                    format!("{id:?} is not an upload id"),
+                ));
+            }
+            copy_object(
+                &cx.stores.work,
+                &format!("uploads/{id}"),
+                local,
+                cfg.max_bytes,
+            )
+            .await
+            .map_err(|e| match e {
+                WorkError::Store {
+                    source: store::StoreError::NotFound { .. },
+                    ..
+                } => rejected("upload_not_found", format!("upload {id:?} does not exist")),
+                e => e,
+            })
+        }
+        Source::Path(p) => {
+            let path = allowed_path(p, &cfg.allowed_dirs)?;
+            let len = tokio::fs::metadata(&path)
+                .await
+                .map_err(|e| rejected("source_unreadable", format!("{p}: {e}")))?
+                .len();
+            if len > cfg.max_bytes {
+                return Err(too_large(len, cfg.max_bytes));
+            }
+            tokio::fs::copy(&path, local)
+                .await
+                .map_err(|e| rejected("source_unreadable", format!("{p}: {e}")))?;
+            Ok(())
+        }
+        Source::Object(uri) => {
+            let (store, key) = object_location(uri, &cfg.allowed_dirs)?;
+            copy_object(&store, &key, local, cfg.max_bytes).await
+        }
+        Source::Url(url) => download(url, local, cfg.max_bytes).await,
+    }
+}
+
+fn too_large(len: u64, limit: u64) -> WorkError {
+    rejected(
+        "source_too_large",
+        format!("the source is {len} bytes, over the limit of {limit} bytes"),
+    )
+}
+
+async fn copy_object(
+    store: &store::Store,
+    key: &str,
+    local: &Path,
+    limit: u64,
+) -> Result<(), WorkError> {
+    let (size, mut stream) = store::get_stream(store, key)
+        .await
+        .map_err(WorkError::store(PHASE))?;
+    if size > limit {
+        return Err(too_large(size, limit));
+    }
+    let mut out = tokio::fs::File::create(local)
+        .await
+        .map_err(|e| WorkError::internal(PHASE, e))?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(WorkError::store(PHASE))?;
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| WorkError::internal(PHASE, e))?;
+    }
+    out.flush().await.map_err(|e| WorkError::internal(PHASE, e))
+}
+
+async fn download(url: &str, local: &Path, limit: u64) -> Result<(), WorkError> {
+    let resp = reqwest::get(url)
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| {
+            if e.status().is_some_and(|s| s.is_client_error()) {
+                rejected("source_unreadable", format!("{url}: {e}"))
+            } else {
+                WorkError::internal(PHASE, format!("{url}: {e}"))
+            }
+        })?;
+    if let Some(len) = resp.content_length().filter(|l| *l > limit) {
+        return Err(too_large(len, limit));
+    }
+    let mut out = tokio::fs::File::create(local)
+        .await
+        .map_err(|e| WorkError::internal(PHASE, e))?;
+    let mut total = 0u64;
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| WorkError::internal(PHASE, format!("{url}: {e}")))?;
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(too_large(total, limit));
+        }
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| WorkError::internal(PHASE, e))?;
+    }
+    out.flush().await.map_err(|e| WorkError::internal(PHASE, e))
+}
+
+/// Resolves a `path` source: absolute, no `..`, and — after following symlinks —
+/// inside one of the allowed directories.
+pub fn allowed_path(p: &str, allowed: &[PathBuf]) -> Result<PathBuf, WorkError> {
+    let raw = Path::new(p);
+    if !raw.is_absolute() {
+        return Err(rejected(
+            "path_not_allowed",
+            format!("{p:?} is not an absolute path"),
+        ));
+    }
+    if raw.components().any(|c| c == Component::ParentDir) {
+        return Err(rejected("path_not_allowed", format!("{p:?} contains '..'")));
+    }
+    if allowed.is_empty() {
+        return Err(rejected(
+            "path_not_allowed",
+            "path sources are disabled: no ingest.allowed_dirs are configured".into(),
+        ));
+    }
+    let real = std::fs::canonicalize(raw)
+        .map_err(|e| rejected("source_unreadable", format!("{p}: {e}")))?;
+    let inside = allowed
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .any(|d| real.starts_with(d));
+    if !inside {
+        return Err(rejected(
+            "path_not_allowed",
+            format!("{p:?} is not under an allowed directory"),
+        ));
+    }
+    Ok(real)
+}
+
+/// Splits an object URI into a store and a key. `file://` objects obey the same
+/// allowed directories as `path` sources.
+fn object_location(uri: &str, allowed: &[PathBuf]) -> Result<(store::Store, String), WorkError> {
+    let bad = |m: String| rejected("invalid_source", m);
+    let url = url::Url::parse(uri).map_err(|e| bad(format!("{uri:?}: {e}")))?;
+    match url.scheme() {
+        "file" => {
+            let path = allowed_path(url.path(), allowed)?;
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let store = store::open(&format!("file://{}", dir.display()))
+                .map_err(WorkError::store(PHASE))?;
+            Ok((store, name))
+        }
+        "s3" => {
+            let bucket = url
+                .host_str()
+                .ok_or_else(|| bad(format!("{uri:?} names no bucket")))?;
+            let store = store::open(&format!("s3://{bucket}")).map_err(WorkError::store(PHASE))?;
+            Ok((store, url.path().trim_start_matches('/').to_owned()))
+        }
+        other => Err(bad(format!(
+            "object sources use file:// or s3://, not {other}://"
+        ))),
+    }
+}
+
+fn content_type(format: &str) -> &'static str {
+    if format.contains("mp4") || format.contains("mov") {
+        "video/mp4"
+    } else if format.contains("matroska") || format.contains("webm") {
+        "video/x-matroska"
+    } else if format.contains("avi") {
+        "video/x-msvideo"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_sources_stay_inside_allowed_dirs() {
+        let root = tempfile::tempdir().unwrap();
+        let allowed = root.path().join("in");
+        let outside = root.path().join("out");
+        std::fs::create_dir_all(&allowed).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(allowed.join("a.mp4"), b"x").unwrap();
+        std::fs::write(outside.join("b.mp4"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.join("b.mp4"), allowed.join("link.mp4")).unwrap();
+        let dirs = vec![allowed.clone()];
+        let p = |x: &Path| x.to_string_lossy().into_owned();
+
+        assert!(allowed_path(&p(&allowed.join("a.mp4")), &dirs).is_ok());
+        for bad in [
+            p(&outside.join("b.mp4")),
+            p(&allowed.join("link.mp4")),
+            format!("{}/../out/b.mp4", p(&allowed)),
+            "relative.mp4".to_owned(),
+        ] {
+            let e = allowed_path(&bad, &dirs).unwrap_err();
+            assert_eq!(e.code(), "path_not_allowed", "{bad}: {e}");
+        }
+        assert_eq!(
+            allowed_path(&p(&allowed.join("a.mp4")), &[])
+                .unwrap_err()
+                .code(),
+            "path_not_allowed"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! The four phases. Each takes a work item and does its real media work,
+//! writing outputs to deterministic keys under the job's prefix.
+
+mod analyze;
+mod archive;
+mod ingest;
+mod render;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sprocket_core::event::{Artifact, MediaInfo};
+use sprocket_core::{EventBody, Phase, WorkItem};
+use sprocket_platform::store::{self, Store};
+
+use crate::{Cx, WorkError};
+
+/// What a completed phase hands on.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// The completion event (`MediaIngested`, `MediaAnalyzed`, …).
+    pub event: EventBody,
+    /// Outputs to carry in the work item to the later phases.
+    pub artifacts: Vec<Artifact>,
+    /// Probe results, from ingest.
+    pub media: Option<MediaInfo>,
+}
+
+#[async_trait]
+pub trait PhaseWork: Send + Sync + 'static {
+    fn phase(&self) -> Phase;
+    async fn run(&self, item: &WorkItem, cx: &Cx) -> Result<Done, WorkError>;
+}
+
+/// The work of a phase.
+pub fn phase_work(phase: Phase) -> Arc<dyn PhaseWork> {
+    match phase {
+        Phase::Ingest => Arc::new(ingest::Ingest),
+        Phase::Analyze => Arc::new(analyze::Analyze),
+        Phase::Render => Arc::new(render::Render),
+        Phase::Archive => Arc::new(archive::Archive),
+    }
+}
+
+/// The object key of a job's output.
+pub fn output_key(item: &WorkItem, name: &str) -> String {
+    format!("{}{name}", item.prefix())
+}
+
+/// Uploads a local file as a job output and describes it.
+async fn publish_file(
+    phase: Phase,
+    store: &Store,
+    item: &WorkItem,
+    name: &str,
+    file: &std::path::Path,
+    content_type: &str,
+) -> Result<Artifact, WorkError> {
+    let key = output_key(item, name);
+    let w = store::put_file(store, &key, file)
+        .await
+        .map_err(WorkError::store(phase))?;
+    Ok(Artifact {
+        name: name.to_owned(),
+        key,
+        bytes: w.bytes,
+        sha256: w.sha256,
+        content_type: content_type.to_owned(),
+    })
+}
+
+/// Fetches an earlier phase's output to a local file.
+async fn fetch_artifact(
+    phase: Phase,
+    cx: &Cx,
+    item: &WorkItem,
+    name: &str,
+) -> Result<std::path::PathBuf, WorkError> {
+    let a = item
+        .artifacts
+        .get(name)
+        .ok_or_else(|| WorkError::Rejected {
+            phase,
+            code: "missing_input",
+            message: format!("the work item carries no {name:?} artifact"),
+        })?;
+    let path = cx.scratch_file(name);
+    store::get_file(&cx.stores.work, &a.key, &path)
+        .await
+        .map_err(WorkError::store(phase))?;
+    Ok(path)
+}
+
+/// Runs blocking media work off the async threads.
+async fn blocking<T: Send + 'static>(
+    phase: Phase,
+    f: impl FnOnce() -> Result<T, sprocket_media::MediaError> + Send + 'static,
+) -> Result<T, WorkError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| WorkError::internal(phase, e))?
+        .map_err(WorkError::media(phase))
+}

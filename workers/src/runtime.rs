@@ -1,0 +1,273 @@
+//! The exactly-once worker loop.
+//!
+//! One consumer (group `sprocket-<phase>`, `read_committed`, no auto-commit) keeps
+//! polling, so long work never gets the worker evicted from its group. Each
+//! partition it owns gets a lane: a task that handles that partition's messages
+//! in order, with a transactional producer of its own
+//! (`transactional.id = sprocket-<phase>-<topic>-<partition>`, so a new owner of the
+//! partition fences a zombie). A lane commits each message's outcome — events,
+//! next work item, dead letter, and the consumed offset — in one transaction.
+//! A lane with a backlog pauses its partition; the others carry on.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use sprocket_core::Topics;
+use sprocket_platform::bus::{
+    BusError, Record, HEADER_DLQ_OFFSET, HEADER_DLQ_PARTITION, HEADER_DLQ_REASON, HEADER_DLQ_TOPIC,
+    HEADER_PRODUCER,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::step::{Outcome, Stepper};
+
+/// Messages a lane may hold before its partition is paused.
+const LANE_HIGH_WATER: usize = 4;
+
+/// A running worker; `stop` ends it (in-flight work is abandoned uncommitted, so
+/// its messages are redelivered).
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+struct Lane {
+    tx: mpsc::UnboundedSender<OwnedMessage>,
+    pending: Arc<AtomicUsize>,
+    paused: Arc<AtomicBool>,
+}
+
+/// Starts consuming the stepper's phase topic.
+pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
+    let group = Topics::group(stepper.phase);
+    let consumer = Arc::new(stepper.bus.consumer(&group)?);
+    let topic = stepper.bus.topics.phase(stepper.phase);
+    consumer
+        .subscribe(&[&topic])
+        .map_err(BusError::kafka(format!("subscribing to {topic}")))?;
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(poll_loop(Arc::new(stepper), consumer, group, stopped));
+    Ok(WorkerHandle { stop, task })
+}
+
+async fn poll_loop(
+    stepper: Arc<Stepper>,
+    consumer: Arc<StreamConsumer>,
+    group: String,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut lanes: HashMap<(String, i32), Lane> = HashMap::new();
+    let mut lane_tasks = Vec::new();
+    let (resume_tx, mut resume_rx) = mpsc::unbounded_channel::<(String, i32)>();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            Some((topic, partition)) = resume_rx.recv() => {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&topic, partition);
+                if let Err(e) = consumer.resume(&tpl) {
+                    tracing::warn!(%topic, partition, error = %e, "resume failed");
+                }
+            }
+            msg = consumer.recv() => {
+                let msg = match msg {
+                    Ok(m) => m.detach(),
+                    Err(e) => {
+                        tracing::warn!(%group, error = %e, "consumer error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                let key = (msg.topic().to_owned(), msg.partition());
+                if lanes.get(&key).is_some_and(|l| l.tx.is_closed()) {
+                    lanes.remove(&key);
+                }
+                let lane = lanes.entry(key.clone()).or_insert_with(|| {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let pending = Arc::new(AtomicUsize::new(0));
+                    let paused = Arc::new(AtomicBool::new(false));
+                    lane_tasks.push(tokio::spawn(lane_loop(
+                        stepper.clone(),
+                        consumer.clone(),
+                        key.clone(),
+                        rx,
+                        pending.clone(),
+                        paused.clone(),
+                        resume_tx.clone(),
+                    )));
+                    Lane { tx, pending, paused }
+                });
+                let n = lane.pending.fetch_add(1, Ordering::SeqCst) + 1;
+                let _ = lane.tx.send(msg);
+                if n >= LANE_HIGH_WATER && !lane.paused.swap(true, Ordering::SeqCst) {
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition(&key.0, key.1);
+                    if let Err(e) = consumer.pause(&tpl) {
+                        tracing::warn!(topic = %key.0, partition = key.1, error = %e, "pause failed");
+                    }
+                }
+            }
+        }
+    }
+    drop(lanes);
+    for t in lane_tasks {
+        t.abort();
+    }
+}
+
+async fn lane_loop(
+    stepper: Arc<Stepper>,
+    consumer: Arc<StreamConsumer>,
+    (topic, partition): (String, i32),
+    mut rx: mpsc::UnboundedReceiver<OwnedMessage>,
+    pending: Arc<AtomicUsize>,
+    paused: Arc<AtomicBool>,
+    resume: mpsc::UnboundedSender<(String, i32)>,
+) {
+    let txn_id = format!("sprocket-{}-{topic}-{partition}", stepper.phase);
+    let mut producer: Option<FutureProducer> = None;
+    while let Some(msg) = rx.recv().await {
+        let span = tracing::info_span!("work", phase = %stepper.phase, %topic, partition, offset = msg.offset());
+        let outcome = stepper
+            .step(&msg, Arc::new(AtomicBool::new(false)))
+            .instrument(span)
+            .await;
+        if let Err(e) = commit(&stepper, &consumer, &mut producer, &txn_id, &msg, &outcome).await {
+            // Fenced, or Kafka unavailable for too long: rewind to this message and
+            // end the lane. Whatever it still holds is fetched again, in order, by
+            // a fresh lane (or by the partition's new owner).
+            tracing::warn!(%topic, partition, offset = msg.offset(), error = %e, "outcome not committed; rewinding");
+            rewind(&consumer, &topic, partition, msg.offset());
+            if paused.swap(false, Ordering::SeqCst) {
+                let _ = resume.send((topic.clone(), partition));
+            }
+            return;
+        }
+        let left = pending.fetch_sub(1, Ordering::SeqCst) - 1;
+        if left == 0 && paused.swap(false, Ordering::SeqCst) {
+            let _ = resume.send((topic.clone(), partition));
+        }
+    }
+}
+
+fn rewind(consumer: &StreamConsumer, topic: &str, partition: i32, offset: i64) {
+    if let Err(e) = consumer.seek(
+        topic,
+        partition,
+        Offset::Offset(offset),
+        Duration::from_secs(5),
+    ) {
+        tracing::warn!(%topic, partition, offset, error = %e, "seek back failed");
+    }
+}
+
+/// Commits one outcome with the consumed offset in one transaction, retrying
+/// transient failures; gives up only when the producer is fenced or fatal.
+async fn commit(
+    stepper: &Stepper,
+    consumer: &StreamConsumer,
+    producer: &mut Option<FutureProducer>,
+    txn_id: &str,
+    msg: &OwnedMessage,
+    outcome: &Outcome,
+) -> Result<(), BusError> {
+    let records = records(stepper, msg, outcome).await?;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        if producer.is_none() {
+            *producer = Some(stepper.bus.transactional_producer(txn_id)?);
+        }
+        let p = producer.as_ref().expect("just created");
+        match transaction(stepper, consumer, p, msg, &records).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let _ = p.abort_transaction(Duration::from_secs(10));
+                if !e.retryable() || attempt >= 5 {
+                    return Err(e);
+                }
+                tracing::warn!(txn_id, attempt, error = %e, "transaction failed; retrying");
+                *producer = None;
+                tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
+            }
+        }
+    }
+}
+
+async fn transaction(
+    stepper: &Stepper,
+    consumer: &StreamConsumer,
+    p: &FutureProducer,
+    msg: &OwnedMessage,
+    records: &[Record],
+) -> Result<(), BusError> {
+    let t = Duration::from_secs(30);
+    p.begin_transaction()
+        .map_err(BusError::kafka("begin_transaction"))?;
+    for r in records {
+        stepper.bus.send(p, r).await?;
+    }
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(
+            msg.topic(),
+            msg.partition(),
+            Offset::Offset(msg.offset() + 1),
+        )
+        .map_err(BusError::kafka("offsets"))?;
+    let meta = consumer.group_metadata().ok_or_else(|| BusError::Kafka {
+        context: "no consumer group metadata".into(),
+        source: rdkafka::error::KafkaError::NoMessageReceived,
+    })?;
+    p.send_offsets_to_transaction(&offsets, &meta, t)
+        .map_err(BusError::kafka("send_offsets_to_transaction"))?;
+    p.commit_transaction(t)
+        .map_err(BusError::kafka("commit_transaction"))
+}
+
+async fn records(
+    stepper: &Stepper,
+    msg: &OwnedMessage,
+    outcome: &Outcome,
+) -> Result<Vec<Record>, BusError> {
+    let topics = &stepper.bus.topics;
+    let mut out = Vec::new();
+    for e in &outcome.events {
+        out.push(stepper.bus.record(&topics.events(), e).await?);
+    }
+    if let Some(next) = &outcome.next {
+        if let sprocket_core::EventBody::WorkItem(item) = &next.body {
+            out.push(stepper.bus.record(&topics.phase(item.phase), next).await?);
+        }
+    }
+    if let Some(dl) = &outcome.dead_letter {
+        out.push(Record {
+            topic: topics.dlq(stepper.phase),
+            key: dl.key.clone().unwrap_or_default(),
+            payload: dl.payload.clone(),
+            headers: vec![
+                (HEADER_DLQ_REASON.into(), dl.reason.clone()),
+                (HEADER_DLQ_TOPIC.into(), msg.topic().to_owned()),
+                (HEADER_DLQ_PARTITION.into(), msg.partition().to_string()),
+                (HEADER_DLQ_OFFSET.into(), msg.offset().to_string()),
+                (HEADER_PRODUCER.into(), stepper.bus.producer_name.clone()),
+            ],
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,378 @@
+//! One message in, its outcome out: the whole decision of a worker for one
+//! message, without committing anything. The runtime commits the outcome in a
+//! Kafka transaction; tests call [`Stepper::step`] directly.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::message::Message;
+use rdkafka::producer::FutureProducer;
+use sprocket_core::event::{
+    Empty, JobDeadLettered, JobFailed, PhaseFailed, PhaseProgress, PhaseStarted, Submitted,
+};
+use sprocket_core::machine::{advance, Action};
+use sprocket_core::{Envelope, EventBody, Phase, PhaseTimes, WorkItem};
+use sprocket_platform::bus::{fill_for, Bus};
+use sprocket_platform::config::Config;
+use sprocket_platform::store;
+use tokio::sync::mpsc;
+
+use crate::{Cx, PhaseWork, Stores, WorkError};
+
+/// What committing a message means.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Events for `sprocket.events`, in order.
+    pub events: Vec<Envelope>,
+    /// The work item for the next phase, if the routing slip has one.
+    pub next: Option<Envelope>,
+    /// The message itself, to the phase's dead letter topic, with the reason.
+    pub dead_letter: Option<DeadLetter>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub reason: String,
+    pub key: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+/// Runs one phase's work for one message at a time.
+pub struct Stepper {
+    pub phase: Phase,
+    pub work: Arc<dyn PhaseWork>,
+    pub bus: Bus,
+    pub stores: Stores,
+    pub config: Arc<Config>,
+    /// Publishes live facts (acceptance, `PhaseStarted`, `PhaseProgress`).
+    live: FutureProducer,
+}
+
+impl Stepper {
+    pub fn new(
+        work: Arc<dyn PhaseWork>,
+        bus: Bus,
+        stores: Stores,
+        config: Arc<Config>,
+    ) -> Result<Stepper, WorkError> {
+        let phase = work.phase();
+        let live = bus
+            .producer()
+            .map_err(|source| WorkError::Bus { phase, source })?;
+        Ok(Stepper {
+            phase,
+            work,
+            bus,
+            stores,
+            config,
+            live,
+        })
+    }
+
+    /// Decides the outcome of one message. Never fails: what cannot be decoded is
+    /// dead-lettered, what fails is recorded as failed.
+    pub async fn step<M: Message>(&self, msg: &M, cancel: Arc<AtomicBool>) -> Outcome {
+        let payload = msg.payload().unwrap_or_default();
+        let fill = || {
+            fill_for(
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                msg.timestamp().to_millis(),
+            )
+        };
+        let env = match self.bus.codec.decode(payload, fill).await {
+            Ok(env) => env,
+            Err(e) => {
+                return Outcome {
+                    dead_letter: Some(DeadLetter {
+                        reason: format!("undecodable message: {e}"),
+                        key: msg.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                        payload: payload.to_vec(),
+                    }),
+                    ..Outcome::default()
+                }
+            }
+        };
+        let item = match &env.body {
+            EventBody::JobSubmitted(s) if self.phase == Phase::Ingest => {
+                match self.accept(&env, s).await {
+                    Ok(Some(item)) => item,
+                    Ok(None) => return Outcome::default(),
+                    Err(failed) => return failed,
+                }
+            }
+            EventBody::WorkItem(item) if item.phase == self.phase => (**item).clone(),
+            other => {
+                return Outcome {
+                    dead_letter: Some(DeadLetter {
+                        reason: format!(
+                            "{} is not a work item for the {} phase",
+                            other.kind().0,
+                            self.phase
+                        ),
+                        key: Some(env.job_id.to_string()),
+                        payload: payload.to_vec(),
+                    }),
+                    ..Outcome::default()
+                }
+            }
+        };
+        self.work_on(item, env.attempt, payload, cancel).await
+    }
+
+    /// Accepts a submission: resolves its recipe and claims the job id. `Ok(None)`
+    /// for a resubmission of a job id that another submission already claimed.
+    async fn accept(&self, env: &Envelope, s: &Submitted) -> Result<Option<WorkItem>, Outcome> {
+        let recipe = match s
+            .recipe
+            .resolve()
+            .and_then(|r| s.source.validate().map(|_| r))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let error = sprocket_core::ErrorInfo::from(&e);
+                return Err(Outcome {
+                    events: vec![
+                        env.clone(),
+                        self.event(
+                            env,
+                            1,
+                            EventBody::JobFailed(JobFailed { phase: None, error }),
+                        ),
+                    ],
+                    ..Outcome::default()
+                });
+            }
+        };
+        let claim = format!("{}submission", sprocket_core::work::job_prefix(&env.job_id));
+        match store::get_bytes(&self.stores.work, &claim).await {
+            Ok(owner) if owner.as_ref() != env.event_id.as_bytes() => {
+                tracing::info!(job_id = %env.job_id, "resubmission of a known job id: nothing to do");
+                return Ok(None);
+            }
+            Ok(_) => {}
+            Err(store::StoreError::NotFound { .. }) => {
+                if let Err(e) =
+                    store::put_bytes(&self.stores.work, &claim, env.event_id.clone().into_bytes())
+                        .await
+                {
+                    tracing::warn!(job_id = %env.job_id, error = %e, "cannot record the job's claim");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(job_id = %env.job_id, error = %e, "cannot read the job's claim")
+            }
+        }
+        // Acceptance is a live fact: the same event id is republished on redelivery.
+        self.publish_live(env).await;
+        Ok(Some(WorkItem {
+            job_id: env.job_id.clone(),
+            phase: Phase::Ingest,
+            recipe,
+            source: s.source.clone(),
+            labels: s.labels.clone(),
+            submitted_at: env.occurred_at,
+            artifacts: Default::default(),
+            media: None,
+            phases: Default::default(),
+        }))
+    }
+
+    async fn work_on(
+        &self,
+        item: WorkItem,
+        first_attempt: u32,
+        payload: &[u8],
+        cancel: Arc<AtomicBool>,
+    ) -> Outcome {
+        let phase = self.phase;
+        let max = self.config.worker.max_attempts.max(1);
+        let mut attempt = first_attempt.max(1);
+        let started_at = chrono::Utc::now();
+        loop {
+            let started = self.item_event(
+                &item,
+                attempt,
+                EventBody::PhaseStarted(PhaseStarted {
+                    phase,
+                    worker: self.bus.producer_name.clone(),
+                }),
+            );
+            self.publish_live(&started).await;
+            let result = self.run_once(&item, attempt, cancel.clone()).await;
+            match result {
+                Ok(done) => {
+                    let times = PhaseTimes {
+                        started_at: Some(started_at),
+                        finished_at: Some(chrono::Utc::now()),
+                        attempts: attempt,
+                    };
+                    let mut events = vec![self.item_event(&item, attempt, done.event.clone())];
+                    let mut next = None;
+                    match advance(&item.recipe, phase) {
+                        Action::Dispatch(to) => {
+                            let mut fwd = item.forward(to, times, done.artifacts);
+                            if done.media.is_some() {
+                                fwd.media = done.media;
+                            }
+                            next =
+                                Some(self.item_event(&item, 1, EventBody::WorkItem(Box::new(fwd))));
+                        }
+                        _ => events.push(self.item_event(
+                            &item,
+                            attempt,
+                            EventBody::JobSucceeded(Empty {}),
+                        )),
+                    }
+                    return Outcome {
+                        events,
+                        next,
+                        dead_letter: None,
+                    };
+                }
+                Err(e) if e.retryable() && attempt < max => {
+                    tracing::warn!(job_id = %item.job_id, %phase, attempt, error = %e, "retryable failure; trying again");
+                    let failed = self.failed(&item, attempt, &e);
+                    self.publish_live(&failed).await;
+                    let delay = self
+                        .config
+                        .worker
+                        .retry_delay_ms
+                        .saturating_mul(1 << (attempt - 1).min(10));
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = %item.job_id, %phase, attempt, error = %e, "phase failed");
+                    let info = e.info();
+                    let mut events = vec![
+                        self.failed(&item, attempt, &e),
+                        self.item_event(
+                            &item,
+                            attempt,
+                            EventBody::JobFailed(JobFailed {
+                                phase: Some(phase),
+                                error: info.clone(),
+                            }),
+                        ),
+                    ];
+                    let mut dead_letter = None;
+                    if e.retryable() {
+                        let reason = format!("attempts exhausted ({attempt}): {}", info.message);
+                        events.push(self.item_event(
+                            &item,
+                            attempt,
+                            EventBody::JobDeadLettered(JobDeadLettered {
+                                phase,
+                                topic: self.bus.topics.dlq(phase),
+                                reason: reason.clone(),
+                            }),
+                        ));
+                        dead_letter = Some(DeadLetter {
+                            reason,
+                            key: Some(item.job_id.to_string()),
+                            payload: payload.to_vec(),
+                        });
+                    }
+                    return Outcome {
+                        events,
+                        next: None,
+                        dead_letter,
+                    };
+                }
+            }
+        }
+    }
+
+    async fn run_once(
+        &self,
+        item: &WorkItem,
+        attempt: u32,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<crate::Done, WorkError> {
+        let phase = self.phase;
+        let base = self
+            .config
+            .worker
+            .scratch_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&base).map_err(|e| WorkError::internal(phase, e))?;
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("sprocket-{phase}-"))
+            .tempdir_in(&base)
+            .map_err(|e| WorkError::internal(phase, e))?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<f64>();
+        let cx = Cx::new(
+            self.stores.clone(),
+            self.config.clone(),
+            scratch.path().to_owned(),
+            cancel,
+            tx,
+        );
+        let reporter = async {
+            while let Some(percent) = rx.recv().await {
+                let e = self.item_event(
+                    item,
+                    attempt,
+                    EventBody::PhaseProgress(PhaseProgress {
+                        phase,
+                        percent,
+                        detail: None,
+                    }),
+                );
+                self.publish_live(&e).await;
+            }
+        };
+        let work = async {
+            let r = self.work.run(item, &cx).await;
+            drop(cx);
+            r
+        };
+        let (r, ()) = tokio::join!(work, reporter);
+        r
+    }
+
+    fn failed(&self, item: &WorkItem, attempt: u32, e: &WorkError) -> Envelope {
+        self.item_event(
+            item,
+            attempt,
+            EventBody::PhaseFailed(PhaseFailed {
+                phase: self.phase,
+                error: e.info(),
+                retryable: e.retryable(),
+            }),
+        )
+    }
+
+    fn item_event(&self, item: &WorkItem, attempt: u32, body: EventBody) -> Envelope {
+        Envelope::new(
+            item.job_id.clone(),
+            self.bus.producer_name.clone(),
+            attempt,
+            body,
+        )
+    }
+
+    fn event(&self, env: &Envelope, attempt: u32, body: EventBody) -> Envelope {
+        Envelope::new(
+            env.job_id.clone(),
+            self.bus.producer_name.clone(),
+            attempt,
+            body,
+        )
+    }
+
+    async fn publish_live(&self, env: &Envelope) {
+        let topic = self.bus.topics.events();
+        let sent = match self.bus.record(&topic, env).await {
+            Ok(rec) => self.bus.send(&self.live, &rec).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(job_id = %env.job_id, kind = env.kind().0, error = %e, "live event not published");
+        }
+    }
+}
