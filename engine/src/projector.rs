@@ -166,6 +166,8 @@ impl Projector {
     }
 
     /// Applies a batch, retrying with backoff while the database is unavailable.
+    /// A batch refused for good (an event that can never be stored) is applied
+    /// event by event, so only the poisoned event is skipped, with a warning.
     async fn apply_until_done(
         &self,
         batch: Vec<(Position, Envelope)>,
@@ -173,18 +175,15 @@ impl Projector {
     ) {
         let mut delay = Duration::from_millis(100);
         loop {
-            let p = self.projections.clone();
-            let b = batch.clone();
-            match tokio::task::spawn_blocking(move || p.apply(&b))
-                .await
-                .expect("apply task")
-            {
-                Ok(applied) => {
-                    tracing::debug!(
-                        events = applied.events,
-                        skipped = applied.skipped,
-                        "projected"
-                    );
+            match self.apply(batch.clone()).await {
+                Ok(()) => return,
+                Err(e) if !e.retryable() => {
+                    for one in batch {
+                        if let Err(e) = self.apply(vec![one.clone()]).await {
+                            tracing::error!(topic = %one.0.topic, partition = one.0.partition, offset = one.0.offset,
+                                job_id = %one.1.job_id, error = %e, "projector: skipping an event that cannot be projected");
+                        }
+                    }
                     return;
                 }
                 Err(e) => {
@@ -197,5 +196,21 @@ impl Projector {
                 }
             }
         }
+    }
+
+    async fn apply(
+        &self,
+        batch: Vec<(Position, Envelope)>,
+    ) -> Result<(), sprocket_projections::ProjectionError> {
+        let p = self.projections.clone();
+        let applied = tokio::task::spawn_blocking(move || p.apply(&batch))
+            .await
+            .expect("apply task")?;
+        tracing::debug!(
+            events = applied.events,
+            skipped = applied.skipped,
+            "projected"
+        );
+        Ok(())
     }
 }

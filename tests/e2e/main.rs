@@ -1,3 +1,5 @@
 //! End-to-end tests: Sprocket driven as its users drive it.
 
+mod bad_input;
+mod intake;
 mod pipeline;

@@ -10,6 +10,7 @@ use sprocket::dev::{Dev, DevOptions};
 use sprocket_core::Phase;
 use sprocket_platform::config::Config;
 
+pub mod procs;
 pub mod video;
 
 /// A dev stack on free ports with its own data directory.
@@ -173,4 +174,50 @@ pub fn ffprobe(path: &Path) -> Value {
         .expect("ffprobe runs");
     assert!(out.status.success(), "ffprobe failed on {}", path.display());
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs kcat (an outside Kafka client, not Sprocket's code) and returns stdout.
+pub fn kcat(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("kcat")
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kcat is installed (scripts/setup.sh installs it)");
+    if let Some(data) = stdin {
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kcat {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Produces one message with kcat: the whole of `payload` as the value.
+pub fn kcat_produce(broker: &str, topic: &str, key: &str, payload: &[u8]) {
+    // A delimiter that never occurs in a payload makes the whole input one message.
+    kcat(
+        &[
+            "-P",
+            "-b",
+            broker,
+            "-t",
+            topic,
+            "-k",
+            key,
+            "-D",
+            "\u{1e}\u{1e}SPROCKET-END\u{1e}\u{1e}",
+        ],
+        Some(payload),
+    );
 }

@@ -158,7 +158,7 @@ impl Job {
                 }
             }
             EventBody::JobSucceeded(_) => {
-                if self.status != JobStatus::Cancelled {
+                if !terminal {
                     self.status = JobStatus::Succeeded;
                     self.phase_progress = 100.0;
                     self.error = None;

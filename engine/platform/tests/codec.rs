@@ -311,3 +311,9 @@ async fn decoding_after_the_registry_went_away_is_retryable_for_new_ids() {
     let e = codec.decode(&unseen, no_fill).await.unwrap_err();
     assert!(e.retryable(), "{e}");
 }
+
+#[test]
+fn the_codec_is_shareable() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Codec>();
+}

@@ -25,8 +25,8 @@ struct Touched {
     last: (Position, String),
 }
 
-/// In one transaction: for each `(position, envelope)`, skip work items and event
-/// ids already stored; otherwise fold the event into its job (loaded, or new),
+/// In one transaction: for each `(position, envelope)`, skip work items, event
+/// ids already stored and resubmissions of a known job; otherwise fold the event into its job (loaded, or new),
 /// store the event with the job's next sequence number, and save the job. Then
 /// move each partition's next offset to `max(stored, offset + 1)` over every
 /// position in the batch, skipped ones included.
@@ -59,6 +59,12 @@ pub(crate) fn apply_batch(
                     touched.entry(key).or_insert(loaded)
                 }
             };
+            // Only a job's first submission is part of its history: submitting a
+            // known job id again changes nothing.
+            if matches!(e.body, EventBody::JobSubmitted(_)) && t.job.source.is_some() {
+                applied.skipped += 1;
+                continue;
+            }
             t.job.apply(e);
             let row = EventRow::new(position, e, t.next_seq);
             diesel::insert_into(events::table)

@@ -1,0 +1,394 @@
+//! Sprocket as separate processes: the `sprocket` binary, child processes that
+//! never outlive the test (killed with SIGKILL when their guard drops, and sent
+//! SIGKILL by the kernel if the test process dies first), their logs, and a
+//! throwaway PostgreSQL database.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+/// The `sprocket` binary built next to this test executable
+/// (`target/debug/deps/<test>` → `target/debug/sprocket`).
+pub fn sprocket_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in target/<profile>/deps");
+    let bin = profile_dir.join(format!("sprocket{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p sprocket --bin sprocket` first",
+        bin.display()
+    );
+    bin
+}
+
+/// Starts `sprocket` commands with a fixed set of leading arguments, writing each
+/// process's stdout and stderr to `<logs>/<name>.{stdout,stderr}`. When dropped
+/// during a panic it prints the tail of every log, so a failing test shows what
+/// each process said.
+pub struct Launcher {
+    bin: PathBuf,
+    logs: PathBuf,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl Launcher {
+    /// `logs` must exist.
+    pub fn new(logs: &Path) -> Launcher {
+        Launcher {
+            bin: sprocket_bin(),
+            logs: logs.to_owned(),
+            args: Vec::new(),
+            envs: vec![("SPROCKET_LOG".into(), log_filter())],
+        }
+    }
+
+    /// Adds arguments given to every command (global flags such as `--kafka`).
+    pub fn arg(&mut self, flag: &str, value: &str) -> &mut Self {
+        self.args.extend([flag.to_owned(), value.to_owned()]);
+        self
+    }
+
+    /// Adds an environment variable set for every command.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.envs.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn logs(&self) -> &Path {
+        &self.logs
+    }
+
+    /// A command for `sprocket <global args> <args>` that sees no `SPROCKET…`
+    /// configuration from the test's own environment.
+    fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SPROCKET") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.args(&self.args).args(args).stdin(Stdio::null());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        die_with_parent(&mut cmd);
+        cmd
+    }
+
+    fn log_files(&self, name: &str) -> (PathBuf, PathBuf) {
+        (
+            self.logs.join(format!("{name}.stdout")),
+            self.logs.join(format!("{name}.stderr")),
+        )
+    }
+
+    /// Starts a long-running `sprocket` process; `name` names its logs.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> Proc {
+        self.spawn_env(name, args, &[])
+    }
+
+    /// Like `spawn`, with extra environment variables for this process only.
+    pub fn spawn_env(&self, name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let (out_path, err_path) = self.log_files(name);
+        let stderr = File::create(&err_path).expect("stderr log");
+        let mut child = self
+            .command(args, env)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting sprocket {args:?}: {e}"));
+        // Copy stdout to its log, and hand each line to whoever waits for one.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines_tx, lines) = mpsc::channel();
+        let mut out_log = File::create(&out_path).expect("stdout log");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(out_log, "{line}");
+                let _ = lines_tx.send(line);
+            }
+        });
+        Proc {
+            name: name.to_owned(),
+            child: Some(child),
+            lines,
+            stderr: err_path,
+        }
+    }
+
+    /// Runs a `sprocket` command to its end, killing it after `timeout`.
+    /// Polls, so it can be awaited on the test's own thread.
+    pub async fn run(&self, name: &str, args: &[&str], timeout: Duration) -> Finished {
+        let (out_path, err_path) = self.log_files(name);
+        let mut child = self
+            .command(args, &[])
+            .stdout(File::create(&out_path).expect("stdout log"))
+            .stderr(File::create(&err_path).expect("stderr log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting sprocket {args:?}: {e}"));
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("waiting on a child") {
+                break Some(st);
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let fin = Finished {
+            command: format!("sprocket {}", args.join(" ")),
+            status,
+            stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        };
+        assert!(
+            fin.status.is_some(),
+            "`{}` ran past {timeout:?}\n{fin}",
+            fin.command
+        );
+        fin
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(&self.logs)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        logs.sort();
+        for log in logs {
+            let tail = tail(&log, 40);
+            if !tail.trim().is_empty() {
+                eprintln!("──── {} (last lines) ────\n{tail}", log.display());
+            }
+        }
+    }
+}
+
+/// The log filter for children: `SPROCKET_LOG` if the test was given one.
+fn log_filter() -> String {
+    std::env::var("SPROCKET_LOG").unwrap_or_else(|_| "info,rdkafka=warn".into())
+}
+
+/// Asks the kernel to SIGKILL the child when the thread that started it ends, so
+/// children cannot outlive a test process that is itself killed.
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A finished command: its exit status (`None`: killed at its timeout) and output.
+#[derive(Debug)]
+pub struct Finished {
+    pub command: String,
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// Panics unless the command exited 0; returns its stdout.
+    pub fn expect_success(&self) -> &str {
+        assert!(self.success(), "`{}` failed\n{self}", self.command);
+        &self.stdout
+    }
+}
+
+impl std::fmt::Display for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status: {:?}\n── stdout ──\n{}\n── stderr (tail) ──\n{}",
+            self.status,
+            self.stdout,
+            last_lines(&self.stderr, 40)
+        )
+    }
+}
+
+/// A running child process; dropping it kills it (SIGKILL) and reaps it.
+pub struct Proc {
+    name: String,
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Waits for a stdout line starting with `prefix` and returns the rest of it.
+    /// Panics (with the process's stderr) if the process exits or stays silent.
+    pub fn wait_for_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.to_owned();
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if left > Duration::ZERO => {
+                    if let Some(st) = self.exit_status() {
+                        panic!(
+                            "{} exited ({st}) before printing {prefix:?}\n{}",
+                            self.name,
+                            self.stderr_tail(40)
+                        );
+                    }
+                }
+                _ => panic!(
+                    "{} did not print {prefix:?} within {timeout:?}\n{}",
+                    self.name,
+                    self.stderr_tail(40)
+                ),
+            }
+        }
+    }
+
+    /// The exit status if the process has ended.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().expect("waiting on a child"))
+    }
+
+    /// Panics (with its stderr) if the process has ended.
+    pub fn assert_running(&mut self) {
+        if let Some(st) = self.exit_status() {
+            panic!(
+                "{} is not running ({st})\n{}",
+                self.name,
+                self.stderr_tail(40)
+            );
+        }
+    }
+
+    pub fn stderr_tail(&self, lines: usize) -> String {
+        tail(&self.stderr, lines)
+    }
+
+    /// SIGKILLs the process and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The last `n` lines of a file (its last 64 KiB at most).
+pub fn tail(path: &Path, n: usize) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    last_lines(&String::from_utf8_lossy(&buf), n)
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A PostgreSQL database of its own, dropped (with its connections) on drop.
+/// The server comes from `SPROCKET_TEST_POSTGRES_URL`
+/// (default `postgres://postgres@127.0.0.1:5432/postgres`).
+pub struct PgDatabase {
+    admin: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create(prefix: &str) -> PgDatabase {
+        let admin = std::env::var("SPROCKET_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&admin)
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (SPROCKET_TEST_POSTGRES_URL): {e}"));
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
+        let mut url = url::Url::parse(&admin).expect("SPROCKET_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        PgDatabase {
+            admin,
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// A connection to this database.
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url)
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let dropped = PgConnection::establish(&self.admin).and_then(|mut conn| {
+            diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+        });
+        if let Err(e) = dropped {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
