@@ -5,4 +5,5 @@ pub mod api;
 pub mod cli;
 pub mod dev;
 pub mod projector;
+pub mod sample;
 pub mod services;

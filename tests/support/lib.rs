@@ -11,7 +11,8 @@ use sprocket_core::Phase;
 use sprocket_platform::config::Config;
 
 pub mod procs;
-pub mod video;
+/// Videos with hard cuts at known frames.
+pub use sprocket::sample as video;
 
 /// A dev stack on free ports with its own data directory.
 pub struct TestApp {

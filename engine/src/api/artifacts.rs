@@ -42,5 +42,5 @@ pub async fn download(
         .header(header::CONTENT_LENGTH, size)
         .header("x-sha256", &artifact.sha256)
         .body(Body::from_stream(stream))
-        .map_err(|e| ApiError::unavailable(e))
+        .map_err(ApiError::unavailable)
 }

@@ -17,13 +17,15 @@ async fn check(resp: reqwest::Response) -> anyhow::Result<Value> {
     Ok(body)
 }
 
+/// Uploads `file`, submits a job for it and, with `wait`, follows it to the end.
+/// Returns the job id.
 pub async fn submit(
     api: &str,
     file: &Path,
     recipe: &str,
     id: Option<&str>,
     wait: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let http = reqwest::Client::new();
     let f = tokio::fs::File::open(file)
         .await
@@ -59,7 +61,7 @@ pub async fn submit(
     if wait {
         follow(&http, api, &id).await?;
     }
-    Ok(())
+    Ok(id)
 }
 
 /// Polls the job, drawing a progress bar through its phases, until it ends.

@@ -1,6 +1,7 @@
 //! The `sprocket` command line.
 
 mod client;
+mod demo;
 mod serve;
 
 use std::path::PathBuf;
@@ -49,6 +50,22 @@ pub enum Command {
         kafka_addr: String,
         #[arg(long, default_value = "127.0.0.1:8081")]
         registry_addr: String,
+    },
+    /// Runs a demo job on `sprocket dev`: your video, or a generated sample.
+    Demo {
+        /// A video to process (default: a sample made with ffmpeg).
+        video: Option<PathBuf>,
+        #[arg(long, default_value = "./data")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_addr: String,
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        kafka_addr: String,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        registry_addr: String,
+        /// Keep Sprocket running after the job, until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
     },
     /// Only the embedded broker and schema registry.
     Broker {
@@ -140,7 +157,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             id,
             wait,
             api,
-        } => client::submit(api, file, recipe, id.as_deref(), *wait).await,
+        } => client::submit(api, file, recipe, id.as_deref(), *wait).await.map(|_| ()),
         Command::Status { id, api } => client::status(api, id).await,
         Command::Jobs { status, limit, api } => client::jobs(api, status.as_deref(), *limit).await,
         _ => serve::run(&cli).await,

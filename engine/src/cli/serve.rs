@@ -39,6 +39,23 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             eprintln!("stopping…");
             dev.stop().await;
         }
+        Command::Demo {
+            video,
+            data_dir,
+            api_addr,
+            kafka_addr,
+            registry_addr,
+            keep_running,
+        } => {
+            let opts = DevOptions {
+                data_dir: data_dir.clone(),
+                api_addr: api_addr.clone(),
+                kafka_addr: kafka_addr.clone(),
+                registry_addr: registry_addr.clone(),
+                workers: sprocket_core::Phase::ALL.to_vec(),
+            };
+            super::demo::run(cfg, opts, video.clone(), *keep_running).await?;
+        }
         Command::Broker {
             kafka_addr,
             registry_addr,

@@ -1,5 +1,6 @@
-//! Test videos made with ffmpeg: segments of visibly different content joined by
-//! hard cuts at known frames.
+//! Sample videos made with ffmpeg: segments of visibly different content joined
+//! by hard cuts at known frames. Used by `sprocket demo` when no video is given,
+//! and by the tests, which know where the cuts are.
 
 use std::path::Path;
 use std::process::Command;
@@ -17,7 +18,18 @@ const SOURCES: [&str; 6] = [
 /// Writes an H.264 (+AAC when `audio`) MP4 of segments with the given frame
 /// counts; returns the cut frames (start of every segment but the first).
 pub fn with_cuts(out: &Path, segment_frames: &[u32], fps: u32, audio: bool) -> Vec<u64> {
-    let (w, h) = (320, 180);
+    with_cuts_sized(out, segment_frames, fps, audio, (320, 180))
+        .unwrap_or_else(|e| panic!("making {}: {e}", out.display()))
+}
+
+/// Like [`with_cuts`] at a chosen size, returning ffmpeg's failure instead of panicking.
+pub fn with_cuts_sized(
+    out: &Path,
+    segment_frames: &[u32],
+    fps: u32,
+    audio: bool,
+    (w, h): (u32, u32),
+) -> Result<Vec<u64>, String> {
     let mut args: Vec<String> = vec!["-y".into(), "-v".into(), "error".into()];
     for (i, n) in segment_frames.iter().enumerate() {
         let src = SOURCES[i % SOURCES.len()]
@@ -77,5 +89,5 @@ pub fn with_cuts(out: &Path, segment_frames: &[u32], fps: u32, audio: bool) -> V
         at += *n as u64;
         cuts.push(at);
     }
-    cuts
+    Ok(cuts)
 }
