@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use sha2::Digest;
 use sprocket_core::Phase;
 use sprocket_platform::config::Config;
 use sprocket_tests::{kcat, kcat_produce, video, TestApp};
@@ -146,5 +147,26 @@ async fn submitting_the_same_job_id_twice_is_idempotent() {
             "{once}: {types:?}"
         );
     }
+    app.dev.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn object_store_sources_are_ingested_with_their_digest() {
+    let app = TestApp::start().await;
+    let src = app.inbox().join("object.mp4");
+    video::with_cuts(&src, &[15, 15], 10, false);
+    let uri = format!("file://{}", src.display());
+    let (s, body) = app
+        .post_job(json!({"job_id": "from-object", "source": {"object": uri}, "recipe": "minimal"}))
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let job = app.wait_terminal("from-object", Duration::from_secs(90)).await;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    let source = job["artifacts"].as_array().unwrap().iter().find(|a| a["name"] == "source").unwrap().clone();
+    let bytes = std::fs::read(&src).unwrap();
+    assert_eq!(source["bytes"].as_u64(), Some(bytes.len() as u64));
+    let digest: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(source["sha256"].as_str(), Some(digest.as_str()));
+    assert_eq!(job["media"]["width"], 320);
     app.dev.stop().await;
 }

@@ -165,7 +165,7 @@ async fn a_slow_job_does_not_stall_the_other_partitions() {
     produce(&bus, &item("slow", 8_000), 0).await;
     produce(&bus, &item("quick-1", 0), 1).await;
     produce(&bus, &item("quick-2", 0), 2).await;
-    let seen = completions(&cfg, &bus, 3, Duration::from_secs(60)).await;
+    let seen = completions(&cfg, &bus, 3, Duration::from_secs(120)).await;
     let slow_done = seen["slow"].0;
     for q in ["quick-1", "quick-2"] {
         assert!(
