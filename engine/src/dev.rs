@@ -139,9 +139,7 @@ impl Dev {
     /// Stops every service; uncommitted work is redone by the next run.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for w in self.workers {
-            w.stop().await;
-        }
+        futures::future::join_all(self.workers.into_iter().map(WorkerHandle::stop)).await;
         for t in self.tasks {
             let _ = t.await;
         }

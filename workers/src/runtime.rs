@@ -124,9 +124,14 @@ async fn poll_loop(
             }
         }
     }
+    // Abandon in-flight work (uncommitted, so redelivered) and wait until every
+    // lane has let go of its clients, so nothing outlives the worker.
     drop(lanes);
-    for t in lane_tasks {
+    for t in &lane_tasks {
         t.abort();
+    }
+    for t in lane_tasks {
+        let _ = t.await;
     }
 }
 
