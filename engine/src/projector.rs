@@ -202,6 +202,7 @@ impl Projector {
         &self,
         batch: Vec<(Position, Envelope)>,
     ) -> Result<(), sprocket_projections::ProjectionError> {
+        let newest = batch.iter().map(|(_, e)| e.occurred_at).max();
         let p = self.projections.clone();
         let applied = tokio::task::spawn_blocking(move || p.apply(&batch))
             .await
@@ -211,6 +212,12 @@ impl Projector {
             skipped = applied.skipped,
             "projected"
         );
+        let m = sprocket_platform::metrics::metrics();
+        m.events_projected.inc_by(applied.events as u64);
+        if let Some(newest) = newest {
+            let age = (chrono::Utc::now() - newest).num_milliseconds().max(0) as f64 / 1000.0;
+            m.projection_lag.set(age);
+        }
         Ok(())
     }
 }

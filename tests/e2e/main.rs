@@ -2,5 +2,6 @@
 
 mod bad_input;
 mod intake;
+mod metrics;
 mod pipeline;
 mod runtime;

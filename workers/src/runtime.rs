@@ -23,6 +23,7 @@ use sprocket_platform::bus::{
     BusError, Record, HEADER_DLQ_OFFSET, HEADER_DLQ_PARTITION, HEADER_DLQ_REASON, HEADER_DLQ_TOPIC,
     HEADER_PRODUCER,
 };
+use sprocket_platform::metrics::metrics;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -74,9 +75,14 @@ async fn poll_loop(
     let mut lanes: HashMap<(String, i32), Lane> = HashMap::new();
     let mut lane_tasks = Vec::new();
     let (resume_tx, mut resume_rx) = mpsc::unbounded_channel::<(String, i32)>();
+    let mut lag_tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
             _ = stopped.changed() => break,
+            _ = lag_tick.tick() => {
+                let (c, g) = (consumer.clone(), group.clone());
+                tokio::task::spawn_blocking(move || record_lag(&c, &g));
+            }
             Some((topic, partition)) = resume_rx.recv() => {
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition(&topic, partition);
@@ -148,10 +154,18 @@ async fn lane_loop(
     let mut producer: Option<FutureProducer> = None;
     while let Some(msg) = rx.recv().await {
         let span = tracing::info_span!("work", phase = %stepper.phase, %topic, partition, offset = msg.offset());
+        let m = metrics();
+        let phase = stepper.phase.as_str();
+        m.jobs_in_flight.with_label_values(&[phase]).inc();
+        let started = std::time::Instant::now();
         let outcome = stepper
             .step(&msg, Arc::new(AtomicBool::new(false)))
             .instrument(span)
             .await;
+        m.jobs_in_flight.with_label_values(&[phase]).dec();
+        m.phase_duration
+            .with_label_values(&[phase, outcome.label()])
+            .observe(started.elapsed().as_secs_f64());
         if let Err(e) = commit(&stepper, &consumer, &mut producer, &txn_id, &msg, &outcome).await {
             // Fenced, or Kafka unavailable for too long: rewind to this message and
             // end the lane. Whatever it still holds is fetched again, in order, by
@@ -167,6 +181,37 @@ async fn lane_loop(
         if left == 0 && paused.swap(false, Ordering::SeqCst) {
             let _ = resume.send((topic.clone(), partition));
         }
+    }
+}
+
+/// Publishes the consumer lag of every owned partition: its end minus our position.
+pub fn record_lag(consumer: &StreamConsumer, group: &str) {
+    let (Ok(assigned), Ok(positions)) = (consumer.assignment(), consumer.position()) else {
+        return;
+    };
+    for tp in assigned.elements() {
+        let Ok((_, high)) =
+            consumer.fetch_watermarks(tp.topic(), tp.partition(), Duration::from_secs(2))
+        else {
+            continue;
+        };
+        let position = positions
+            .find_partition(tp.topic(), tp.partition())
+            .and_then(|p| p.offset().to_raw())
+            .filter(|o| *o >= 0);
+        let committed = consumer
+            .committed_offsets(assigned.clone(), Duration::from_secs(2))
+            .ok()
+            .and_then(|c| {
+                c.find_partition(tp.topic(), tp.partition())
+                    .and_then(|p| p.offset().to_raw())
+            })
+            .filter(|o| *o >= 0);
+        let at = position.or(committed).unwrap_or(0);
+        metrics()
+            .consumer_lag
+            .with_label_values(&[tp.topic(), &tp.partition().to_string(), group])
+            .set((high - at).max(0));
     }
 }
 
@@ -200,8 +245,12 @@ async fn commit(
         }
         let p = producer.as_ref().expect("just created");
         match transaction(stepper, consumer, p, msg, &records).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                count_committed(stepper, outcome);
+                return Ok(());
+            }
             Err(e) => {
+                metrics().transactions.with_label_values(&["aborted"]).inc();
                 let _ = p.abort_transaction(Duration::from_secs(10));
                 if !e.retryable() || attempt >= 5 {
                     return Err(e);
@@ -210,6 +259,31 @@ async fn commit(
                 *producer = None;
                 tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
             }
+        }
+    }
+}
+
+/// Counts what a committed outcome means for the job and the phase.
+fn count_committed(stepper: &Stepper, outcome: &Outcome) {
+    let m = metrics();
+    m.transactions.with_label_values(&["committed"]).inc();
+    if outcome.dead_letter.is_some() {
+        m.dead_letters
+            .with_label_values(&[stepper.phase.as_str()])
+            .inc();
+    }
+    for e in &outcome.events {
+        match e.body {
+            sprocket_core::EventBody::JobSucceeded(_) => {
+                m.jobs_finished.with_label_values(&["succeeded"]).inc()
+            }
+            sprocket_core::EventBody::JobFailed(_) => {
+                m.jobs_finished.with_label_values(&["failed"]).inc()
+            }
+            sprocket_core::EventBody::JobCancelled(_) => {
+                m.jobs_finished.with_label_values(&["cancelled"]).inc()
+            }
+            _ => {}
         }
     }
 }

@@ -49,6 +49,25 @@ pub struct Stepper {
     live: FutureProducer,
 }
 
+impl Outcome {
+    /// The outcome as a bounded metric label.
+    pub fn label(&self) -> &'static str {
+        let failed = self
+            .events
+            .iter()
+            .any(|e| matches!(e.body, EventBody::JobFailed(_)));
+        if self.dead_letter.is_some() {
+            "dead_lettered"
+        } else if failed {
+            "failed"
+        } else if self.events.is_empty() && self.next.is_none() {
+            "skipped"
+        } else {
+            "succeeded"
+        }
+    }
+}
+
 impl Stepper {
     pub fn new(
         work: Arc<dyn PhaseWork>,
@@ -165,6 +184,7 @@ impl Stepper {
                 tracing::warn!(job_id = %env.job_id, error = %e, "cannot read the job's claim")
             }
         }
+        sprocket_platform::metrics::metrics().jobs_submitted.inc();
         // Acceptance is a live fact: the same event id is republished on redelivery.
         self.publish_live(env).await;
         Ok(Some(WorkItem {
@@ -233,6 +253,11 @@ impl Stepper {
                     };
                 }
                 Err(e) if e.retryable() && attempt < max => {
+                    let m = sprocket_platform::metrics::metrics();
+                    m.phase_failures
+                        .with_label_values(&[phase.as_str(), "retryable"])
+                        .inc();
+                    m.retries.with_label_values(&[phase.as_str()]).inc();
                     tracing::warn!(job_id = %item.job_id, %phase, attempt, error = %e, "retryable failure; trying again");
                     let failed = self.failed(&item, attempt, &e);
                     self.publish_live(&failed).await;
@@ -245,6 +270,15 @@ impl Stepper {
                     attempt += 1;
                 }
                 Err(e) => {
+                    let class = if e.retryable() {
+                        "retryable"
+                    } else {
+                        "permanent"
+                    };
+                    sprocket_platform::metrics::metrics()
+                        .phase_failures
+                        .with_label_values(&[phase.as_str(), class])
+                        .inc();
                     tracing::warn!(job_id = %item.job_id, %phase, attempt, error = %e, "phase failed");
                     let info = e.info();
                     let mut events = vec![

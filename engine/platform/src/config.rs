@@ -29,6 +29,15 @@ pub struct Config {
     pub api: ApiConfig,
     pub ingest: IngestConfig,
     pub worker: WorkerConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where workers and the projector serve `/metrics` (the API serves it on its
+    /// own address). Unset: not served.
+    pub addr: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +135,7 @@ impl Default for Config {
             },
             ingest: IngestConfig::default(),
             worker: WorkerConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -265,6 +275,11 @@ impl Config {
                     "ingest.allowed_dirs",
                     format!("{} is not absolute", d.display()),
                 );
+            }
+        }
+        if let Some(addr) = &self.metrics.addr {
+            if addr.parse::<SocketAddr>().is_err() {
+                return invalid("metrics.addr", format!("{addr:?} is not host:port"));
             }
         }
         if self.worker.max_attempts == 0 {

@@ -11,5 +11,6 @@ pub mod broker;
 pub mod bus;
 pub mod codec;
 pub mod config;
+pub mod metrics;
 pub mod registry;
 pub mod store;

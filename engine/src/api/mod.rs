@@ -40,9 +40,35 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/artifacts/{name}", get(artifacts::download))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(
+            "/metrics",
+            get(|| async { sprocket_platform::metrics::exposition() }),
+        )
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(track))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
         .with_state(state)
+}
+
+/// Counts every request and its latency by route template and status.
+async fn track(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let m = sprocket_platform::metrics::metrics();
+    m.http_requests.with_label_values(&[&route, &status]).inc();
+    m.http_duration
+        .with_label_values(&[&route, &status])
+        .observe(started.elapsed().as_secs_f64());
+    resp
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

@@ -8,7 +8,12 @@ use sprocket_platform::config::Config;
 use crate::dev::{Dev, DevOptions};
 use crate::sample;
 
-pub async fn run(cfg: Config, opts: DevOptions, video: Option<PathBuf>, keep_running: bool) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: Config,
+    opts: DevOptions,
+    video: Option<PathBuf>,
+    keep_running: bool,
+) -> anyhow::Result<()> {
     let dev = Dev::start(&opts, cfg).await?;
     let data = std::fs::canonicalize(&opts.data_dir)?;
     let file = match video {

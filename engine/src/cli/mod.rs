@@ -157,7 +157,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             id,
             wait,
             api,
-        } => client::submit(api, file, recipe, id.as_deref(), *wait).await.map(|_| ()),
+        } => client::submit(api, file, recipe, id.as_deref(), *wait)
+            .await
+            .map(|_| ()),
         Command::Status { id, api } => client::status(api, id).await,
         Command::Jobs { status, limit, api } => client::jobs(api, status.as_deref(), *limit).await,
         _ => serve::run(&cli).await,

@@ -13,6 +13,19 @@ use crate::services;
 
 pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let cfg = Config::load(cli.config.as_deref(), &cli.overrides())?;
+    if matches!(
+        cli.command,
+        Command::Projector { .. } | Command::Worker { .. }
+    ) {
+        if let Some(addr) = &cfg.metrics.addr {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+            tokio::spawn(sprocket_platform::metrics::serve(
+                listener,
+                std::future::pending(),
+            ));
+        }
+    }
     match &cli.command {
         Command::Dev {
             data_dir,

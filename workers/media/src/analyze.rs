@@ -69,7 +69,7 @@ impl AnalyzeParams {
             }
         }
         let w = self.analysis_width;
-        if !(16..=3840).contains(&w) || w % 2 != 0 {
+        if !(16..=3840).contains(&w) || !w.is_multiple_of(2) {
             return invalid(format!(
                 "analysis_width must be even and in 16–3840, got {w}"
             ));

@@ -2,9 +2,11 @@
 //!
 //! The input's first video stream is decoded by an `ffmpeg` child process
 //! (driven through `ffmpeg-sidecar`), scaled down to the analysis width with
-//! area averaging, converted to packed `rgb24` and read from its stdout. Frames
-//! are handed out in batches of at most [`DecodeOptions::batch_frames`], so the
-//! memory used is bounded however long the video is.
+//! area averaging, converted to packed `rgb24` and read from its stdout. A
+//! reader thread splits each frame into R, G and B planes (the layout tensor
+//! code wants) and gathers frames into batches of at most
+//! [`DecodeOptions::batch_frames`], so the memory used is bounded however long
+//! the video is.
 //!
 //! Accuracy: the decoder runs with its default (frame) threading, which is
 //! bit-exact; nothing is skipped (no `-skip_frame`, no `-flags2 fast`, no
@@ -12,15 +14,16 @@
 //! (`-fps_mode cfr` at the stream's frame rate), so frame `i` is at media time
 //! `i / fps` exactly — the convention `Analysis` uses for shot times.
 
+pub use crate::source::{probe_source, FrameRate, SourceInfo};
+
+use crate::batcher::{read_batches, Delivery};
+use crate::source::{file_url, tool_error};
 use crate::MediaError;
 use ffmpeg_sidecar::command::FfmpegCommand;
-use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
-use ffmpeg_sidecar::iter::FfmpegIterator;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Most ffmpeg error lines kept for an error message.
-const KEPT_ERRORS: usize = 8;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 /// How to decode for analysis.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +47,8 @@ impl Default for DecodeOptions {
     }
 }
 
-/// Consecutive decoded frames, packed `rgb24`, row-major, `[len, height, width, 3]`.
+/// Consecutive decoded frames, each stored as planar RGB (the red plane, then
+/// green, then blue, each row-major): `u8` of shape `[len, 3, height, width]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameBatch {
     /// Index of the batch's first frame in the stream.
@@ -57,123 +61,33 @@ pub struct FrameBatch {
 }
 
 impl FrameBatch {
-    /// The batch as a `u8` tensor of shape `[len, height, width, 3]`.
+    /// The batch as a `u8` tensor of shape `[len, 3, height, width]`.
     pub fn to_tensor(
         &self,
         device: &candle_core::Device,
     ) -> Result<candle_core::Tensor, MediaError> {
-        let shape = (self.len, self.height as usize, self.width as usize, 3);
+        let shape = (self.len, 3, self.height as usize, self.width as usize);
         Ok(candle_core::Tensor::from_slice(&self.data, shape, device)?)
     }
 }
 
-/// A frame rate as the exact fraction ffprobe reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameRate {
-    pub num: u32,
-    pub den: u32,
-}
-
-impl FrameRate {
-    fn parse(text: &str) -> Option<FrameRate> {
-        let (num, den) = text.split_once('/').unwrap_or((text, "1"));
-        let rate = FrameRate {
-            num: num.trim().parse().ok()?,
-            den: den.trim().parse().ok()?,
-        };
-        (rate.num > 0 && rate.den > 0).then_some(rate)
-    }
-
-    pub fn as_f64(self) -> f64 {
-        f64::from(self.num) / f64::from(self.den)
-    }
-}
-
-/// What ffprobe says about the input's first video stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceInfo {
-    pub frame_rate: FrameRate,
-    /// Duration of the stream (or, failing that, the container), when known.
-    pub duration_s: Option<f64>,
-}
-
-/// Reads the frame rate and duration of `input`'s first video stream.
-///
-/// The frame rate follows ffmpeg's own guess: the stream's base rate
-/// (`r_frame_rate`), unless that is implausibly high for a stream whose average
-/// rate is ordinary, which marks variable frame-rate material.
-pub fn probe_source(input: &Path) -> Result<SourceInfo, MediaError> {
-    std::fs::metadata(input).map_err(|e| MediaError::io(input, e))?;
-    let output = std::process::Command::new(ffmpeg_sidecar::ffprobe::ffprobe_path())
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .arg("stream=r_frame_rate,avg_frame_rate,duration:format=duration")
-        .args(["-of", "json"])
-        .arg(file_url(input))
-        .output()
-        .map_err(|e| tool_error("ffprobe", input, format!("could not run ffprobe: {e}")))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let reason = stderr.lines().last().unwrap_or("unknown error").trim();
-        return Err(MediaError::Unusable(format!(
-            "not decodable media: {reason}"
-        )));
-    }
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| tool_error("ffprobe", input, format!("unreadable output: {e}")))?;
-    let stream = json["streams"]
-        .get(0)
-        .ok_or_else(|| MediaError::Unusable("no video stream".into()))?;
-    let rate = |key: &str| stream[key].as_str().and_then(FrameRate::parse);
-    let frame_rate = match (rate("r_frame_rate"), rate("avg_frame_rate")) {
-        (Some(r), Some(avg)) if avg.as_f64() < 70.0 && r.as_f64() > 210.0 => avg,
-        (Some(r), _) => r,
-        (None, Some(avg)) => avg,
-        (None, None) => {
-            return Err(MediaError::Unusable(
-                "the video stream has no frame rate".into(),
-            ))
-        }
-    };
-    let seconds = |v: &serde_json::Value| {
-        v.as_str()
-            .and_then(|s| s.parse::<f64>().ok())
-            .filter(|d| d.is_finite() && *d > 0.0)
-    };
-    let duration_s = seconds(&stream["duration"]).or_else(|| seconds(&json["format"]["duration"]));
-    Ok(SourceInfo {
-        frame_rate,
-        duration_s,
-    })
-}
-
-/// `file:` URL for a local path, so that names with `:` or a leading `-`
-/// are never taken for protocols or options.
-fn file_url(path: &Path) -> std::ffi::OsString {
-    let mut url = std::ffi::OsString::from("file:");
-    url.push(path.as_os_str());
-    url
-}
-
-fn tool_error(tool: &'static str, path: &Path, message: String) -> MediaError {
-    MediaError::Tool {
-        tool,
-        path: path.to_path_buf(),
-        message,
-    }
-}
+/// How long a wait for the next batch lasts before `cancel` is looked at again.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
 
 /// A running ffmpeg decode of one input. Dropping it kills ffmpeg.
+///
+/// A reader thread collects ffmpeg's frames into batches and keeps one batch
+/// ready ahead of the caller, so decoding overlaps with the analysis of the
+/// previous batch; at most three batches exist at once.
 pub struct FrameDecoder {
     child: ffmpeg_sidecar::child::FfmpegChild,
-    events: FfmpegIterator,
+    batches: Receiver<Delivery>,
     path: PathBuf,
     source: SourceInfo,
-    batch_frames: usize,
     max_seconds: Option<f64>,
     width: u32,
     height: u32,
     frames: u64,
-    errors: Vec<String>,
     finished: bool,
 }
 
@@ -181,7 +95,7 @@ impl FrameDecoder {
     /// Probes `input` and starts ffmpeg on it. Fails with `Unusable` when the
     /// input has no decodable video stream.
     pub fn open(input: &Path, options: &DecodeOptions) -> Result<Self, MediaError> {
-        if options.width < 16 || options.width % 2 != 0 {
+        if options.width < 16 || !options.width.is_multiple_of(2) {
             return Err(MediaError::InvalidParams(format!(
                 "analysis width must be even and at least 16, got {}",
                 options.width
@@ -218,34 +132,39 @@ impl FrameDecoder {
         let started = child
             .iter()
             .and_then(|mut events| events.collect_metadata().map(|meta| (events, meta)));
-        let (events, metadata) = match started {
-            Ok(started) => started,
+        let video = match started {
+            Ok((events, metadata)) => metadata
+                .output_streams
+                .iter()
+                .find_map(|s| s.video_data().cloned())
+                .map(|video| (events, video)),
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(tool_error("ffmpeg", input, e.to_string()));
             }
         };
-        let video = metadata
-            .output_streams
-            .iter()
-            .find_map(|s| s.video_data().cloned());
-        let Some(video) = video else {
+        let Some((events, video)) = video else {
             let _ = child.kill();
             let _ = child.wait();
             return Err(tool_error("ffmpeg", input, "no video output stream".into()));
         };
+        let frame_bytes = video.width as usize * video.height as usize * 3;
+        let (sender, batches) = sync_channel(1);
+        let batch_frames = options.batch_frames;
+        std::thread::Builder::new()
+            .name("ffmpeg-frames".into())
+            .spawn(move || read_batches(events, frame_bytes, batch_frames, sender))
+            .map_err(|e| MediaError::io(input, e))?;
         Ok(FrameDecoder {
             child,
-            events,
+            batches,
             path: input.to_path_buf(),
             source,
-            batch_frames: options.batch_frames,
             max_seconds: options.max_seconds,
             width: video.width,
             height: video.height,
             frames: 0,
-            errors: Vec::new(),
             finished: false,
         })
     }
@@ -294,9 +213,9 @@ impl FrameDecoder {
     /// The next batch of frames, or `None` once the stream is exhausted.
     ///
     /// After each batch `on_progress` gets [`progress_percent`](Self::progress_percent)
-    /// when it is known. `cancel` is checked between frames: once set, ffmpeg
-    /// is killed and `Cancelled` returned. A failure of ffmpeg is `Tool`; a
-    /// stream that yields no frame at all is `Unusable`.
+    /// when it is known. `cancel` is looked at every few milliseconds while
+    /// waiting: once set, ffmpeg is killed and `Cancelled` returned. A failure
+    /// of ffmpeg is `Tool`; a stream that yields no frame at all is `Unusable`.
     pub fn next_batch(
         &mut self,
         on_progress: &mut dyn FnMut(f64),
@@ -305,96 +224,68 @@ impl FrameDecoder {
         if self.finished {
             return Ok(None);
         }
-        let frame_bytes = self.width as usize * self.height as usize * 3;
-        let mut data = Vec::with_capacity(frame_bytes * self.batch_frames);
-        let mut len = 0;
-        let mut ended = false;
-        while len < self.batch_frames {
+        loop {
             if cancel.load(Ordering::Relaxed) {
                 self.stop();
                 return Err(MediaError::Cancelled);
             }
-            match self.events.next() {
-                None => {
-                    ended = true;
-                    break;
+            let delivery = match self.batches.recv_timeout(CANCEL_POLL) {
+                Ok(delivery) => delivery,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    Delivery::Broken("frame reader stopped".into())
                 }
-                Some(FfmpegEvent::OutputFrame(frame)) => {
-                    if frame.data.len() != frame_bytes {
-                        self.stop();
-                        return Err(tool_error(
-                            "ffmpeg",
-                            &self.path,
-                            format!(
-                                "frame of {} bytes, expected {frame_bytes}",
-                                frame.data.len()
-                            ),
-                        ));
+            };
+            return match delivery {
+                Delivery::Frames { data, len } => {
+                    let batch = FrameBatch {
+                        first_frame: self.frames,
+                        len,
+                        width: self.width,
+                        height: self.height,
+                        data,
+                    };
+                    self.frames += len as u64;
+                    if let Some(percent) = self.progress_percent() {
+                        on_progress(percent);
                     }
-                    data.extend_from_slice(&frame.data);
-                    len += 1;
+                    Ok(Some(batch))
                 }
-                Some(FfmpegEvent::Error(message))
-                | Some(FfmpegEvent::Log(LogLevel::Error | LogLevel::Fatal, message)) => {
-                    if self.errors.len() == KEPT_ERRORS {
-                        self.errors.remove(0);
-                    }
-                    self.errors.push(message.trim().to_string());
+                Delivery::Ended { errors } => self.finish(&errors).map(|()| None),
+                Delivery::Broken(message) => {
+                    self.stop();
+                    Err(tool_error("ffmpeg", &self.path, message))
                 }
-                Some(_) => {}
-            }
+            };
         }
-        let first_frame = self.frames;
-        self.frames += len as u64;
-        if ended {
-            self.finish()?;
-        }
-        if len == 0 {
-            return Ok(None);
-        }
-        let batch = FrameBatch {
-            first_frame,
-            len,
-            width: self.width,
-            height: self.height,
-            data,
-        };
-        if let Some(percent) = self.progress_percent() {
-            on_progress(percent);
-        }
-        Ok(Some(batch))
     }
 
     /// ffmpeg's output has ended: reap it and judge how it went.
-    fn finish(&mut self) -> Result<(), MediaError> {
+    fn finish(&mut self, errors: &[String]) -> Result<(), MediaError> {
         self.finished = true;
         let status = self
             .child
             .wait()
             .map_err(|e| tool_error("ffmpeg", &self.path, format!("waiting for ffmpeg: {e}")))?;
+        let said = if errors.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", errors.join("; "))
+        };
         if !status.success() {
-            let message = if self.errors.is_empty() {
-                format!("exited with {status}")
-            } else {
-                format!("exited with {status}: {}", self.errors.join("; "))
-            };
+            let message = format!("exited with {status}{said}");
             return Err(tool_error("ffmpeg", &self.path, message));
-        }
-        if self.frames == 0 && self.errors.is_empty() {
-            return Err(MediaError::Unusable(
-                "the video stream has no frames".into(),
-            ));
         }
         if self.frames == 0 {
             return Err(MediaError::Unusable(format!(
-                "no decodable video frames: {}",
-                self.errors.join("; ")
+                "no decodable video frames{said}"
             )));
         }
         Ok(())
     }
 
-    /// Kills ffmpeg (if still running) and reaps it.
+    /// Kills ffmpeg (if still running) and reaps it. The reader thread then
+    /// sees the output end and exits.
     fn stop(&mut self) {
         if !self.finished {
             self.finished = true;
@@ -407,5 +298,32 @@ impl FrameDecoder {
 impl Drop for FrameDecoder {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_options_are_rejected_before_ffmpeg_runs() {
+        let path = Path::new("/nonexistent/video.mp4");
+        for options in [
+            DecodeOptions {
+                width: 15,
+                ..DecodeOptions::default()
+            },
+            DecodeOptions {
+                width: 8,
+                ..DecodeOptions::default()
+            },
+            DecodeOptions {
+                batch_frames: 0,
+                ..DecodeOptions::default()
+            },
+        ] {
+            let err = FrameDecoder::open(path, &options).err().expect("rejected");
+            assert!(matches!(err, MediaError::InvalidParams(_)), "{err:?}");
+        }
     }
 }

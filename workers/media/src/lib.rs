@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod analyze;
+mod batcher;
 pub mod decode;
 mod encode;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod probe;
 pub mod quality;
 pub mod render;
 pub mod shots;
+mod source;
 pub mod tensors;
 mod tool;
 

@@ -162,3 +162,90 @@ pub fn score(brightness: f64, sharpness: f64, motion: f64, duration_s: f64) -> f
     let length = 0.5 + 0.5 * (1.0 - (-duration_s / DURATION_SCALE_S).exp());
     (exposure * (0.6 * sharp + 0.4 * lively) * length).clamp(0.0, 1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Planar RGB `[3, n, h, w]` from grey frames given as rows of luma.
+    fn grey_frames(frames: &[Vec<Vec<f32>>]) -> Tensor {
+        let mut data: Vec<f32> = Vec::new();
+        for _ in 0..3 {
+            for frame in frames {
+                data.extend(frame.iter().flatten());
+            }
+        }
+        let (h, w) = (frames[0].len(), frames[0][0].len());
+        Tensor::from_vec(data, (3, frames.len(), h, w), &Device::Cpu).unwrap()
+    }
+
+    fn flat(value: f32) -> Vec<Vec<f32>> {
+        vec![vec![value; 5]; 4]
+    }
+
+    #[test]
+    fn luma_uses_bt601_weights() {
+        let planes = Tensor::from_vec(vec![255f32, 0.0, 0.0], (3, 1, 1, 1), &Device::Cpu).unwrap();
+        let y = luma(&planes)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!((y[0] - 0.299 * 255.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn measures_brightness_sharpness_and_motion() {
+        let mut spot = flat(10.0);
+        spot[1][2] = 110.0;
+        let mut meter = QualityMeter::new();
+        let first = meter
+            .measure(&grey_frames(&[flat(10.0), spot.clone()]))
+            .unwrap();
+        assert_eq!(first[0].motion, None);
+        assert!((first[0].brightness - 10.0).abs() < 1e-4);
+        assert!(first[0].sharpness.abs() < 1e-6);
+        // One pixel 100 brighter: mean luma +5; Laplacian 400 at the spot and
+        // 100 at each of its 3 neighbours inside the 2x3 interior (mean
+        // 700/6); motion 5.
+        assert!((first[1].brightness - 15.0).abs() < 1e-4);
+        assert!((first[1].sharpness - 700.0 / 6.0).abs() < 1e-3, "{first:?}");
+        assert!((first[1].motion.unwrap() - 5.0).abs() < 1e-4);
+        // The next batch is compared with the last frame of this one.
+        let second = meter.measure(&grey_frames(&[spot])).unwrap();
+        assert!(second[0].motion.unwrap().abs() < 1e-6);
+    }
+
+    #[test]
+    fn shot_motion_skips_the_cut_frame() {
+        let frame = |motion| FrameQuality {
+            brightness: 100.0,
+            sharpness: 2.0,
+            motion,
+        };
+        let q = shot_quality(&[frame(Some(90.0)), frame(Some(2.0)), frame(Some(4.0))]);
+        assert_eq!((q.brightness, q.sharpness, q.motion), (100.0, 2.0, 3.0));
+        assert_eq!(shot_quality(&[frame(None)]).motion, 0.0);
+    }
+
+    #[test]
+    fn score_prefers_exposed_sharp_lively_shots() {
+        let good = score(120.0, 12.0, 6.0, 4.0);
+        assert!(good > 0.8 && good <= 1.0, "{good}");
+        assert!(score(5.0, 12.0, 6.0, 4.0) < 0.01, "black");
+        assert!(score(250.0, 12.0, 6.0, 4.0) < 0.01, "blown out");
+        assert!(score(120.0, 0.5, 6.0, 4.0) < good - 0.3, "blurred");
+        assert!(score(120.0, 12.0, 0.0, 4.0) < good, "frozen");
+        assert!(score(120.0, 12.0, 60.0, 4.0) < good, "chaotic");
+        assert!(score(120.0, 12.0, 6.0, 0.2) < good, "a flash");
+        assert_eq!(score(f64::NAN, 12.0, 6.0, 4.0), 0.0);
+        for b in [0.0, 16.0, 50.0, 128.0, 200.0, 255.0] {
+            for s in [0.0, 3.0, 100.0] {
+                let x = score(b, s, 3.0, 1.0);
+                assert!((0.0..=1.0).contains(&x));
+            }
+        }
+    }
+}

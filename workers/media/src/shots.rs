@@ -87,8 +87,7 @@ pub fn rgb_to_hsv(planes: &Tensor) -> Result<Tensor, MediaError> {
     let h = (sector.affine(30.0, 0.0)? / chroma.maximum(1.0)?)?
         .affine(1.0, 0.5)?
         .floor()?;
-    let wrap = h.lt(0.0)?.to_dtype(DType::F32)?.affine(180.0, 0.0)?;
-    let h = (h + wrap)?;
+    let h = h.lt(0.0)?.where_cond(&h.affine(1.0, 180.0)?, &h)?;
     Ok(Tensor::stack(&[h, s, v], 0)?)
 }
 

@@ -38,7 +38,7 @@ pub fn device_name(device: &Device) -> &'static str {
 pub fn rgb_planes(batch: &FrameBatch, device: &Device) -> Result<Tensor, MediaError> {
     Ok(batch
         .to_tensor(device)?
-        .permute((3, 0, 1, 2))?
+        .permute((1, 0, 2, 3))?
         .contiguous()?
         .to_dtype(DType::F32)?)
 }

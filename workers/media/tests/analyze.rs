@@ -258,3 +258,40 @@ fn inputs_that_are_not_video_are_rejected() {
     let err = run(&missing, &AnalyzeParams::default()).unwrap_err();
     assert!(matches!(err, MediaError::Io { .. }), "{err:?}");
 }
+
+#[test]
+fn decoder_streams_bounded_planar_batches() {
+    use sprocket_media::decode::{DecodeOptions, FrameDecoder};
+    let dir = tempfile::tempdir().unwrap();
+    let video = make_video(dir.path(), "red.mp4", &[("color=c=red", 40)]);
+    let options = DecodeOptions {
+        width: 160,
+        batch_frames: 16,
+        max_seconds: None,
+    };
+    let mut decoder = FrameDecoder::open(&video, &options).unwrap();
+    assert_eq!(decoder.size(), (160, 90));
+    assert_eq!(decoder.fps(), 25.0);
+    let mut batches = Vec::new();
+    let mut progress = Vec::new();
+    let cancel = AtomicBool::new(false);
+    while let Some(batch) = decoder
+        .next_batch(&mut |p| progress.push(p), &cancel)
+        .unwrap()
+    {
+        assert_eq!(batch.data.len(), batch.len * 3 * 160 * 90);
+        // Planar: the red plane of the first frame, then its green plane.
+        let plane = 160 * 90;
+        assert!(batch.data[..plane].iter().all(|&r| r > 240), "red plane");
+        assert!(
+            batch.data[plane..2 * plane].iter().all(|&g| g < 15),
+            "green plane"
+        );
+        batches.push((batch.first_frame, batch.len));
+    }
+    assert_eq!(batches, [(0, 16), (16, 16), (32, 8)]);
+    assert_eq!(decoder.frames(), 40);
+    assert_eq!(progress.len(), 3);
+    assert!((progress[2] - 100.0).abs() < 1e-9, "{progress:?}");
+    assert!(decoder.next_batch(&mut |_| {}, &cancel).unwrap().is_none());
+}

@@ -1,0 +1,260 @@
+//! Sprocket's metrics: every name in one place, `sprocket_<name>_<unit>[_total]`,
+//! with bounded label values (phase, status, outcome, class, route templates,
+//! topic/partition/group of Sprocket's own topics).
+//!
+//! One registry per process ([`metrics`]); [`render`] writes the Prometheus text
+//! exposition for `/metrics`. Process CPU and memory come from the registered
+//! process collector (`process_cpu_seconds_total`, `process_resident_memory_bytes`).
+
+use std::sync::OnceLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub const JOBS_SUBMITTED: &str = "sprocket_jobs_submitted_total";
+pub const JOBS_FINISHED: &str = "sprocket_jobs_finished_total";
+pub const PHASE_DURATION: &str = "sprocket_phase_duration_seconds";
+pub const JOBS_IN_FLIGHT: &str = "sprocket_jobs_in_flight";
+pub const PHASE_FAILURES: &str = "sprocket_phase_failures_total";
+pub const RETRIES: &str = "sprocket_retries_total";
+pub const DEAD_LETTERS: &str = "sprocket_dead_letters_total";
+pub const CONSUMER_LAG: &str = "sprocket_consumer_lag_messages";
+pub const PROJECTION_LAG: &str = "sprocket_projection_lag_seconds";
+pub const EVENTS_PROJECTED: &str = "sprocket_events_projected_total";
+pub const TRANSACTIONS: &str = "sprocket_kafka_transactions_total";
+pub const HTTP_REQUESTS: &str = "sprocket_http_requests_total";
+pub const HTTP_DURATION: &str = "sprocket_http_request_duration_seconds";
+
+/// Every metric Sprocket exports, with its help text (for docs and alert checks).
+pub const ALL: [(&str, &str); 13] = [
+    (
+        JOBS_SUBMITTED,
+        "Jobs submitted (first submission of a job id).",
+    ),
+    (
+        JOBS_FINISHED,
+        "Jobs that reached a terminal status, by status.",
+    ),
+    (
+        PHASE_DURATION,
+        "Time a phase's work took, by phase and outcome.",
+    ),
+    (JOBS_IN_FLIGHT, "Work items being worked on now, by phase."),
+    (
+        PHASE_FAILURES,
+        "Failed phase attempts, by phase and class (retryable, permanent).",
+    ),
+    (RETRIES, "Phase attempts retried, by phase."),
+    (
+        DEAD_LETTERS,
+        "Messages sent to a dead letter topic, by phase.",
+    ),
+    (
+        CONSUMER_LAG,
+        "Messages between a partition's end and the consumer's position.",
+    ),
+    (
+        PROJECTION_LAG,
+        "Age of the newest event the projector has folded.",
+    ),
+    (EVENTS_PROJECTED, "Events folded into the projections."),
+    (
+        TRANSACTIONS,
+        "Kafka transactions, by outcome (committed, aborted).",
+    ),
+    (HTTP_REQUESTS, "HTTP requests, by route and status."),
+    (HTTP_DURATION, "HTTP request latency, by route and status."),
+];
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub jobs_submitted: prometheus::IntCounter,
+    pub jobs_finished: IntCounterVec,
+    pub phase_duration: HistogramVec,
+    pub jobs_in_flight: IntGaugeVec,
+    pub phase_failures: IntCounterVec,
+    pub retries: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub consumer_lag: IntGaugeVec,
+    pub projection_lag: prometheus::Gauge,
+    pub events_projected: prometheus::IntCounter,
+    pub transactions: IntCounterVec,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    /// Incremented on every scrape; lets a test see the endpoint is live.
+    pub scrapes: IntGauge,
+}
+
+fn help(name: &str) -> &'static str {
+    ALL.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, h)| *h)
+        .expect("every metric is listed in ALL")
+}
+
+fn counter_vec(r: &Registry, name: &str, labels: &[&str]) -> IntCounterVec {
+    let m = IntCounterVec::new(Opts::new(name, help(name)), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("registered once");
+    m
+}
+
+fn gauge_vec(r: &Registry, name: &str, labels: &[&str]) -> IntGaugeVec {
+    let m = IntGaugeVec::new(Opts::new(name, help(name)), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("registered once");
+    m
+}
+
+fn histogram_vec(r: &Registry, name: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    let m = HistogramVec::new(
+        HistogramOpts::new(name, help(name)).buckets(buckets),
+        labels,
+    )
+    .expect("valid metric");
+    r.register(Box::new(m.clone())).expect("registered once");
+    m
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let r = Registry::new();
+        #[cfg(target_os = "linux")]
+        {
+            let _ = r.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
+        }
+        let jobs_submitted =
+            prometheus::IntCounter::new(JOBS_SUBMITTED, help(JOBS_SUBMITTED)).expect("valid");
+        r.register(Box::new(jobs_submitted.clone()))
+            .expect("registered once");
+        let projection_lag =
+            prometheus::Gauge::new(PROJECTION_LAG, help(PROJECTION_LAG)).expect("valid");
+        r.register(Box::new(projection_lag.clone()))
+            .expect("registered once");
+        let events_projected =
+            prometheus::IntCounter::new(EVENTS_PROJECTED, help(EVENTS_PROJECTED)).expect("valid");
+        r.register(Box::new(events_projected.clone()))
+            .expect("registered once");
+        let scrapes = IntGauge::new(
+            "sprocket_metrics_scrapes",
+            "Scrapes of this process's /metrics.",
+        )
+        .expect("valid");
+        r.register(Box::new(scrapes.clone()))
+            .expect("registered once");
+        let phase_buckets = vec![
+            0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+        ];
+        let http_buckets = vec![
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+        ];
+        Metrics {
+            jobs_finished: counter_vec(&r, JOBS_FINISHED, &["status"]),
+            phase_duration: histogram_vec(&r, PHASE_DURATION, &["phase", "outcome"], phase_buckets),
+            jobs_in_flight: gauge_vec(&r, JOBS_IN_FLIGHT, &["phase"]),
+            phase_failures: counter_vec(&r, PHASE_FAILURES, &["phase", "class"]),
+            retries: counter_vec(&r, RETRIES, &["phase"]),
+            dead_letters: counter_vec(&r, DEAD_LETTERS, &["phase"]),
+            consumer_lag: gauge_vec(&r, CONSUMER_LAG, &["topic", "partition", "group"]),
+            transactions: counter_vec(&r, TRANSACTIONS, &["outcome"]),
+            http_requests: counter_vec(&r, HTTP_REQUESTS, &["route", "status"]),
+            http_duration: histogram_vec(&r, HTTP_DURATION, &["route", "status"], http_buckets),
+            jobs_submitted,
+            projection_lag,
+            events_projected,
+            scrapes,
+            registry: r,
+        }
+    }
+}
+
+/// This process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(Metrics::new)
+}
+
+/// The Prometheus text exposition of every metric of this process.
+pub fn render() -> String {
+    let m = metrics();
+    m.scrapes.inc();
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&m.registry.gather(), &mut buf)
+        .expect("text encoding never fails");
+    String::from_utf8(buf).expect("exposition is UTF-8")
+}
+
+/// Serves `/metrics` (and `/healthz`) on its own address, for processes without
+/// the API: workers and the projector.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/metrics", get(|| async { exposition() }))
+        .route("/healthz", get(|| async { "ok" }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `/metrics` as an HTTP response with the exposition content type.
+pub fn exposition() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        render(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_convention() {
+        for (name, help) in ALL {
+            assert!(name.starts_with("sprocket_"), "{name}");
+            let unit_ok = ["_total", "_seconds", "_messages", "_in_flight"]
+                .iter()
+                .any(|s| name.ends_with(s));
+            assert!(unit_ok, "{name} names no unit");
+            assert!(!help.is_empty());
+        }
+    }
+
+    #[test]
+    fn every_metric_is_exported() {
+        let m = metrics();
+        m.jobs_finished.with_label_values(&["succeeded"]).inc();
+        m.phase_duration
+            .with_label_values(&["render", "succeeded"])
+            .observe(1.0);
+        m.jobs_in_flight.with_label_values(&["render"]).set(0);
+        m.phase_failures
+            .with_label_values(&["render", "retryable"])
+            .inc();
+        m.retries.with_label_values(&["render"]).inc();
+        m.dead_letters.with_label_values(&["render"]).inc();
+        m.consumer_lag
+            .with_label_values(&["sprocket.render", "0", "sprocket-render"])
+            .set(0);
+        m.transactions.with_label_values(&["committed"]).inc();
+        m.http_requests
+            .with_label_values(&["/v1/jobs", "200"])
+            .inc();
+        m.http_duration
+            .with_label_values(&["/v1/jobs", "200"])
+            .observe(0.01);
+        let text = render();
+        for (name, _) in ALL {
+            assert!(text.contains(name), "{name} missing from the exposition");
+        }
+    }
+}
