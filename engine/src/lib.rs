@@ -4,6 +4,8 @@
 pub mod api;
 pub mod cli;
 pub mod dev;
+pub mod lag;
 pub mod projector;
 pub mod sample;
+pub mod scale;
 pub mod services;

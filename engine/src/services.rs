@@ -54,7 +54,12 @@ pub async fn start_api(
 ) -> anyhow::Result<JoinHandle<std::io::Result<()>>> {
     let bus = Bus::connect(&cfg, producer_name("api")).await?;
     let producer = bus.producer()?;
+    let lag = Arc::new(crate::lag::LagProbe::new(
+        bus.client_config(),
+        bus.topics.clone(),
+    )?);
     let state = AppState {
+        lag,
         producer,
         projections: open_projections(&cfg)?,
         stores: Stores::open(&cfg)?,

@@ -3,5 +3,6 @@
 mod bad_input;
 mod intake;
 mod metrics;
+mod phases;
 mod pipeline;
 mod runtime;

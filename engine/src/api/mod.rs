@@ -5,6 +5,7 @@ mod artifacts;
 mod error;
 mod health;
 mod jobs;
+mod phases;
 mod uploads;
 mod view;
 
@@ -29,6 +30,7 @@ pub struct AppState {
     pub projections: Projections,
     pub stores: Stores,
     pub config: Arc<Config>,
+    pub lag: Arc<crate::lag::LagProbe>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -38,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(jobs::show))
         .route("/v1/jobs/{id}/events", get(jobs::events))
         .route("/v1/jobs/{id}/artifacts/{name}", get(artifacts::download))
+        .route("/v1/phases", get(phases::list))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route(

@@ -2,6 +2,7 @@
 
 mod client;
 mod demo;
+mod ops;
 mod serve;
 
 use std::path::PathBuf;
@@ -115,6 +116,18 @@ pub enum Command {
         #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
         api: String,
     },
+    /// Per phase: backlog, jobs in flight, group members, oldest waiting item, throughput.
+    Lag {
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+    /// The replicas KEDA's Kafka scaler would ask for right now, per phase.
+    ScalePlan {
+        #[command(flatten)]
+        trigger: ops::TriggerFlags,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
     /// Lists jobs.
     Jobs {
         #[arg(long)]
@@ -161,6 +174,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .map(|_| ()),
         Command::Status { id, api } => client::status(api, id).await,
+        Command::Lag { api } => ops::lag(api).await,
+        Command::ScalePlan { trigger, api } => ops::scale_plan(api, trigger).await,
         Command::Jobs { status, limit, api } => client::jobs(api, status.as_deref(), *limit).await,
         _ => serve::run(&cli).await,
     }
