@@ -204,7 +204,8 @@ impl Projector {
     ) -> Result<(), sprocket_projections::ProjectionError> {
         let newest = batch.iter().map(|(_, e)| e.occurred_at).max();
         let p = self.projections.clone();
-        let applied = tokio::task::spawn_blocking(move || p.apply(&batch))
+        let canonical = self.bus.topics.events();
+        let applied = tokio::task::spawn_blocking(move || p.apply_canonical(&batch, &canonical))
             .await
             .expect("apply task")?;
         tracing::debug!(

@@ -5,4 +5,5 @@
 //! and the REST API.
 
 mod deployment;
+mod rebuild;
 mod stack;

@@ -355,7 +355,7 @@ impl PgDatabase {
     pub fn create(prefix: &str) -> PgDatabase {
         let admin = std::env::var("SPROCKET_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
         let mut conn = PgConnection::establish(&admin)
             .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (SPROCKET_TEST_POSTGRES_URL): {e}"));
         diesel::sql_query(format!("CREATE DATABASE \"{name}\""))

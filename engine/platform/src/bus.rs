@@ -203,8 +203,18 @@ impl Bus {
             .create()
             .map_err(BusError::kafka("creating an admin client"))?;
         let names = self.topics.all();
+        // Only the missing topics are requested: a broker that does not serve
+        // CreateTopics (the embedded one) is never asked when all exist.
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| self.check_topic_exists(&admin, n).is_err())
+            .collect();
+        if missing.is_empty() {
+            return Ok(names);
+        }
         let events = self.topics.events();
-        let new: Vec<NewTopic> = names
+        let cancellations = self.topics.cancellations();
+        let new: Vec<NewTopic> = missing
             .iter()
             .map(|n| {
                 let t = NewTopic::new(
@@ -212,35 +222,31 @@ impl Bus {
                     self.partitions,
                     TopicReplication::Fixed(self.replication),
                 );
-                if *n == events {
+                if **n == events {
                     t.set("retention.ms", "-1").set("retention.bytes", "-1")
+                } else if **n == cancellations {
+                    t.set("cleanup.policy", "compact")
                 } else {
                     t
                 }
             })
             .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        let missing = |e: &KafkaError| BusError::Kafka {
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(15)));
+        let failed = |e: &KafkaError| BusError::Kafka {
             context: "creating topics".into(),
             source: e.clone(),
         };
-        match admin.create_topics(&new, &opts).await {
-            Ok(results) => {
-                for r in results {
-                    if let Err((name, code)) = r {
-                        if code != RDKafkaErrorCode::TopicAlreadyExists {
-                            self.check_topic_exists(&admin, &name)
-                                .map_err(|e| missing(&e))?;
-                        }
-                    }
+        if let Ok(results) = admin.create_topics(new.iter(), &opts).await {
+            for (name, code) in results.into_iter().filter_map(Result::err) {
+                if code != RDKafkaErrorCode::TopicAlreadyExists {
+                    tracing::warn!(topic = %name, error = %code, "creating a topic failed");
                 }
             }
-            Err(_) => {
-                for n in &names {
-                    self.check_topic_exists(&admin, n)
-                        .map_err(|e| missing(&e))?;
-                }
-            }
+        }
+        for n in missing {
+            self.check_topic_exists(&admin, n).map_err(|e| failed(&e))?;
         }
         Ok(names)
     }

@@ -33,6 +33,7 @@ struct Touched {
 pub(crate) fn apply_batch(
     conn: &mut AnyConnection,
     batch: &[(Position, Envelope)],
+    canonical: Option<&str>,
 ) -> Result<Applied, ProjectionError> {
     if batch.is_empty() {
         return Ok(Applied::default());
@@ -42,9 +43,21 @@ pub(crate) fn apply_batch(
         let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
         for (position, e) in batch {
             let at = |source| event_error(position, e, source);
-            if matches!(e.body, EventBody::WorkItem(_))
-                || is_stored(conn, &e.event_id).map_err(at)?
-            {
+            if matches!(e.body, EventBody::WorkItem(_)) {
+                applied.skipped += 1;
+                continue;
+            }
+            if is_stored(conn, &e.event_id).map_err(at)? {
+                if canonical == Some(position.topic.as_str()) {
+                    diesel::update(events::table.find(&e.event_id))
+                        .set((
+                            events::topic.eq(&position.topic),
+                            events::kafka_partition.eq(position.partition),
+                            events::kafka_offset.eq(position.offset),
+                        ))
+                        .execute(conn)
+                        .map_err(at)?;
+                }
                 applied.skipped += 1;
                 continue;
             }

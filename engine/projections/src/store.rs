@@ -59,7 +59,19 @@ impl Projections {
     /// Projects a batch in one transaction; see [`apply::apply_batch`] for the rules.
     /// Either every row and offset of the batch commits, or nothing does.
     pub fn apply(&self, batch: &[(Position, Envelope)]) -> Result<Applied, ProjectionError> {
-        self.with_conn(|conn| apply::apply_batch(conn, batch))
+        self.with_conn(|conn| apply::apply_batch(conn, batch, None))
+    }
+
+    /// Like [`apply`](Self::apply), naming the source-of-truth topic: an event
+    /// stored from another topic first (a submission read on the intake) takes
+    /// its position on `canonical` when that copy arrives, so a replay that reads
+    /// the topics in another order reaches identical rows.
+    pub fn apply_canonical(
+        &self,
+        batch: &[(Position, Envelope)],
+        canonical: &str,
+    ) -> Result<Applied, ProjectionError> {
+        self.with_conn(|conn| apply::apply_batch(conn, batch, Some(canonical)))
     }
 
     /// The next offset to read per topic partition, ordered by topic and partition.
