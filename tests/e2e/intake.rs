@@ -160,12 +160,23 @@ async fn object_store_sources_are_ingested_with_their_digest() {
         .post_job(json!({"job_id": "from-object", "source": {"object": uri}, "recipe": "minimal"}))
         .await;
     assert_eq!(s, 202, "{body}");
-    let job = app.wait_terminal("from-object", Duration::from_secs(90)).await;
+    let job = app
+        .wait_terminal("from-object", Duration::from_secs(90))
+        .await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
-    let source = job["artifacts"].as_array().unwrap().iter().find(|a| a["name"] == "source").unwrap().clone();
+    let source = job["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "source")
+        .unwrap()
+        .clone();
     let bytes = std::fs::read(&src).unwrap();
     assert_eq!(source["bytes"].as_u64(), Some(bytes.len() as u64));
-    let digest: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let digest: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(source["sha256"].as_str(), Some(digest.as_str()));
     assert_eq!(job["media"]["width"], 320);
     app.dev.stop().await;

@@ -1,6 +1,7 @@
 //! End-to-end tests: Sprocket driven as its users drive it.
 
 mod bad_input;
+mod cancel;
 mod intake;
 mod metrics;
 mod phases;

@@ -6,6 +6,7 @@
 //! out, so tests can drive a worker deterministically. [`phases`] holds the four
 //! phases' real work.
 
+pub mod cancel;
 pub mod context;
 pub mod error;
 pub mod phases;

@@ -62,7 +62,12 @@ pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
         .subscribe(&[&topic])
         .map_err(BusError::kafka(format!("subscribing to {topic}")))?;
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(poll_loop(Arc::new(stepper), consumer, group, stopped));
+    let cancels = stepper.cancels.follow(&stepper.bus)?;
+    let task = tokio::spawn(async move {
+        poll_loop(Arc::new(stepper), consumer, group, stopped).await;
+        cancels.abort();
+        let _ = cancels.await;
+    });
     Ok(WorkerHandle { stop, task })
 }
 

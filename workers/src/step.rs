@@ -9,7 +9,8 @@ use std::time::Duration;
 use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
 use sprocket_core::event::{
-    Empty, JobDeadLettered, JobFailed, PhaseFailed, PhaseProgress, PhaseStarted, Submitted,
+    Empty, JobCancelled, JobDeadLettered, JobFailed, PhaseFailed, PhaseProgress, PhaseStarted,
+    Submitted,
 };
 use sprocket_core::machine::{advance, Action};
 use sprocket_core::{Envelope, EventBody, Phase, PhaseTimes, WorkItem};
@@ -18,6 +19,7 @@ use sprocket_platform::config::Config;
 use sprocket_platform::store;
 use tokio::sync::mpsc;
 
+use crate::cancel::CancelWatch;
 use crate::{Cx, PhaseWork, Stores, WorkError};
 
 /// What committing a message means.
@@ -47,6 +49,8 @@ pub struct Stepper {
     pub config: Arc<Config>,
     /// Publishes live facts (acceptance, `PhaseStarted`, `PhaseProgress`).
     live: FutureProducer,
+    /// Cancellations this worker knows of (fed from `sprocket.cancellations`).
+    pub cancels: CancelWatch,
 }
 
 impl Outcome {
@@ -86,6 +90,7 @@ impl Stepper {
             stores,
             config,
             live,
+            cancels: CancelWatch::default(),
         })
     }
 
@@ -138,6 +143,10 @@ impl Stepper {
                 }
             }
         };
+        if self.cancels.is_cancelled(&item.job_id) {
+            tracing::info!(job_id = %item.job_id, phase = %self.phase, "cancelled before it started");
+            return self.cancelled(&item, env.attempt).await;
+        }
         self.work_on(item, env.attempt, payload, cancel).await
     }
 
@@ -222,6 +231,10 @@ impl Stepper {
             );
             self.publish_live(&started).await;
             let result = self.run_once(&item, attempt, cancel.clone()).await;
+            if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                tracing::info!(job_id = %item.job_id, %phase, "work stopped: the job was cancelled");
+                return self.cancelled(&item, attempt).await;
+            }
             match result {
                 Ok(done) => {
                     let times = PhaseTimes {
@@ -335,7 +348,7 @@ impl Stepper {
             .unwrap_or_else(std::env::temp_dir);
         std::fs::create_dir_all(&base).map_err(|e| WorkError::internal(phase, e))?;
         let scratch = tempfile::Builder::new()
-            .prefix(&format!("sprocket-{phase}-"))
+            .prefix(&format!("sprocket-{phase}-{}-", item.job_id))
             .tempdir_in(&base)
             .map_err(|e| WorkError::internal(phase, e))?;
         let (tx, mut rx) = mpsc::unbounded_channel::<f64>();
@@ -343,7 +356,7 @@ impl Stepper {
             self.stores.clone(),
             self.config.clone(),
             scratch.path().to_owned(),
-            cancel,
+            cancel.clone(),
             tx,
         );
         let reporter = async {
@@ -365,8 +378,33 @@ impl Stepper {
             drop(cx);
             r
         };
-        let (r, ()) = tokio::join!(work, reporter);
-        r
+        let _registered = self.cancels.register(&item.job_id, cancel.clone());
+        let stopped = async {
+            while !cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        // Cancellation drops the work at once; media work also sees the flag and
+        // kills its ffmpeg child.
+        tokio::select! {
+            (r, ()) = async { tokio::join!(work, reporter) } => r,
+            () = stopped => Err(WorkError::Media { phase, source: sprocket_media::MediaError::Cancelled }),
+        }
+    }
+
+    /// The outcome of a cancelled item: its partial outputs removed, `JobCancelled`.
+    async fn cancelled(&self, item: &WorkItem, attempt: u32) -> Outcome {
+        crate::phases::remove_outputs(self.phase, item, &self.stores).await;
+        Outcome {
+            events: vec![self.item_event(
+                item,
+                attempt,
+                EventBody::JobCancelled(JobCancelled {
+                    phase: Some(self.phase),
+                }),
+            )],
+            ..Outcome::default()
+        }
     }
 
     fn failed(&self, item: &WorkItem, attempt: u32, e: &WorkError) -> Envelope {

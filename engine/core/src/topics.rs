@@ -41,9 +41,15 @@ impl Topics {
         format!("{}{}.dlq", self.prefix, phase)
     }
 
+    /// `sprocket.cancellations`: compacted, keyed by job id; a job's cancellation
+    /// request, which every worker reads from the start.
+    pub fn cancellations(&self) -> String {
+        format!("{}cancellations", self.prefix)
+    }
+
     /// Every topic Sprocket uses, events first.
     pub fn all(&self) -> Vec<String> {
-        let mut v = vec![self.events()];
+        let mut v = vec![self.events(), self.cancellations()];
         for p in Phase::ALL {
             v.push(self.phase(p));
             v.push(self.retry(p));

@@ -23,11 +23,11 @@ struct SubmitJob {
     labels: BTreeMap<String, String>,
 }
 
-fn job_id(id: &str) -> Result<JobId, ApiError> {
+pub(super) fn job_id(id: &str) -> Result<JobId, ApiError> {
     JobId::parse(id).map_err(|e| ApiError::bad_request("invalid_job_id", e.to_string()))
 }
 
-async fn load(s: &AppState, id: &JobId) -> Result<Option<sprocket_core::Job>, ApiError> {
+pub(super) async fn load(s: &AppState, id: &JobId) -> Result<Option<sprocket_core::Job>, ApiError> {
     let (p, id) = (s.projections.clone(), id.clone());
     Ok(tokio::task::spawn_blocking(move || p.job(&id))
         .await

@@ -2,6 +2,7 @@
 //! store) and reads only the projections.
 
 mod artifacts;
+mod control;
 mod error;
 mod health;
 mod jobs;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs", post(jobs::submit).get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::show))
         .route("/v1/jobs/{id}/events", get(jobs::events))
+        .route("/v1/jobs/{id}/cancel", post(control::cancel))
         .route("/v1/jobs/{id}/artifacts/{name}", get(artifacts::download))
         .route("/v1/phases", get(phases::list))
         .route("/healthz", get(health::healthz))

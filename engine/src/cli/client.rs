@@ -156,3 +156,13 @@ pub async fn jobs(api: &str, status: Option<&str>, limit: u32) -> anyhow::Result
     }
     Ok(())
 }
+
+pub async fn cancel(api: &str, id: &str) -> anyhow::Result<()> {
+    let resp = reqwest::Client::new()
+        .post(format!("{api}/v1/jobs/{id}/cancel"))
+        .send()
+        .await?;
+    check(resp).await?;
+    println!("cancellation of job {id} requested");
+    Ok(())
+}

@@ -128,6 +128,12 @@ pub enum Command {
         #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
         api: String,
     },
+    /// Cancels a queued or running job.
+    Cancel {
+        id: String,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
     /// Lists jobs.
     Jobs {
         #[arg(long)]
@@ -175,6 +181,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .map(|_| ()),
         Command::Status { id, api } => client::status(api, id).await,
         Command::Lag { api } => ops::lag(api).await,
+        Command::Cancel { id, api } => client::cancel(api, id).await,
         Command::ScalePlan { trigger, api } => ops::scale_plan(api, trigger).await,
         Command::Jobs { status, limit, api } => client::jobs(api, status.as_deref(), *limit).await,
         _ => serve::run(&cli).await,

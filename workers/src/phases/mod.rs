@@ -42,6 +42,39 @@ pub fn phase_work(phase: Phase) -> Arc<dyn PhaseWork> {
     }
 }
 
+/// The outputs each phase writes, by name.
+fn outputs(phase: Phase) -> &'static [&'static str] {
+    match phase {
+        Phase::Ingest => &["source"],
+        Phase::Analyze => &["analysis.json"],
+        Phase::Render => &["highlight.mp4", "poster.jpg"],
+        Phase::Archive => &[
+            "analysis.json",
+            "highlight.mp4",
+            "poster.jpg",
+            "manifest.json",
+        ],
+    }
+}
+
+/// Removes what a cancelled phase may have written (archive: its copies and the
+/// manifest; the working store's outputs of earlier phases stay).
+pub async fn remove_outputs(phase: Phase, item: &WorkItem, stores: &crate::Stores) {
+    let store = if phase == Phase::Archive {
+        &stores.archive
+    } else {
+        &stores.work
+    };
+    for name in outputs(phase) {
+        let key = object_store::path::Path::from(output_key(item, name));
+        let _ = object_store::ObjectStoreExt::delete(store.as_ref(), &key).await;
+    }
+    if phase == Phase::Archive {
+        let key = object_store::path::Path::from(output_key(item, "manifest.json"));
+        let _ = object_store::ObjectStoreExt::delete(stores.work.as_ref(), &key).await;
+    }
+}
+
 /// The object key of a job's output.
 pub fn output_key(item: &WorkItem, name: &str) -> String {
     format!("{}{name}", item.prefix())

@@ -1,0 +1,127 @@
+//! How workers learn about cancellations: from Kafka. Every worker reads the
+//! compacted `sprocket.cancellations` topic from its beginning (no consumer
+//! group: each worker needs every partition), so a job cancelled while queued
+//! never starts and a running one is stopped at once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use sprocket_core::{EventBody, JobId};
+use sprocket_platform::bus::{fill_for, Bus, BusError};
+use tokio::task::JoinHandle;
+
+#[derive(Default)]
+struct State {
+    cancelled: HashSet<JobId>,
+    running: HashMap<JobId, Vec<Arc<AtomicBool>>>,
+}
+
+/// The cancellations this worker knows of, and the flags of its running work.
+#[derive(Clone, Default)]
+pub struct CancelWatch {
+    state: Arc<Mutex<State>>,
+}
+
+/// Unregisters a running item's flag when the work ends.
+pub struct Registration {
+    watch: CancelWatch,
+    job: JobId,
+    flag: Arc<AtomicBool>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut s = self.watch.state.lock().expect("cancel state");
+        if let Some(flags) = s.running.get_mut(&self.job) {
+            flags.retain(|f| !Arc::ptr_eq(f, &self.flag));
+            if flags.is_empty() {
+                s.running.remove(&self.job);
+            }
+        }
+    }
+}
+
+impl CancelWatch {
+    pub fn is_cancelled(&self, job: &JobId) -> bool {
+        self.state
+            .lock()
+            .expect("cancel state")
+            .cancelled
+            .contains(job)
+    }
+
+    /// Records a cancellation and raises the flags of the job's running work.
+    pub fn cancel(&self, job: &JobId) {
+        let mut s = self.state.lock().expect("cancel state");
+        s.cancelled.insert(job.clone());
+        for f in s.running.get(job).into_iter().flatten() {
+            f.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Registers running work; its flag is raised if (or when) the job is cancelled.
+    pub fn register(&self, job: &JobId, flag: Arc<AtomicBool>) -> Registration {
+        let mut s = self.state.lock().expect("cancel state");
+        if s.cancelled.contains(job) {
+            flag.store(true, Ordering::SeqCst);
+        }
+        s.running.entry(job.clone()).or_default().push(flag.clone());
+        Registration {
+            watch: self.clone(),
+            job: job.clone(),
+            flag,
+        }
+    }
+
+    /// Follows `sprocket.cancellations` from its beginning until the task is aborted.
+    pub fn follow(&self, bus: &Bus) -> Result<JoinHandle<()>, BusError> {
+        let consumer = bus.consumer(&format!("sprocket-cancel-watch-{}", uuid::Uuid::now_v7()))?;
+        let topic = bus.topics.cancellations();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..bus.partition_count(&consumer, &topic)? {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)
+                .map_err(BusError::kafka("assigning cancellations"))?;
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(BusError::kafka("assigning cancellations"))?;
+        let (watch, bus) = (self.clone(), bus.clone());
+        Ok(tokio::spawn(async move {
+            loop {
+                match consumer.recv().await {
+                    Ok(m) => {
+                        let fill = || {
+                            fill_for(
+                                m.topic(),
+                                m.partition(),
+                                m.offset(),
+                                m.timestamp().to_millis(),
+                            )
+                        };
+                        match bus
+                            .codec
+                            .decode(m.payload().unwrap_or_default(), fill)
+                            .await
+                        {
+                            Ok(e) if matches!(e.body, EventBody::JobCancelRequested(_)) => {
+                                tracing::info!(job_id = %e.job_id, "cancellation requested");
+                                watch.cancel(&e.job_id);
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "unreadable cancellation skipped"),
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cancellations: consumer error");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        }))
+    }
+}
