@@ -136,10 +136,15 @@ impl Dev {
         format!("http://{}", self.api_addr)
     }
 
-    /// Stops every service; uncommitted work is redone by the next run.
+    /// Stops every service at once; uncommitted work is redone by the next run.
     pub async fn stop(self) {
+        self.shutdown(std::time::Duration::ZERO).await
+    }
+
+    /// Stops every service, giving in-flight work `grace` to finish and commit.
+    pub async fn shutdown(self, grace: std::time::Duration) {
         let _ = self.stop.send(true);
-        futures::future::join_all(self.workers.into_iter().map(WorkerHandle::stop)).await;
+        futures::future::join_all(self.workers.into_iter().map(|w| w.shutdown(grace))).await;
         for t in self.tasks {
             let _ = t.await;
         }

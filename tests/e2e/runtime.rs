@@ -198,3 +198,83 @@ async fn work_longer_than_max_poll_interval_keeps_the_worker_in_its_group() {
     );
     worker.stop().await;
 }
+
+/// Waits until `job`'s PhaseStarted is on sprocket.events (published live).
+async fn started(cfg: &Config, bus: &Bus, job: &str) {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &cfg.kafka.brokers)
+        .set("group.id", format!("observer-{}", uuid::Uuid::now_v7()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&bus.topics.events()]).unwrap();
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .expect("work started")
+            .unwrap();
+        let env = bus
+            .codec
+            .decode(m.payload().unwrap(), || unreachable!())
+            .await
+            .unwrap();
+        if env.job_id.as_str() == job && matches!(env.body, EventBody::PhaseStarted(_)) {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_lets_in_flight_work_finish_within_the_grace_period() {
+    let (_infra, bus, cfg) = setup(&[]).await;
+    let worker = run_worker(
+        Stepper::new(
+            Arc::new(Sleepy),
+            bus.clone(),
+            Stores::open(&cfg).unwrap(),
+            cfg.clone(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    produce(&bus, &item("graceful", 3_000), 0).await;
+    started(&cfg, &bus, "graceful").await;
+    let t = Instant::now();
+    worker.shutdown(Duration::from_secs(20)).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(20),
+        "shutdown waited out the whole grace"
+    );
+    let seen = completions(&cfg, &bus, 1, Duration::from_secs(30)).await;
+    assert_eq!(seen["graceful"].1, 1, "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn work_past_the_grace_period_is_abandoned_and_redone_once() {
+    let (_infra, bus, cfg) = setup(&[]).await;
+    let stores = Stores::open(&cfg).unwrap();
+    let first = run_worker(
+        Stepper::new(Arc::new(Sleepy), bus.clone(), stores.clone(), cfg.clone()).unwrap(),
+    )
+    .unwrap();
+    produce(&bus, &item("abandoned", 4_000), 0).await;
+    started(&cfg, &bus, "abandoned").await;
+    let t = Instant::now();
+    first.shutdown(Duration::from_millis(300)).await;
+    // The 4 s of work was not waited for; leaving the consumer group can take the
+    // mock broker's ~5 s LeaveGroup timeout on top of the grace.
+    assert!(
+        t.elapsed() < Duration::from_secs(12),
+        "shutdown overran: {:?}",
+        t.elapsed()
+    );
+    // Nothing was committed: a new worker redoes the item, and it completes once.
+    let second =
+        run_worker(Stepper::new(Arc::new(Sleepy), bus.clone(), stores, cfg.clone()).unwrap())
+            .unwrap();
+    let seen = completions(&cfg, &bus, 1, Duration::from_secs(90)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(seen["abandoned"].1, 1, "{seen:?}");
+    assert_eq!(seen["abandoned"].2, 2, "started by both workers: {seen:?}");
+    second.stop().await;
+}

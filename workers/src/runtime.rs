@@ -36,13 +36,21 @@ const LANE_HIGH_WATER: usize = 4;
 /// A running worker; `stop` ends it (in-flight work is abandoned uncommitted, so
 /// its messages are redelivered).
 pub struct WorkerHandle {
-    stop: watch::Sender<bool>,
+    /// `Some(grace)` once stopping.
+    stop: watch::Sender<Option<Duration>>,
     task: JoinHandle<()>,
 }
 
 impl WorkerHandle {
+    /// Stops at once: in-flight work is abandoned uncommitted and redone later.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.shutdown(Duration::ZERO).await
+    }
+
+    /// Stops taking work; in-flight items get `grace` to finish and commit, then
+    /// whatever is still running is abandoned (uncommitted, so redelivered).
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(Some(grace));
         let _ = self.task.await;
     }
 }
@@ -61,7 +69,7 @@ pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
     consumer
         .subscribe(&[&topic])
         .map_err(BusError::kafka(format!("subscribing to {topic}")))?;
-    let (stop, stopped) = watch::channel(false);
+    let (stop, stopped) = watch::channel(None);
     let cancels = stepper.cancels.follow(&stepper.bus)?;
     let task = tokio::spawn(async move {
         poll_loop(Arc::new(stepper), consumer, group, stopped).await;
@@ -75,9 +83,10 @@ async fn poll_loop(
     stepper: Arc<Stepper>,
     consumer: Arc<StreamConsumer>,
     group: String,
-    mut stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<Option<Duration>>,
 ) {
     let mut lanes: HashMap<(String, i32), Lane> = HashMap::new();
+    let stopping = Arc::new(AtomicBool::new(false));
     let mut lane_tasks = Vec::new();
     let (resume_tx, mut resume_rx) = mpsc::unbounded_channel::<(String, i32)>();
     let mut lag_tick = tokio::time::interval(Duration::from_secs(5));
@@ -114,6 +123,7 @@ async fn poll_loop(
                     let paused = Arc::new(AtomicBool::new(false));
                     lane_tasks.push(tokio::spawn(lane_loop(
                         stepper.clone(),
+                        stopping.clone(),
                         consumer.clone(),
                         key.clone(),
                         rx,
@@ -135,11 +145,17 @@ async fn poll_loop(
             }
         }
     }
-    // Abandon in-flight work (uncommitted, so redelivered) and wait until every
-    // lane has let go of its clients, so nothing outlives the worker.
+    // Lanes take no new message; the ones working get the grace period to
+    // finish and commit. Whatever still runs then is abandoned uncommitted, so
+    // another worker redoes it; nothing is half-committed.
+    let grace = stopped.borrow().unwrap_or_default();
+    stopping.store(true, Ordering::SeqCst);
     drop(lanes);
-    for t in &lane_tasks {
-        t.abort();
+    let deadline = tokio::time::Instant::now() + grace;
+    for t in &mut lane_tasks {
+        if tokio::time::timeout_at(deadline, &mut *t).await.is_err() {
+            t.abort();
+        }
     }
     for t in lane_tasks {
         let _ = t.await;
@@ -148,6 +164,7 @@ async fn poll_loop(
 
 async fn lane_loop(
     stepper: Arc<Stepper>,
+    stopping: Arc<AtomicBool>,
     consumer: Arc<StreamConsumer>,
     (topic, partition): (String, i32),
     mut rx: mpsc::UnboundedReceiver<OwnedMessage>,
@@ -158,6 +175,9 @@ async fn lane_loop(
     let txn_id = format!("sprocket-{}-{topic}-{partition}", stepper.phase);
     let mut producer: Option<FutureProducer> = None;
     while let Some(msg) = rx.recv().await {
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
         let span = tracing::info_span!("work", phase = %stepper.phase, %topic, partition, offset = msg.offset());
         let m = metrics();
         let phase = stepper.phase.as_str();

@@ -111,6 +111,10 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// Delay before the first retry, in milliseconds (doubles each attempt).
     pub retry_delay_ms: u64,
+    /// On SIGTERM, how long in-flight work may run on to finish and commit before
+    /// it is abandoned (uncommitted, so redone elsewhere). Keep it under the
+    /// orchestrator's kill deadline (Kubernetes: 30 s).
+    pub shutdown_grace_s: u64,
 }
 
 impl Default for Config {
@@ -170,6 +174,7 @@ impl Default for WorkerConfig {
             scratch_dir: None,
             max_attempts: 3,
             retry_delay_ms: 1000,
+            shutdown_grace_s: 25,
         }
     }
 }

@@ -45,7 +45,7 @@ pub async fn run(
     }
     if keep_running && result.is_ok() {
         println!("Sprocket keeps running; Ctrl-C stops it.");
-        tokio::signal::ctrl_c().await?;
+        super::serve::shutdown_signal().await?;
     }
     dev.stop().await;
     result.map(|_| ())

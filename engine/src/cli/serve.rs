@@ -48,9 +48,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
                 dev.infra.registry_url(),
                 data_dir.display()
             );
-            tokio::signal::ctrl_c().await?;
+            shutdown_signal().await?;
             eprintln!("stopping…");
-            dev.stop().await;
+            let grace = std::time::Duration::from_secs(dev.config.worker.shutdown_grace_s);
+            dev.shutdown(grace).await;
         }
         Command::Demo {
             video,
@@ -81,7 +82,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
                 infra.broker.bootstrap_servers(),
                 infra.registry_url()
             );
-            tokio::signal::ctrl_c().await?;
+            shutdown_signal().await?;
         }
         Command::Migrate => {
             services::open_projections(&cfg)?;
@@ -98,21 +99,23 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Projector { rebuild } => {
             let (stop, stopped) = watch::channel(false);
             let task = services::start_projector(Arc::new(cfg), *rebuild, stopped).await?;
-            tokio::signal::ctrl_c().await?;
+            shutdown_signal().await?;
             let _ = stop.send(true);
             let _ = task.await;
         }
         Command::Worker { phase } => {
+            let grace = std::time::Duration::from_secs(cfg.worker.shutdown_grace_s);
             let w = services::start_worker(Arc::new(cfg), *phase).await?;
-            tokio::signal::ctrl_c().await?;
-            w.stop().await;
+            shutdown_signal().await?;
+            eprintln!("stopping: in-flight work has {grace:?} to finish");
+            w.shutdown(grace).await;
         }
         Command::Api { .. } => {
             let listener = tokio::net::TcpListener::bind(&cfg.api.addr).await?;
             println!("sprocket api on http://{}", listener.local_addr()?);
             let (stop, stopped) = watch::channel(false);
             let task = services::start_api(Arc::new(cfg), listener, stopped).await?;
-            tokio::signal::ctrl_c().await?;
+            shutdown_signal().await?;
             let _ = stop.send(true);
             let _ = task.await;
         }
@@ -130,5 +133,14 @@ fn redact(url: &str) -> String {
             u.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
+pub(super) async fn shutdown_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
     }
 }
