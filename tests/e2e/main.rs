@@ -6,4 +6,5 @@ mod intake;
 mod metrics;
 mod phases;
 mod pipeline;
+mod redrive;
 mod runtime;

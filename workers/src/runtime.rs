@@ -121,15 +121,18 @@ async fn poll_loop(
                     let (tx, rx) = mpsc::unbounded_channel();
                     let pending = Arc::new(AtomicUsize::new(0));
                     let paused = Arc::new(AtomicBool::new(false));
+                    let shared = LaneShared {
+                        stepper: stepper.clone(),
+                        consumer: consumer.clone(),
+                        stopping: stopping.clone(),
+                        resume: resume_tx.clone(),
+                    };
                     lane_tasks.push(tokio::spawn(lane_loop(
-                        stepper.clone(),
-                        stopping.clone(),
-                        consumer.clone(),
+                        shared,
                         key.clone(),
                         rx,
                         pending.clone(),
                         paused.clone(),
-                        resume_tx.clone(),
                     )));
                     Lane { tx, pending, paused }
                 });
@@ -162,16 +165,29 @@ async fn poll_loop(
     }
 }
 
-async fn lane_loop(
+/// What every lane of a worker shares.
+struct LaneShared {
     stepper: Arc<Stepper>,
-    stopping: Arc<AtomicBool>,
     consumer: Arc<StreamConsumer>,
+    /// Set when the worker stops: lanes take no new message.
+    stopping: Arc<AtomicBool>,
+    /// Asks the poll loop to resume a paused partition.
+    resume: mpsc::UnboundedSender<(String, i32)>,
+}
+
+async fn lane_loop(
+    shared: LaneShared,
     (topic, partition): (String, i32),
     mut rx: mpsc::UnboundedReceiver<OwnedMessage>,
     pending: Arc<AtomicUsize>,
     paused: Arc<AtomicBool>,
-    resume: mpsc::UnboundedSender<(String, i32)>,
 ) {
+    let LaneShared {
+        stepper,
+        consumer,
+        stopping,
+        resume,
+    } = shared;
     let txn_id = format!("sprocket-{}-{topic}-{partition}", stepper.phase);
     let mut producer: Option<FutureProducer> = None;
     while let Some(msg) = rx.recv().await {

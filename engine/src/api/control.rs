@@ -1,4 +1,4 @@
-//! Commands on a job: cancel.
+//! Commands on a job: cancel and retry (redrive).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sprocket_core::event::JobCancelRequested;
-use sprocket_core::{Envelope, EventBody};
+use sprocket_core::event::{JobCancelRequested, JobRedriven};
+use sprocket_core::{Envelope, EventBody, JobStatus, WorkItem};
 
 use super::jobs::{job_id, load};
 use super::{ApiError, AppState};
@@ -67,5 +67,61 @@ pub async fn cancel(
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": id, "status": job.status, "cancel_requested": true})),
+    ))
+}
+
+/// `POST /v1/jobs/{id}/retry`: restarts a failed (or dead-lettered) job from the
+/// phase that failed, keeping its history: `JobRedriven` on `sprocket.events` and
+/// the phase's work item, rebuilt from the projection, on `sprocket.<phase>`.
+pub async fn retry(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = job_id(&id)?;
+    let job = load(&s, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "not_retryable", m);
+    if job.status != JobStatus::Failed {
+        return Err(conflict(format!(
+            "job {id} is {}; only failed jobs can be retried",
+            job.status
+        )));
+    }
+    let recipe = job
+        .resolved_recipe()
+        .ok_or_else(|| conflict(format!("job {id} has no valid recipe to run again")))?;
+    let (Some(phase), Some(source), Some(submitted_at)) = (job.phase, job.source.clone(), job.submitted_at) else {
+        return Err(conflict(format!("job {id} failed before any phase ran; submit it again")));
+    };
+    let item = WorkItem {
+        job_id: id.clone(),
+        phase,
+        recipe,
+        source,
+        labels: job.labels.clone(),
+        submitted_at,
+        artifacts: job.artifacts.clone(),
+        media: job.media.clone(),
+        phases: job
+            .phases
+            .iter()
+            .filter(|(p, t)| **p < phase && t.finished_at.is_some())
+            .map(|(p, t)| (*p, t.clone()))
+            .collect(),
+    };
+    let producer = s.bus.producer_name.clone();
+    let redriven = Envelope::new(id.clone(), producer.clone(), 1, EventBody::JobRedriven(JobRedriven { phase }));
+    let work = Envelope::new(id.clone(), producer, 1, EventBody::WorkItem(Box::new(item)));
+    for (topic, env) in [(s.bus.topics.events(), &redriven), (s.bus.topics.phase(phase), &work)] {
+        let record = s.bus.record(&topic, env).await.map_err(ApiError::unavailable)?;
+        s.bus
+            .send(&s.producer, &record)
+            .await
+            .map_err(ApiError::unavailable)?;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "status": "queued", "phase": phase})),
     ))
 }

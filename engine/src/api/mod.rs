@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(jobs::show))
         .route("/v1/jobs/{id}/events", get(jobs::events))
         .route("/v1/jobs/{id}/cancel", post(control::cancel))
+        .route("/v1/jobs/{id}/retry", post(control::retry))
         .route("/v1/jobs/{id}/artifacts/{name}", get(artifacts::download))
         .route("/v1/phases", get(phases::list))
         .route("/healthz", get(health::healthz))

@@ -166,3 +166,16 @@ pub async fn cancel(api: &str, id: &str) -> anyhow::Result<()> {
     println!("cancellation of job {id} requested");
     Ok(())
 }
+
+pub async fn retry(api: &str, id: &str) -> anyhow::Result<()> {
+    let resp = reqwest::Client::new()
+        .post(format!("{api}/v1/jobs/{id}/retry"))
+        .send()
+        .await?;
+    let body = check(resp).await?;
+    println!(
+        "job {id} redriven from its {} phase",
+        body["phase"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}

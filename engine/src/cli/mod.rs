@@ -2,6 +2,7 @@
 
 mod client;
 mod demo;
+pub mod dlq;
 mod ops;
 mod serve;
 
@@ -134,12 +135,37 @@ pub enum Command {
         #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
         api: String,
     },
+    /// Restarts a failed or dead-lettered job from the phase that failed.
+    Retry {
+        id: String,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+    /// The dead letter topics.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Lists jobs.
     Jobs {
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// Every dead letter: when, phase, job, where it came from, why.
+    List,
+    /// Redrives a dead-lettered job (or all of them) through the API.
+    Redrive {
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
         #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
         api: String,
     },
@@ -182,6 +208,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status { id, api } => client::status(api, id).await,
         Command::Lag { api } => ops::lag(api).await,
         Command::Cancel { id, api } => client::cancel(api, id).await,
+        Command::Retry { id, api } => client::retry(api, id).await,
         Command::ScalePlan { trigger, api } => ops::scale_plan(api, trigger).await,
         Command::Jobs { status, limit, api } => client::jobs(api, status.as_deref(), *limit).await,
         _ => serve::run(&cli).await,

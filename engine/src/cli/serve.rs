@@ -120,6 +120,12 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             let _ = task.await;
         }
         Command::Config => print!("{}", cfg.to_toml()),
+        Command::Dlq { action } => match action {
+            super::DlqAction::List => super::dlq::list(&cfg)?,
+            super::DlqAction::Redrive { id, all, api } => {
+                super::dlq::redrive(&cfg, api, id.as_deref(), *all).await?
+            }
+        },
         _ => unreachable!("client commands are handled elsewhere"),
     }
     Ok(())

@@ -1,0 +1,168 @@
+//! `compose/`: the compose file against the compose specification, and the stack's
+//! own wiring (every Sprocket process present, healthy before its dependants,
+//! scraped by Prometheus; Grafana given the Kubernetes base's dashboard).
+
+use serde_json::Value;
+
+use crate::schema::compose_errors;
+use crate::{root, yaml_docs};
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(root().join("compose/docker-compose.yml")).unwrap();
+    yaml_docs(&text).unwrap().remove(0)
+}
+
+const SPROCKET: [(&str, &[&str]); 6] = [
+    ("api", &["api"]),
+    ("projector", &["projector"]),
+    ("worker-ingest", &["worker", "ingest"]),
+    ("worker-analyze", &["worker", "analyze"]),
+    ("worker-render", &["worker", "render"]),
+    ("worker-archive", &["worker", "archive"]),
+];
+
+/// Every problem in the stack's wiring.
+pub fn problems(c: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    let services = c["services"].as_object().cloned().unwrap_or_default();
+    for needed in [
+        "kafka",
+        "schema-registry",
+        "postgres",
+        "minio",
+        "minio-init",
+        "prometheus",
+        "grafana",
+        "sprocket-init",
+    ] {
+        if !services.contains_key(needed) {
+            p.push(format!("no {needed} service"));
+        }
+    }
+    if !c["services"]["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+        .as_str()
+        .is_some_and(|r| r.contains("controller"))
+    {
+        p.push("kafka does not run in KRaft mode".into());
+    }
+    let init = c["services"]["sprocket-init"]["command"].to_string();
+    if !(init.contains("sprocket migrate") && init.contains("sprocket topics create")) {
+        p.push("sprocket-init does not migrate and create topics".into());
+    }
+    for (name, args) in SPROCKET {
+        let s = &c["services"][name];
+        if s.is_null() {
+            p.push(format!("no {name} service"));
+            continue;
+        }
+        let got: Vec<&str> = s["command"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if got != args {
+            p.push(format!("{name}: command {got:?}, expected {args:?}"));
+        }
+        if s["healthcheck"].is_null() {
+            p.push(format!("{name}: no healthcheck"));
+        }
+        if s["depends_on"]["sprocket-init"]["condition"] != "service_completed_successfully" {
+            p.push(format!("{name}: does not wait for sprocket-init"));
+        }
+        if s["stop_signal"] != "SIGINT" {
+            p.push(format!(
+                "{name}: not stopped with SIGINT (sprocket's graceful shutdown)"
+            ));
+        }
+        let env = &s["environment"];
+        for k in [
+            "SPROCKET__KAFKA__BROKERS",
+            "SPROCKET__REGISTRY__URL",
+            "SPROCKET__STORE__URL",
+            "SPROCKET__METRICS__ADDR",
+            "AWS_ENDPOINT_URL",
+        ] {
+            if env[k].is_null() {
+                p.push(format!("{name}: {k} is not set"));
+            }
+        }
+    }
+    // Everything a service waits on must be a service with a healthcheck (or a
+    // one-shot that completes).
+    for (name, s) in &services {
+        for (dep, cond) in s["depends_on"].as_object().into_iter().flatten() {
+            let d = &c["services"][dep];
+            match cond["condition"].as_str() {
+                _ if d.is_null() => p.push(format!("{name}: depends on unknown {dep}")),
+                Some("service_healthy") if d["healthcheck"].is_null() => p.push(format!(
+                    "{name}: waits for {dep} to be healthy, which has no healthcheck"
+                )),
+                Some(_) => {}
+                None => p.push(format!("{name}: depends on {dep} without a condition")),
+            }
+        }
+    }
+    p
+}
+
+fn prometheus_problems(prom: &Value) -> Vec<String> {
+    let text = prom.to_string();
+    SPROCKET
+        .iter()
+        .filter(|(name, _)| !text.contains(&format!("\"{name}\"")))
+        .map(|(name, _)| format!("prometheus does not scrape {name}"))
+        .collect()
+}
+
+#[test]
+fn compose_file_follows_the_compose_specification() {
+    let errors = compose_errors(&compose());
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+#[test]
+fn compose_stack_is_wired() {
+    let c = compose();
+    let p = problems(&c);
+    assert!(p.is_empty(), "{}", p.join("\n"));
+    let prom = std::fs::read_to_string(root().join("compose/prometheus.yml")).unwrap();
+    let p = prometheus_problems(&yaml_docs(&prom).unwrap()[0]);
+    assert!(p.is_empty(), "{}", p.join("\n"));
+    let mounts = c["services"]["grafana"]["volumes"].to_string();
+    assert!(
+        mounts.contains("infra/base/monitoring/dashboard.json"),
+        "grafana gets the shared dashboard"
+    );
+}
+
+#[test]
+fn broken_compose_files_are_caught() {
+    let mut c = compose();
+    c["services"]["api"]["depends_on"]["sprocket-init"]["condition"] = "service_done".into();
+    assert!(
+        !compose_errors(&c).is_empty(),
+        "unknown depends_on condition accepted"
+    );
+    let mut c = compose();
+    c["services"]["worker-render"]["healthcheck"]["intervall"] = "5s".into();
+    assert!(
+        !compose_errors(&c).is_empty(),
+        "unknown healthcheck field accepted"
+    );
+    let mut c = compose();
+    c["services"]["worker-render"]["command"] = serde_json::json!(["worker", "rendr"]);
+    assert!(problems(&c)
+        .iter()
+        .any(|x| x.contains("worker-render: command")));
+    let mut c = compose();
+    c["services"]["schema-registry"]
+        .as_object_mut()
+        .unwrap()
+        .remove("healthcheck");
+    assert!(problems(&c).iter().any(|x| x.contains("no healthcheck")));
+    let prom = serde_json::json!({"scrape_configs": [{"dns_sd_configs": [{"names": ["api"]}]}]});
+    assert!(prometheus_problems(&prom)
+        .iter()
+        .any(|x| x.contains("worker-render")));
+}
