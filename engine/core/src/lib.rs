@@ -11,6 +11,7 @@ pub mod job;
 pub mod machine;
 pub mod phase;
 pub mod recipe;
+pub mod retry;
 pub mod source;
 pub mod topics;
 pub mod work;

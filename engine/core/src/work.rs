@@ -48,8 +48,14 @@ impl WorkItem {
         item
     }
 
-    /// The parameters of this item's phase in its recipe.
+    /// The parameters of this item's phase in its recipe, without the keys the
+    /// runtime owns (`retry`, `timeout_s`).
     pub fn params(&self) -> serde_json::Map<String, serde_json::Value> {
+        crate::retry::phase_params(&self.step_params())
+    }
+
+    /// Every parameter of this item's step, runtime keys included.
+    pub fn step_params(&self) -> serde_json::Map<String, serde_json::Value> {
         self.recipe
             .step(self.phase)
             .map(|s| s.params.clone())

@@ -4,17 +4,21 @@
 //! * [`probe`]: ffprobe a file and decide whether it is usable media.
 //! * [`decode`]: stream frames out of ffmpeg in bounded batches.
 //! * [`shots`]: the content-change shot detector, written with candle tensor ops.
+//! * [`adaptive`]: the adaptive shot detector (the analyze default), with
+//!   [`flash`] suppression.
 //! * [`quality`]: per-shot brightness, sharpness and motion.
 //! * [`tensors`]: the analysis device and frames as tensors.
 //! * [`analyze`]: the analyze phase's pipeline, producing [`Analysis`].
 //! * [`render`]: highlight reel and poster with ffmpeg, progress from ffmpeg itself.
 
+pub mod adaptive;
 pub mod analysis;
 pub mod analyze;
 mod batcher;
 pub mod decode;
 mod encode;
 pub mod error;
+pub mod flash;
 mod isobmff;
 pub mod probe;
 pub mod quality;

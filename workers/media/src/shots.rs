@@ -114,15 +114,23 @@ impl ContentScorer {
     /// One score per frame of the batch; `None` for the stream's first frame,
     /// which has nothing to be compared with.
     pub fn scores(&mut self, planes: &Tensor) -> Result<Vec<Option<f64>>, MediaError> {
-        let frames = planes.dim(1)?;
+        if planes.dim(1)? == 0 {
+            return Ok(Vec::new());
+        }
+        self.scores_hsv(&rgb_to_hsv(planes)?)
+    }
+
+    /// As [`scores`](Self::scores), for frames already converted with
+    /// [`rgb_to_hsv`] (so a detector that keeps the HSV frames converts once).
+    pub fn scores_hsv(&mut self, hsv: &Tensor) -> Result<Vec<Option<f64>>, MediaError> {
+        let frames = hsv.dim(1)?;
         if frames == 0 {
             return Ok(Vec::new());
         }
-        let hsv = rgb_to_hsv(planes)?;
         let last = hsv.narrow(1, frames - 1, 1)?;
         let (series, first_scored) = match self.previous.take() {
-            Some(previous) => (Tensor::cat(&[&previous, &hsv], 1)?, 0),
-            None => (hsv, 1),
+            Some(previous) => (Tensor::cat(&[&previous, hsv], 1)?, 0),
+            None => (hsv.clone(), 1),
         };
         self.previous = Some(last);
         let pairs = series.dim(1)? - 1;
@@ -130,20 +138,32 @@ impl ContentScorer {
         if pairs == 0 {
             return Ok(scores);
         }
-        // [3, pairs]: mean |Δ| of H, S and V for each consecutive pair.
-        let deltas = (series.narrow(1, 1, pairs)? - series.narrow(1, 0, pairs)?)?
-            .abs()?
-            .mean((2, 3))?
-            .to_dtype(DType::F64)?
-            .to_vec2::<f64>()?;
-        scores.extend((0..pairs).map(|i| {
-            Some(
-                self.weights
-                    .average(deltas[0][i], deltas[1][i], deltas[2][i]),
-            )
-        }));
+        let after = series.narrow(1, 1, pairs)?;
+        let before = series.narrow(1, 0, pairs)?;
+        let pair = pair_scores(self.weights, &before, &after)?;
+        scores.extend(pair.into_iter().map(Some));
         Ok(scores)
     }
+}
+
+/// Content scores between frame pairs: `a` and `b` are HSV frames of the
+/// same shape `[3, pairs, height, width]`; the score of pair `i` is the
+/// weighted average of the mean `|Δ|` of H, S and V between `a[:, i]` and
+/// `b[:, i]`.
+pub fn pair_scores(
+    weights: ContentWeights,
+    a: &Tensor,
+    b: &Tensor,
+) -> Result<Vec<f64>, MediaError> {
+    // [3, pairs]: mean |Δ| of H, S and V for each pair.
+    let deltas = (b - a)?
+        .abs()?
+        .mean((2, 3))?
+        .to_dtype(DType::F64)?
+        .to_vec2::<f64>()?;
+    Ok((0..deltas[0].len())
+        .map(|i| weights.average(deltas[0][i], deltas[1][i], deltas[2][i]))
+        .collect())
 }
 
 /// Parameters of [`ContentDetector`].

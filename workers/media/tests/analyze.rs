@@ -104,8 +104,10 @@ fn finds_hard_cuts_at_known_frames() {
     assert!((analysis.duration_s - 8.0).abs() < 1e-9);
     assert_tiled(&analysis);
     assert_cuts_near(&cuts(&analysis), &[40, 95, 150]);
-    assert_eq!(analysis.detector["name"], "content");
-    assert_eq!(analysis.detector["params"]["threshold"], 27.0);
+    // The default detector (see `analyze`'s module docs for why).
+    assert_eq!(analysis.detector["name"], "adaptive");
+    assert_eq!(analysis.detector["params"]["adaptive_threshold"], 3.0);
+    assert_eq!(analysis.detector["params"]["flash_frames"], 3);
     assert_eq!(analysis.detector["decode"]["width"], 320);
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     assert_eq!(progress.last(), Some(&100.0));

@@ -1,0 +1,343 @@
+//! The adaptive detector: a frame's content score judged against its
+//! neighbours' rather than against a fixed threshold, after PySceneDetect's
+//! adaptive detector, plus Sprocket's flash suppression.
+//!
+//! Each frame gets the content score of [`ContentScorer`] (the stream's first
+//! frame scores 0). Frame `t`'s *adaptive ratio* is its score over the mean
+//! score of the `window_width` frames on each side of it (255 when that mean
+//! is zero and the score reaches `min_content_val`, 0 when both are zero,
+//! capped at 255). Frame `t` starts a new shot when its ratio reaches
+//! `adaptive_threshold`, its score reaches `min_content_val`, and the frame
+//! being read (`t + window_width`) is at least `min_shot_len` frames after the
+//! last cut (or the first frame) — the reference measures the minimum length
+//! from the newest frame, and so does this, to give the same cut lists. A
+//! frame is decided once `window_width` later frames are known; the first and
+//! last `window_width` frames have no full window and are never cuts.
+//!
+//! Camera motion scores high on every frame, so its ratio stays near 1, where
+//! a fixed threshold would cut again and again; that is what this detector is
+//! for. With `flash_frames > 0` a cut is also held until `flash_frames` later
+//! frames are known and dropped when it is a flash (see [`crate::flash`]),
+//! which neither PySceneDetect detector does; `flash_frames = 0` gives
+//! PySceneDetect's adaptive detector exactly.
+
+use crate::flash::is_flash;
+use crate::shots::{rgb_to_hsv, ContentScorer, ContentWeights, Detector};
+use crate::MediaError;
+use candle_core::Tensor;
+
+/// Parameters of [`AdaptiveDetector`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptiveParams {
+    /// Ratio of a frame's score to its neighbours' mean at or above which it
+    /// may start a shot (PySceneDetect: 3.0).
+    pub adaptive_threshold: f64,
+    /// Frames on each side of a frame whose scores are averaged (at least 1;
+    /// PySceneDetect: 2).
+    pub window_width: u32,
+    /// Content score a cut must reach as well (PySceneDetect: 15.0); also the
+    /// score below which two frames around a flash count as the same picture.
+    pub min_content_val: f64,
+    /// Fewest frames a shot may have (PySceneDetect: 15).
+    pub min_shot_len: u32,
+    /// Longest flash suppressed, in frames; 0 turns flash suppression off.
+    pub flash_frames: u32,
+    pub weights: ContentWeights,
+}
+
+impl Default for AdaptiveParams {
+    /// PySceneDetect's adaptive defaults, with flash suppression of up to 3
+    /// frames.
+    fn default() -> Self {
+        AdaptiveParams {
+            adaptive_threshold: 3.0,
+            window_width: 2,
+            min_content_val: 15.0,
+            min_shot_len: 15,
+            flash_frames: 3,
+            weights: ContentWeights::default(),
+        }
+    }
+}
+
+impl AdaptiveParams {
+    /// PySceneDetect's adaptive detector, without flash suppression.
+    pub fn reference() -> Self {
+        AdaptiveParams {
+            flash_frames: 0,
+            ..AdaptiveParams::default()
+        }
+    }
+}
+
+/// Adaptive-ratio cut detector; see the module docs.
+#[derive(Debug, Clone)]
+pub struct AdaptiveDetector {
+    params: AdaptiveParams,
+    scorer: ContentScorer,
+    /// Scores of frames `scores_first..next_frame`.
+    scores: Vec<f64>,
+    scores_first: u64,
+    /// HSV frames `hsv_first..next_frame`, kept for flash checks.
+    hsv: Option<Tensor>,
+    hsv_first: u64,
+    /// The next frame to be judged.
+    target: u64,
+    next_frame: u64,
+    last_cut: u64,
+}
+
+impl AdaptiveDetector {
+    pub fn new(params: AdaptiveParams) -> Self {
+        let window = u64::from(params.window_width.max(1));
+        AdaptiveDetector {
+            params: AdaptiveParams {
+                window_width: window as u32,
+                ..params
+            },
+            scorer: ContentScorer::new(params.weights),
+            scores: Vec::new(),
+            scores_first: 0,
+            hsv: None,
+            hsv_first: 0,
+            target: window,
+            next_frame: 0,
+            last_cut: 0,
+        }
+    }
+
+    fn window(&self) -> u64 {
+        u64::from(self.params.window_width)
+    }
+
+    fn score(&self, frame: u64) -> f64 {
+        self.scores[(frame - self.scores_first) as usize]
+    }
+
+    /// Judges frames while their windows (and flash look-ahead, unless the
+    /// stream has ended) are complete.
+    fn decide(&mut self, ended: bool) -> Result<Vec<u64>, MediaError> {
+        let w = self.window();
+        let flash = u64::from(self.params.flash_frames);
+        let mut cuts = Vec::new();
+        while self.target + w < self.next_frame && (ended || self.target + flash < self.next_frame)
+        {
+            let t = self.target;
+            self.target += 1;
+            let score = self.score(t);
+            let neighbours: f64 = (t - w..t).chain(t + 1..=t + w).map(|f| self.score(f)).sum();
+            let mean = neighbours / (2 * w) as f64;
+            let ratio = if mean.abs() < 1e-5 {
+                if score >= self.params.min_content_val {
+                    255.0
+                } else {
+                    0.0
+                }
+            } else {
+                (score / mean).min(255.0)
+            };
+            let met = ratio >= self.params.adaptive_threshold
+                && score >= self.params.min_content_val
+                && t + w - self.last_cut >= u64::from(self.params.min_shot_len);
+            if met && !self.flash_at(t)? {
+                cuts.push(t);
+                self.last_cut = t;
+            }
+        }
+        self.forget()?;
+        Ok(cuts)
+    }
+
+    fn flash_at(&self, t: u64) -> Result<bool, MediaError> {
+        let (Some(hsv), true) = (&self.hsv, self.params.flash_frames > 0) else {
+            return Ok(false);
+        };
+        let p = &self.params;
+        let frames = u64::from(p.flash_frames);
+        is_flash(hsv, self.hsv_first, t, frames, p.weights, p.min_content_val)
+    }
+
+    /// Drops scores and frames no longer needed for the frames still to judge.
+    fn forget(&mut self) -> Result<(), MediaError> {
+        let keep_scores = self.target.saturating_sub(self.window());
+        if keep_scores > self.scores_first {
+            self.scores
+                .drain(..(keep_scores - self.scores_first) as usize);
+            self.scores_first = keep_scores;
+        }
+        let keep_frames = self
+            .target
+            .saturating_sub(u64::from(self.params.flash_frames) + 1);
+        if let Some(hsv) = &self.hsv {
+            if keep_frames > self.hsv_first {
+                let drop = (keep_frames - self.hsv_first) as usize;
+                let len = hsv.dim(1)?;
+                // Contiguous, for `index_select`, and so the batch it came
+                // from is freed.
+                self.hsv = if drop >= len {
+                    None
+                } else {
+                    Some(hsv.narrow(1, drop, len - drop)?.contiguous()?)
+                };
+                self.hsv_first = keep_frames.min(self.hsv_first + len as u64);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Detector for AdaptiveDetector {
+    fn name(&self) -> &'static str {
+        "adaptive"
+    }
+
+    fn params(&self) -> serde_json::Value {
+        let p = &self.params;
+        serde_json::json!({
+            "adaptive_threshold": p.adaptive_threshold,
+            "window_width": p.window_width,
+            "min_content_val": p.min_content_val,
+            "min_shot_len": p.min_shot_len,
+            "flash_frames": p.flash_frames,
+            "weights": p.weights,
+        })
+    }
+
+    fn push(&mut self, planes: &Tensor) -> Result<Vec<u64>, MediaError> {
+        let frames = planes.dim(1)?;
+        if frames == 0 {
+            return Ok(Vec::new());
+        }
+        let hsv = rgb_to_hsv(planes)?;
+        let scores = self.scorer.scores_hsv(&hsv)?;
+        self.scores.extend(scores.iter().map(|s| s.unwrap_or(0.0)));
+        if self.params.flash_frames > 0 {
+            self.hsv = Some(match self.hsv.take() {
+                Some(kept) => Tensor::cat(&[&kept, &hsv], 1)?,
+                None => {
+                    self.hsv_first = self.next_frame;
+                    hsv
+                }
+            });
+        }
+        self.next_frame += frames as u64;
+        self.decide(false)
+    }
+
+    fn finish(&mut self) -> Vec<u64> {
+        // Frames whose window is complete but whose flash look-ahead ran past
+        // the end: judged with the frames there are.
+        self.decide(true).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "adaptive detector: last frames not judged");
+            Vec::new()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn flat_frames(colours: &[[u8; 3]]) -> Tensor {
+        let mut data = Vec::new();
+        for c in 0..3 {
+            for colour in colours {
+                data.extend(std::iter::repeat_n(f32::from(colour[c]), 4 * 6));
+            }
+        }
+        Tensor::from_vec(data, (3, colours.len(), 4, 6), &Device::Cpu).unwrap()
+    }
+
+    fn segments(parts: &[([u8; 3], usize)]) -> Vec<[u8; 3]> {
+        parts
+            .iter()
+            .flat_map(|(c, n)| std::iter::repeat_n(*c, *n))
+            .collect()
+    }
+
+    fn detect(colours: &[[u8; 3]], batch: usize, params: AdaptiveParams) -> Vec<u64> {
+        let mut detector = AdaptiveDetector::new(params);
+        let mut cuts = Vec::new();
+        for chunk in colours.chunks(batch) {
+            cuts.extend(detector.push(&flat_frames(chunk)).unwrap());
+        }
+        cuts.extend(detector.finish());
+        cuts
+    }
+
+    const RED: [u8; 3] = [200, 30, 30];
+    const BLUE: [u8; 3] = [30, 30, 200];
+    const DARK: [u8; 3] = [20, 20, 20];
+    const WHITE: [u8; 3] = [255, 255, 255];
+
+    #[test]
+    fn cuts_are_found_across_batch_boundaries() {
+        let video = segments(&[(RED, 20), (BLUE, 16), (DARK, 30)]);
+        for params in [AdaptiveParams::default(), AdaptiveParams::reference()] {
+            for batch in [1, 2, 7, 16, 20, 64] {
+                assert_eq!(detect(&video, batch, params), vec![20, 36], "batch {batch}");
+            }
+        }
+    }
+
+    #[test]
+    fn min_shot_len_counts_from_the_newest_frame() {
+        // A cut 13 frames after the last is allowed: 13 + window 2 ≥ 15.
+        let video = segments(&[(RED, 20), (BLUE, 13), (DARK, 30)]);
+        assert_eq!(detect(&video, 8, AdaptiveParams::default()), vec![20, 33]);
+        let video = segments(&[(RED, 20), (BLUE, 12), (DARK, 30)]);
+        assert_eq!(detect(&video, 8, AdaptiveParams::default()), vec![20]);
+    }
+
+    #[test]
+    fn steady_change_is_not_a_cut_but_a_spike_is() {
+        // Grey rising 12 levels a frame (score 4 each, ratio 1) never cuts,
+        // even with a tiny min_content_val; a jump of 60 levels does.
+        let ramp: Vec<[u8; 3]> = (0..20u8).map(|i| [i * 12; 3]).collect();
+        let low = AdaptiveParams {
+            min_content_val: 1.0,
+            ..AdaptiveParams::default()
+        };
+        assert_eq!(detect(&ramp, 5, low), Vec::<u64>::new());
+        let mut jump = segments(&[([40; 3], 20)]);
+        jump.extend(segments(&[([100; 3], 20)]));
+        assert_eq!(detect(&jump, 5, low), vec![20]);
+        // The score must still reach min_content_val (here 60/3 = 20).
+        let strict = AdaptiveParams {
+            min_content_val: 25.0,
+            ..AdaptiveParams::default()
+        };
+        assert_eq!(detect(&jump, 5, strict), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn flashes_are_suppressed_only_when_asked() {
+        for flash_len in [1, 2, 3] {
+            let video = segments(&[(DARK, 30), (WHITE, flash_len), (DARK, 30), (BLUE, 20)]);
+            let cut_to_blue = 60 + flash_len as u64;
+            assert_eq!(
+                detect(&video, 16, AdaptiveParams::default()),
+                vec![cut_to_blue],
+                "{flash_len}-frame flash"
+            );
+            let reference = detect(&video, 16, AdaptiveParams::reference());
+            assert_eq!(reference, vec![30, cut_to_blue], "{flash_len}-frame flash");
+        }
+    }
+
+    #[test]
+    fn a_cut_near_the_end_is_judged_when_the_stream_ends() {
+        // The cut at 30 has its window (2 frames) but not its flash
+        // look-ahead (3 frames) when the stream ends.
+        let video = segments(&[(RED, 30), (BLUE, 3)]);
+        let low = AdaptiveParams {
+            min_shot_len: 2,
+            ..AdaptiveParams::default()
+        };
+        let mut detector = AdaptiveDetector::new(low);
+        let pushed = detector.push(&flat_frames(&video)).unwrap();
+        assert!(pushed.is_empty(), "{pushed:?}");
+        assert_eq!(detector.finish(), vec![30]);
+    }
+}
