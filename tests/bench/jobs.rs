@@ -60,7 +60,9 @@ pub fn make_video(dir: &Path) -> anyhow::Result<PathBuf> {
     let st = Command::new("ffmpeg")
         .args(["-y", "-v", "error", "-f", "lavfi", "-i"])
         .arg("testsrc2=size=160x90:rate=10,trim=duration=2")
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+        ])
         .arg(&out)
         .status()
         .context("running ffmpeg")?;
@@ -125,9 +127,9 @@ pub async fn run(
             *out.by_type.entry(ty).or_default() += 1;
         }
         let mut prev = t.submitted;
-        for i in 0..4 {
-            hops[i].push(t.started[i] - prev);
-            work[i].push(t.done[i] - t.started[i]);
+        for (i, (hop, work)) in hops.iter_mut().zip(work.iter_mut()).enumerate() {
+            hop.push(t.started[i] - prev);
+            work.push(t.done[i] - t.started[i]);
             prev = t.done[i];
         }
         out.e2e.push(t.succeeded - t.submitted);
@@ -237,12 +239,12 @@ impl Timeline {
         };
         let mut started = [0.0; 4];
         let mut done = [0.0; 4];
-        for i in 0..4 {
-            started[i] = first(
+        for (i, (s, d)) in started.iter_mut().zip(done.iter_mut()).enumerate() {
+            *s = first(
                 &|e| e["type"] == "PhaseStarted" && e["data"]["phase"] == PHASES[i],
                 "PhaseStarted",
             )?;
-            done[i] = first(&|e| e["type"] == DONE[i], DONE[i])?;
+            *d = first(&|e| e["type"] == DONE[i], DONE[i])?;
         }
         Ok(Timeline {
             submitted: first(&|e| e["type"] == "JobSubmitted", "JobSubmitted")?,

@@ -9,10 +9,6 @@ impl Samples {
         self.0.push(ms);
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     /// Nearest-rank percentile (`p` in 0..=100); `None` without samples.
     pub fn pct(&self, p: f64) -> Option<f64> {
         if self.0.is_empty() {

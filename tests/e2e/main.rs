@@ -7,4 +7,5 @@ mod metrics;
 mod phases;
 mod pipeline;
 mod redrive;
+mod retry;
 mod runtime;

@@ -121,7 +121,8 @@ async fn an_exhausted_job_is_dead_lettered_then_redriven_from_the_dlq() {
         letter.reason
     );
     assert!(
-        letter.from.starts_with("sprocket.archive/"),
+        // The last attempt was read from the retry topic.
+        letter.from.starts_with("sprocket.archive.retry/"),
         "{}",
         letter.from
     );

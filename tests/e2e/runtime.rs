@@ -59,7 +59,7 @@ impl PhaseWork for Sleepy {
     }
 }
 
-fn item(job: &str, sleep_ms: u64) -> Envelope {
+pub(crate) fn item(job: &str, sleep_ms: u64) -> Envelope {
     let w = WorkItem {
         job_id: JobId::parse(job).unwrap(),
         phase: Phase::Analyze,
@@ -79,7 +79,7 @@ fn item(job: &str, sleep_ms: u64) -> Envelope {
     )
 }
 
-async fn setup(extra: &[(&str, &str)]) -> (Infra, Bus, Arc<Config>) {
+pub(crate) async fn setup(extra: &[(&str, &str)]) -> (Infra, Bus, Arc<Config>) {
     let topics = Topics::default();
     let infra = Infra::start("127.0.0.1:0", "127.0.0.1:0", &topics, 3)
         .await
@@ -97,7 +97,7 @@ async fn setup(extra: &[(&str, &str)]) -> (Infra, Bus, Arc<Config>) {
 }
 
 /// Produces `env` to the analyze topic's `partition`.
-async fn produce(bus: &Bus, env: &Envelope, partition: i32) {
+pub(crate) async fn produce(bus: &Bus, env: &Envelope, partition: i32) {
     let producer = bus.producer().unwrap();
     let rec = bus
         .record(&bus.topics.phase(Phase::Analyze), env)
@@ -111,7 +111,7 @@ async fn produce(bus: &Bus, env: &Envelope, partition: i32) {
 
 /// Reads committed events until `want` completions are seen; returns per job:
 /// (first completion time, number of completions, number of PhaseStarted).
-async fn completions(
+pub(crate) async fn completions(
     cfg: &Config,
     bus: &Bus,
     want: usize,

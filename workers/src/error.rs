@@ -39,6 +39,11 @@ pub enum WorkError {
     },
     #[error("{phase}: internal error: {message}")]
     Internal { phase: Phase, message: String },
+    #[error("{phase}: over its time limit of {after:?}; the work was stopped")]
+    TimedOut {
+        phase: Phase,
+        after: std::time::Duration,
+    },
 }
 
 impl WorkError {
@@ -48,7 +53,7 @@ impl WorkError {
             WorkError::Store { source, .. } => source.retryable(),
             WorkError::Bus { source, .. } => source.retryable(),
             WorkError::Rejected { .. } | WorkError::Core { .. } => false,
-            WorkError::Internal { .. } => true,
+            WorkError::Internal { .. } | WorkError::TimedOut { .. } => true,
         }
     }
 
@@ -68,6 +73,7 @@ impl WorkError {
             WorkError::Rejected { code, .. } => code,
             WorkError::Core { source, .. } => source.code(),
             WorkError::Internal { .. } => "internal",
+            WorkError::TimedOut { .. } => "timeout",
         }
     }
 
@@ -80,6 +86,7 @@ impl WorkError {
             WorkError::Rejected { message, .. } => message.clone(),
             WorkError::Core { source, .. } => source.to_string(),
             WorkError::Internal { message, .. } => message.clone(),
+            e @ WorkError::TimedOut { .. } => e.to_string(),
         };
         ErrorInfo::new(self.code(), message)
     }

@@ -20,8 +20,8 @@ use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use sprocket_core::Topics;
 use sprocket_platform::bus::{
-    BusError, Record, HEADER_DLQ_OFFSET, HEADER_DLQ_PARTITION, HEADER_DLQ_REASON, HEADER_DLQ_TOPIC,
-    HEADER_PRODUCER,
+    header, BusError, Record, HEADER_DLQ_OFFSET, HEADER_DLQ_PARTITION, HEADER_DLQ_REASON,
+    HEADER_DLQ_TOPIC, HEADER_PRODUCER, HEADER_RETRY_AT,
 };
 use sprocket_platform::metrics::metrics;
 use tokio::sync::{mpsc, watch};
@@ -66,9 +66,12 @@ pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
     let group = Topics::group(stepper.phase);
     let consumer = Arc::new(stepper.bus.consumer(&group)?);
     let topic = stepper.bus.topics.phase(stepper.phase);
+    let retry = stepper.bus.topics.retry(stepper.phase);
     consumer
-        .subscribe(&[&topic])
-        .map_err(BusError::kafka(format!("subscribing to {topic}")))?;
+        .subscribe(&[&topic, &retry])
+        .map_err(BusError::kafka(format!(
+            "subscribing to {topic} and {retry}"
+        )))?;
     let (stop, stopped) = watch::channel(None);
     let cancels = stepper.cancels.follow(&stepper.bus)?;
     let task = tokio::spawn(async move {
@@ -155,12 +158,14 @@ async fn poll_loop(
     stopping.store(true, Ordering::SeqCst);
     drop(lanes);
     let deadline = tokio::time::Instant::now() + grace;
-    for t in &mut lane_tasks {
-        if tokio::time::timeout_at(deadline, &mut *t).await.is_err() {
+    let mut overdue = Vec::new();
+    for mut t in lane_tasks {
+        if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
             t.abort();
+            overdue.push(t);
         }
     }
-    for t in lane_tasks {
+    for t in overdue {
         let _ = t.await;
     }
 }
@@ -191,7 +196,7 @@ async fn lane_loop(
     let txn_id = format!("sprocket-{}-{topic}-{partition}", stepper.phase);
     let mut producer: Option<FutureProducer> = None;
     while let Some(msg) = rx.recv().await {
-        if stopping.load(Ordering::SeqCst) {
+        if stopping.load(Ordering::SeqCst) || !wait_until_due(&msg, &stopping).await {
             return;
         }
         let span = tracing::info_span!("work", phase = %stepper.phase, %topic, partition, offset = msg.offset());
@@ -256,6 +261,25 @@ pub fn record_lag(consumer: &StreamConsumer, group: &str) {
     }
 }
 
+/// A retried item waits on its lane until its `retry-at` time; only that retry
+/// partition waits, the phase topic's partitions go on. False if the worker
+/// stopped meanwhile (the item stays uncommitted and is read again later).
+async fn wait_until_due(msg: &OwnedMessage, stopping: &AtomicBool) -> bool {
+    let Some(due) = header(msg, HEADER_RETRY_AT).and_then(|v| v.parse::<i64>().ok()) else {
+        return true;
+    };
+    loop {
+        let left = due - chrono::Utc::now().timestamp_millis();
+        if left <= 0 {
+            return true;
+        }
+        if stopping.load(Ordering::SeqCst) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(left.min(100) as u64)).await;
+    }
+}
+
 fn rewind(consumer: &StreamConsumer, topic: &str, partition: i32, offset: i64) {
     if let Err(e) = consumer.seek(
         topic,
@@ -292,7 +316,7 @@ async fn commit(
             }
             Err(e) => {
                 metrics().transactions.with_label_values(&["aborted"]).inc();
-                let _ = p.abort_transaction(Duration::from_secs(10));
+                let _ = blocking(|| p.abort_transaction(Duration::from_secs(10)));
                 if !e.retryable() || attempt >= 5 {
                     return Err(e);
                 }
@@ -302,6 +326,13 @@ async fn commit(
             }
         }
     }
+}
+
+/// librdkafka's transaction calls block until the broker answers: run them so
+/// they never hold an async worker thread (which could starve the very tasks —
+/// the embedded broker's relay, other lanes — the answer depends on).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
 }
 
 /// Counts what a committed outcome means for the job and the phase.
@@ -337,8 +368,7 @@ async fn transaction(
     records: &[Record],
 ) -> Result<(), BusError> {
     let t = Duration::from_secs(30);
-    p.begin_transaction()
-        .map_err(BusError::kafka("begin_transaction"))?;
+    blocking(|| p.begin_transaction()).map_err(BusError::kafka("begin_transaction"))?;
     for r in records {
         stepper.bus.send(p, r).await?;
     }
@@ -354,10 +384,9 @@ async fn transaction(
         context: "no consumer group metadata".into(),
         source: rdkafka::error::KafkaError::NoMessageReceived,
     })?;
-    p.send_offsets_to_transaction(&offsets, &meta, t)
+    blocking(|| p.send_offsets_to_transaction(&offsets, &meta, t))
         .map_err(BusError::kafka("send_offsets_to_transaction"))?;
-    p.commit_transaction(t)
-        .map_err(BusError::kafka("commit_transaction"))
+    blocking(|| p.commit_transaction(t)).map_err(BusError::kafka("commit_transaction"))
 }
 
 async fn records(
@@ -374,6 +403,15 @@ async fn records(
         if let sprocket_core::EventBody::WorkItem(item) = &next.body {
             out.push(stepper.bus.record(&topics.phase(item.phase), next).await?);
         }
+    }
+    if let Some(retry) = &outcome.retry {
+        let mut r = stepper
+            .bus
+            .record(&topics.retry(stepper.phase), &retry.item)
+            .await?;
+        r.headers
+            .push((HEADER_RETRY_AT.into(), retry.due_at_ms.to_string()));
+        out.push(r);
     }
     if let Some(dl) = &outcome.dead_letter {
         out.push(Record {

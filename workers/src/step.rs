@@ -9,8 +9,8 @@ use std::time::Duration;
 use rdkafka::message::Message;
 use rdkafka::producer::FutureProducer;
 use sprocket_core::event::{
-    Empty, JobCancelled, JobDeadLettered, JobFailed, PhaseFailed, PhaseProgress, PhaseStarted,
-    Submitted,
+    Empty, JobCancelled, JobDeadLettered, JobFailed, PhaseFailed, PhaseProgress,
+    PhaseRetryScheduled, PhaseStarted, Submitted,
 };
 use sprocket_core::machine::{advance, Action};
 use sprocket_core::{Envelope, EventBody, Phase, PhaseTimes, WorkItem};
@@ -18,6 +18,8 @@ use sprocket_platform::bus::{fill_for, Bus};
 use sprocket_platform::config::Config;
 use sprocket_platform::store;
 use tokio::sync::mpsc;
+
+use sprocket_core::retry::{RetryPolicy, Runtime};
 
 use crate::cancel::CancelWatch;
 use crate::{Cx, PhaseWork, Stores, WorkError};
@@ -31,6 +33,16 @@ pub struct Outcome {
     pub next: Option<Envelope>,
     /// The message itself, to the phase's dead letter topic, with the reason.
     pub dead_letter: Option<DeadLetter>,
+    /// The item's next attempt, to the phase's retry topic.
+    pub retry: Option<Retry>,
+}
+
+/// A scheduled attempt: the work item (its envelope's `attempt` is the next one)
+/// and when it is due.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub item: Envelope,
+    pub due_at_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +74,8 @@ impl Outcome {
             .any(|e| matches!(e.body, EventBody::JobFailed(_)));
         if self.dead_letter.is_some() {
             "dead_lettered"
+        } else if self.retry.is_some() {
+            "retried"
         } else if failed {
             "failed"
         } else if self.events.is_empty() && self.next.is_none() {
@@ -209,127 +223,190 @@ impl Stepper {
         }))
     }
 
+    /// The runtime policy of this item's phase: the configured defaults, the
+    /// phase's own defaults, then the recipe step's overrides.
+    fn runtime(&self, item: &WorkItem) -> Result<Runtime, sprocket_core::CoreError> {
+        let w = &self.config.worker;
+        let global = Runtime {
+            retry: RetryPolicy {
+                max_attempts: w.max_attempts,
+                initial_delay_ms: w.retry_delay_ms,
+                multiplier: w.retry_multiplier,
+                max_delay_ms: w.retry_max_delay_ms,
+            },
+            timeout_s: w.timeout_s,
+        };
+        let phase = w.phases.get(&self.phase).cloned().unwrap_or_default();
+        let phase_default = Runtime::from_params(&phase, &global)?;
+        Runtime::from_params(&item.step_params(), &phase_default)
+    }
+
+    /// One attempt at the item's phase. A retryable failure with attempts left
+    /// schedules the next attempt on the phase's retry topic, so the partition
+    /// moves on while the item waits.
     async fn work_on(
         &self,
         item: WorkItem,
-        first_attempt: u32,
+        attempt: u32,
         payload: &[u8],
         cancel: Arc<AtomicBool>,
     ) -> Outcome {
         let phase = self.phase;
-        let max = self.config.worker.max_attempts.max(1);
-        let mut attempt = first_attempt.max(1);
+        let attempt = attempt.max(1);
+        let rt = match self.runtime(&item) {
+            Ok(rt) => rt,
+            Err(source) => {
+                return self.failed_for_good(
+                    &item,
+                    attempt,
+                    &WorkError::Core { phase, source },
+                    payload,
+                )
+            }
+        };
         let started_at = chrono::Utc::now();
-        loop {
-            let started = self.item_event(
+        let started = self.item_event(
+            &item,
+            attempt,
+            EventBody::PhaseStarted(PhaseStarted {
+                phase,
+                worker: self.bus.producer_name.clone(),
+            }),
+        );
+        self.publish_live(&started).await;
+        let result = self
+            .run_once(
                 &item,
                 attempt,
-                EventBody::PhaseStarted(PhaseStarted {
-                    phase,
-                    worker: self.bus.producer_name.clone(),
+                cancel.clone(),
+                Duration::from_secs_f64(rt.timeout_s),
+            )
+            .await;
+        if self.cancels.is_cancelled(&item.job_id) {
+            tracing::info!(job_id = %item.job_id, %phase, "work stopped: the job was cancelled");
+            return self.cancelled(&item, attempt).await;
+        }
+        let e = match result {
+            Ok(done) => return self.completed(&item, attempt, started_at, done),
+            Err(e) => e,
+        };
+        let m = sprocket_platform::metrics::metrics();
+        let class = if e.retryable() {
+            "retryable"
+        } else {
+            "permanent"
+        };
+        m.phase_failures
+            .with_label_values(&[phase.as_str(), class])
+            .inc();
+        if !(e.retryable() && attempt < rt.retry.max_attempts) {
+            return self.failed_for_good(&item, attempt, &e, payload);
+        }
+        m.retries.with_label_values(&[phase.as_str()]).inc();
+        let delay_ms = rt.retry.delay_ms(attempt + 1, rand::random::<f64>());
+        tracing::warn!(job_id = %item.job_id, %phase, attempt, delay_ms, error = %e, "retryable failure; retry scheduled");
+        let scheduled = self.item_event(
+            &item,
+            attempt,
+            EventBody::PhaseRetryScheduled(PhaseRetryScheduled {
+                phase,
+                delay_ms,
+                cause: e.info(),
+            }),
+        );
+        let again = self.item_event(
+            &item,
+            attempt + 1,
+            EventBody::WorkItem(Box::new(item.clone())),
+        );
+        Outcome {
+            events: vec![self.failed(&item, attempt, &e), scheduled],
+            retry: Some(Retry {
+                item: again,
+                due_at_ms: chrono::Utc::now().timestamp_millis() + delay_ms as i64,
+            }),
+            ..Outcome::default()
+        }
+    }
+
+    /// The phase's work is done: its completion, and the next phase's item or
+    /// the job's success.
+    fn completed(
+        &self,
+        item: &WorkItem,
+        attempt: u32,
+        started_at: chrono::DateTime<chrono::Utc>,
+        done: crate::Done,
+    ) -> Outcome {
+        let times = PhaseTimes {
+            started_at: Some(started_at),
+            finished_at: Some(chrono::Utc::now()),
+            attempts: attempt,
+        };
+        let mut events = vec![self.item_event(item, attempt, done.event.clone())];
+        let mut next = None;
+        match advance(&item.recipe, self.phase) {
+            Action::Dispatch(to) => {
+                let mut fwd = item.forward(to, times, done.artifacts);
+                if done.media.is_some() {
+                    fwd.media = done.media;
+                }
+                next = Some(self.item_event(item, 1, EventBody::WorkItem(Box::new(fwd))));
+            }
+            _ => events.push(self.item_event(item, attempt, EventBody::JobSucceeded(Empty {}))),
+        }
+        Outcome {
+            events,
+            next,
+            ..Outcome::default()
+        }
+    }
+
+    /// The job fails; a retryable error that ran out of attempts also sends the
+    /// item to the dead letter topic and records `JobDeadLettered`.
+    fn failed_for_good(
+        &self,
+        item: &WorkItem,
+        attempt: u32,
+        e: &WorkError,
+        payload: &[u8],
+    ) -> Outcome {
+        let phase = self.phase;
+        tracing::warn!(job_id = %item.job_id, %phase, attempt, error = %e, "phase failed");
+        let info = e.info();
+        let mut events = vec![
+            self.failed(item, attempt, e),
+            self.item_event(
+                item,
+                attempt,
+                EventBody::JobFailed(JobFailed {
+                    phase: Some(phase),
+                    error: info.clone(),
                 }),
-            );
-            self.publish_live(&started).await;
-            let result = self.run_once(&item, attempt, cancel.clone()).await;
-            if cancel.load(std::sync::atomic::Ordering::SeqCst) {
-                tracing::info!(job_id = %item.job_id, %phase, "work stopped: the job was cancelled");
-                return self.cancelled(&item, attempt).await;
-            }
-            match result {
-                Ok(done) => {
-                    let times = PhaseTimes {
-                        started_at: Some(started_at),
-                        finished_at: Some(chrono::Utc::now()),
-                        attempts: attempt,
-                    };
-                    let mut events = vec![self.item_event(&item, attempt, done.event.clone())];
-                    let mut next = None;
-                    match advance(&item.recipe, phase) {
-                        Action::Dispatch(to) => {
-                            let mut fwd = item.forward(to, times, done.artifacts);
-                            if done.media.is_some() {
-                                fwd.media = done.media;
-                            }
-                            next =
-                                Some(self.item_event(&item, 1, EventBody::WorkItem(Box::new(fwd))));
-                        }
-                        _ => events.push(self.item_event(
-                            &item,
-                            attempt,
-                            EventBody::JobSucceeded(Empty {}),
-                        )),
-                    }
-                    return Outcome {
-                        events,
-                        next,
-                        dead_letter: None,
-                    };
-                }
-                Err(e) if e.retryable() && attempt < max => {
-                    let m = sprocket_platform::metrics::metrics();
-                    m.phase_failures
-                        .with_label_values(&[phase.as_str(), "retryable"])
-                        .inc();
-                    m.retries.with_label_values(&[phase.as_str()]).inc();
-                    tracing::warn!(job_id = %item.job_id, %phase, attempt, error = %e, "retryable failure; trying again");
-                    let failed = self.failed(&item, attempt, &e);
-                    self.publish_live(&failed).await;
-                    let delay = self
-                        .config
-                        .worker
-                        .retry_delay_ms
-                        .saturating_mul(1 << (attempt - 1).min(10));
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    let class = if e.retryable() {
-                        "retryable"
-                    } else {
-                        "permanent"
-                    };
-                    sprocket_platform::metrics::metrics()
-                        .phase_failures
-                        .with_label_values(&[phase.as_str(), class])
-                        .inc();
-                    tracing::warn!(job_id = %item.job_id, %phase, attempt, error = %e, "phase failed");
-                    let info = e.info();
-                    let mut events = vec![
-                        self.failed(&item, attempt, &e),
-                        self.item_event(
-                            &item,
-                            attempt,
-                            EventBody::JobFailed(JobFailed {
-                                phase: Some(phase),
-                                error: info.clone(),
-                            }),
-                        ),
-                    ];
-                    let mut dead_letter = None;
-                    if e.retryable() {
-                        let reason = format!("attempts exhausted ({attempt}): {}", info.message);
-                        events.push(self.item_event(
-                            &item,
-                            attempt,
-                            EventBody::JobDeadLettered(JobDeadLettered {
-                                phase,
-                                topic: self.bus.topics.dlq(phase),
-                                reason: reason.clone(),
-                            }),
-                        ));
-                        dead_letter = Some(DeadLetter {
-                            reason,
-                            key: Some(item.job_id.to_string()),
-                            payload: payload.to_vec(),
-                        });
-                    }
-                    return Outcome {
-                        events,
-                        next: None,
-                        dead_letter,
-                    };
-                }
-            }
+            ),
+        ];
+        let mut dead_letter = None;
+        if e.retryable() {
+            let reason = format!("attempts exhausted ({attempt}): {}", info.message);
+            events.push(self.item_event(
+                item,
+                attempt,
+                EventBody::JobDeadLettered(JobDeadLettered {
+                    phase,
+                    topic: self.bus.topics.dlq(phase),
+                    reason: reason.clone(),
+                }),
+            ));
+            dead_letter = Some(DeadLetter {
+                reason,
+                key: Some(item.job_id.to_string()),
+                payload: payload.to_vec(),
+            });
+        }
+        Outcome {
+            events,
+            dead_letter,
+            ..Outcome::default()
         }
     }
 
@@ -338,6 +415,7 @@ impl Stepper {
         item: &WorkItem,
         attempt: u32,
         cancel: Arc<AtomicBool>,
+        limit: Duration,
     ) -> Result<crate::Done, WorkError> {
         let phase = self.phase;
         let base = self
@@ -386,10 +464,16 @@ impl Stepper {
         };
         // Cancellation drops the work at once; media work also sees the flag and
         // kills its ffmpeg child.
-        tokio::select! {
+        let result = tokio::select! {
             (r, ()) = async { tokio::join!(work, reporter) } => r,
             () = stopped => Err(WorkError::Media { phase, source: sprocket_media::MediaError::Cancelled }),
+            () = tokio::time::sleep(limit) => Err(WorkError::TimedOut { phase, after: limit }),
+        };
+        if matches!(result, Err(WorkError::TimedOut { .. })) {
+            // Over the time limit: the flag makes media work kill its ffmpeg child.
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
         }
+        result
     }
 
     /// The outcome of a cancelled item: its partial outputs removed, `JobCancelled`.

@@ -66,7 +66,10 @@ pub struct Runtime {
 
 impl Runtime {
     /// Applies a step's `retry` and `timeout_s` over the defaults.
-    pub fn from_params(params: &Map<String, Value>, defaults: &Runtime) -> Result<Runtime, CoreError> {
+    pub fn from_params(
+        params: &Map<String, Value>,
+        defaults: &Runtime,
+    ) -> Result<Runtime, CoreError> {
         let mut rt = defaults.clone();
         if let Some(r) = params.get("retry") {
             let mut merged = serde_json::to_value(&rt.retry).expect("policy serializes");
@@ -83,7 +86,9 @@ impl Runtime {
             rt.timeout_s = t
                 .as_f64()
                 .filter(|t| *t > 0.0 && t.is_finite())
-                .ok_or_else(|| CoreError::InvalidRecipe("timeout_s must be a positive number".into()))?;
+                .ok_or_else(|| {
+                    CoreError::InvalidRecipe("timeout_s must be a positive number".into())
+                })?;
         }
         rt.retry.validate()?;
         Ok(rt)
@@ -120,14 +125,38 @@ mod tests {
 
     #[test]
     fn steps_override_the_defaults_and_bad_values_are_refused() {
-        let d = Runtime { retry: RetryPolicy::default(), timeout_s: 3600.0 };
+        let d = Runtime {
+            retry: RetryPolicy::default(),
+            timeout_s: 3600.0,
+        };
         let p = json!({"retry": {"max_attempts": 5, "initial_delay_ms": 10}, "timeout_s": 2.5, "outputs": []});
         let rt = Runtime::from_params(p.as_object().unwrap(), &d).unwrap();
-        assert_eq!((rt.retry.max_attempts, rt.retry.initial_delay_ms, rt.retry.multiplier), (5, 10, 2.0));
+        assert_eq!(
+            (
+                rt.retry.max_attempts,
+                rt.retry.initial_delay_ms,
+                rt.retry.multiplier
+            ),
+            (5, 10, 2.0)
+        );
         assert_eq!(rt.timeout_s, 2.5);
-        assert_eq!(phase_params(p.as_object().unwrap()).keys().collect::<Vec<_>>(), ["outputs"]);
-        for bad in [json!({"retry": {"max_attempts": 0}}), json!({"retry": {"multiplier": 0.5}}), json!({"retry": {"nope": 1}}), json!({"timeout_s": -1}), json!({"retry": 3})] {
-            assert!(Runtime::from_params(bad.as_object().unwrap(), &d).is_err(), "{bad}");
+        assert_eq!(
+            phase_params(p.as_object().unwrap())
+                .keys()
+                .collect::<Vec<_>>(),
+            ["outputs"]
+        );
+        for bad in [
+            json!({"retry": {"max_attempts": 0}}),
+            json!({"retry": {"multiplier": 0.5}}),
+            json!({"retry": {"nope": 1}}),
+            json!({"timeout_s": -1}),
+            json!({"retry": 3}),
+        ] {
+            assert!(
+                Runtime::from_params(bad.as_object().unwrap(), &d).is_err(),
+                "{bad}"
+            );
         }
     }
 }

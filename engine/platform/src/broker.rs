@@ -13,7 +13,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka_sys as rdsys;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -32,7 +31,7 @@ pub struct EmbeddedBroker {
     /// The client handle that owns the mock cluster; must outlive it.
     _owner: BaseProducer,
     addr: SocketAddr,
-    relay: JoinHandle<()>,
+    relay: Relay,
 }
 
 // The mock cluster is driven by its own thread; its API is thread-safe.
@@ -42,12 +41,12 @@ unsafe impl Sync for EmbeddedBroker {}
 impl EmbeddedBroker {
     /// Starts a one-broker mock cluster reachable at `addr` (port 0 picks one).
     pub async fn start(addr: &str) -> Result<EmbeddedBroker, BrokerError> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| BrokerError::Listen {
-                addr: addr.to_owned(),
-                source,
-            })?;
+        let listen = |source| BrokerError::Listen {
+            addr: addr.to_owned(),
+            source,
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(listen)?;
+        listener.set_nonblocking(true).map_err(listen)?;
         let local = listener
             .local_addr()
             .map_err(|source| BrokerError::Listen {
@@ -84,7 +83,7 @@ impl EmbeddedBroker {
             .unwrap_or_default()
             .trim_start_matches("PLAINTEXT://")
             .to_owned();
-        let relay = tokio::spawn(relay(listener, target));
+        let relay = Relay::start(listener, target).map_err(listen)?;
         tracing::info!(addr = %local, "embedded Kafka broker (mock cluster) listening");
         Ok(EmbeddedBroker {
             cluster,
@@ -149,9 +148,56 @@ impl EmbeddedBroker {
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
-        self.relay.abort();
+        self.relay.stop();
         // SAFETY: the cluster was created by us and is destroyed once.
         unsafe { rdsys::rd_kafka_mock_cluster_destroy(self.cluster) };
+    }
+}
+
+/// Forwards every connection on the broker's address to the mock cluster, on a
+/// thread and runtime of its own: the broker stays reachable however busy the
+/// application's runtime is (its threads may block on Kafka calls whose answers
+/// pass through here).
+struct Relay {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    fn start(listener: std::net::TcpListener, target: String) -> std::io::Result<Relay> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sprocket-broker-relay")
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("sprocket-broker-relay".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let Ok(listener) = TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = stopped => {}
+                        _ = relay(listener, target) => {}
+                    }
+                });
+                rt.shutdown_background();
+            })?;
+        Ok(Relay {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub const HEADER_DLQ_REASON: &str = "dlq-reason";
 pub const HEADER_DLQ_TOPIC: &str = "dlq-topic";
 pub const HEADER_DLQ_PARTITION: &str = "dlq-partition";
 pub const HEADER_DLQ_OFFSET: &str = "dlq-offset";
+/// On `sprocket.<phase>.retry`: when the attempt is due, epoch milliseconds.
+pub const HEADER_RETRY_AT: &str = "retry-at";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -138,7 +140,8 @@ impl Bus {
             .set("client.id", &self.producer_name)
             .create()
             .map_err(BusError::kafka("creating a transactional producer"))?;
-        p.init_transactions(Duration::from_secs(30))
+        // Blocks until the coordinator answers: keep it off the async threads.
+        tokio::task::block_in_place(|| p.init_transactions(Duration::from_secs(30)))
             .map_err(BusError::kafka(format!("init_transactions for {id}")))?;
         Ok(p)
     }
@@ -153,6 +156,10 @@ impl Bus {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
+            .set(
+                "fetch.wait.max.ms",
+                self.base.get("fetch.wait.max.ms").unwrap_or("100"),
+            )
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             .set("client.id", &self.producer_name)

@@ -111,6 +111,20 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// Delay before the first retry, in milliseconds (doubles each attempt).
     pub retry_delay_ms: u64,
+    /// Each retry's delay is the previous one times this (exponential backoff).
+    pub retry_multiplier: f64,
+    /// Longest delay between attempts, in milliseconds.
+    pub retry_max_delay_ms: u64,
+    /// A phase's time limit, in seconds: going over it stops the work and counts
+    /// as a retryable failure.
+    pub timeout_s: f64,
+    /// Per-phase defaults over the above, with the same keys a recipe step uses:
+    /// `[worker.phases.render] timeout_s = 1800` or
+    /// `[worker.phases.archive.retry] max_attempts = 8`.
+    pub phases: std::collections::BTreeMap<
+        sprocket_core::Phase,
+        serde_json::Map<String, serde_json::Value>,
+    >,
     /// On SIGTERM, how long in-flight work may run on to finish and commit before
     /// it is abandoned (uncommitted, so redone elsewhere). Keep it under the
     /// orchestrator's kill deadline (Kubernetes: 30 s).
@@ -174,6 +188,10 @@ impl Default for WorkerConfig {
             scratch_dir: None,
             max_attempts: 3,
             retry_delay_ms: 1000,
+            retry_multiplier: 2.0,
+            retry_max_delay_ms: 60_000,
+            timeout_s: 3600.0,
+            phases: Default::default(),
             shutdown_grace_s: 25,
         }
     }
@@ -286,6 +304,12 @@ impl Config {
             if addr.parse::<SocketAddr>().is_err() {
                 return invalid("metrics.addr", format!("{addr:?} is not host:port"));
             }
+        }
+        if !(self.worker.retry_multiplier >= 1.0 && self.worker.timeout_s > 0.0) {
+            return invalid(
+                "worker",
+                "retry_multiplier must be ≥ 1 and timeout_s > 0".into(),
+            );
         }
         if self.worker.max_attempts == 0 {
             return invalid("worker.max_attempts", "must be ≥ 1".into());

@@ -91,8 +91,12 @@ pub async fn retry(
     let recipe = job
         .resolved_recipe()
         .ok_or_else(|| conflict(format!("job {id} has no valid recipe to run again")))?;
-    let (Some(phase), Some(source), Some(submitted_at)) = (job.phase, job.source.clone(), job.submitted_at) else {
-        return Err(conflict(format!("job {id} failed before any phase ran; submit it again")));
+    let (Some(phase), Some(source), Some(submitted_at)) =
+        (job.phase, job.source.clone(), job.submitted_at)
+    else {
+        return Err(conflict(format!(
+            "job {id} failed before any phase ran; submit it again"
+        )));
     };
     let item = WorkItem {
         job_id: id.clone(),
@@ -111,10 +115,22 @@ pub async fn retry(
             .collect(),
     };
     let producer = s.bus.producer_name.clone();
-    let redriven = Envelope::new(id.clone(), producer.clone(), 1, EventBody::JobRedriven(JobRedriven { phase }));
+    let redriven = Envelope::new(
+        id.clone(),
+        producer.clone(),
+        1,
+        EventBody::JobRedriven(JobRedriven { phase }),
+    );
     let work = Envelope::new(id.clone(), producer, 1, EventBody::WorkItem(Box::new(item)));
-    for (topic, env) in [(s.bus.topics.events(), &redriven), (s.bus.topics.phase(phase), &work)] {
-        let record = s.bus.record(&topic, env).await.map_err(ApiError::unavailable)?;
+    for (topic, env) in [
+        (s.bus.topics.events(), &redriven),
+        (s.bus.topics.phase(phase), &work),
+    ] {
+        let record = s
+            .bus
+            .record(&topic, env)
+            .await
+            .map_err(ApiError::unavailable)?;
         s.bus
             .send(&s.producer, &record)
             .await
