@@ -154,3 +154,33 @@ async fn undecodable_messages_go_to_the_dead_letter_topic_and_the_partition_move
     }
     app.dev.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_over_the_limit_is_refused_with_413_and_nothing_is_stored() {
+    let mut cfg = sprocket_platform::config::Config::default();
+    cfg.api.max_upload_bytes = 64 * 1024;
+    let app = TestApp::start_with(vec![], cfg).await;
+    let r = app
+        .http
+        .post(format!("{}/v1/uploads", app.url))
+        .body(vec![7u8; 200 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upload_too_large");
+    let uploads = app.data.path().join("store/uploads");
+    let stored = std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(stored, 0, "an over-limit upload left {stored} object(s)");
+    // Under the limit is fine.
+    let ok = app
+        .http
+        .post(format!("{}/v1/uploads", app.url))
+        .body(vec![7u8; 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 201);
+    app.dev.stop().await;
+}

@@ -187,6 +187,14 @@ async fn retries_wait_on_the_retry_topic_while_the_partition_moves_on() {
     assert_eq!(of(&events, "flaky", "MediaAnalyzed")[0].attempt, 3);
     assert_eq!(of(&events, "flaky", "PhaseFailed").len(), 2);
     assert!(of(&events, "flaky", "JobFailed").is_empty());
+    let retried = sprocket_platform::metrics::metrics()
+        .retries
+        .with_label_values(&["analyze"])
+        .get();
+    assert!(
+        retried >= 2,
+        "sprocket_retries_total{{phase=analyze}} = {retried}"
+    );
     worker.stop().await;
 }
 
