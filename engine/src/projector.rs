@@ -10,7 +10,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use sprocket_core::{Envelope, EventBody};
-use sprocket_platform::bus::{fill_for, Bus, BusError};
+use sprocket_platform::bus::{Bus, BusError};
 use sprocket_projections::{Position, Projections};
 use tokio::sync::watch;
 
@@ -131,20 +131,7 @@ impl Projector {
     }
 
     async fn decode<M: Message>(&self, m: &M) -> Option<(Position, Envelope)> {
-        let fill = || {
-            fill_for(
-                m.topic(),
-                m.partition(),
-                m.offset(),
-                m.timestamp().to_millis(),
-            )
-        };
-        let env = match self
-            .bus
-            .codec
-            .decode(m.payload().unwrap_or_default(), fill)
-            .await
-        {
+        let env = match self.bus.decode(m).await {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e,

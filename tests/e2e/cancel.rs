@@ -7,16 +7,7 @@ use serde_json::{json, Value};
 use sprocket::services;
 use sprocket_core::Phase;
 use sprocket_platform::config::Config;
-use sprocket_tests::{video, TestApp};
-
-fn types(events: &Value) -> Vec<String> {
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
-}
+use sprocket_tests::{event_types, video, TestApp};
 
 /// Processes whose command line mentions this job's scratch directories.
 fn processes_of(job: &str) -> Vec<String> {
@@ -70,7 +61,7 @@ async fn cancelling_a_running_render_kills_ffmpeg_and_removes_partial_outputs() 
     assert_eq!(job["status"], "cancelled", "{job:#}");
     eprintln!("ffmpeg stopped {stopped_in:?} after the cancel request");
     let (_, events) = app.get(&format!("/v1/jobs/{id}/events")).await;
-    let t = types(&events);
+    let t = event_types(&events);
     assert!(
         t.contains(&"JobCancelRequested".to_owned())
             && t.last().map(String::as_str) == Some("JobCancelled"),
@@ -125,7 +116,7 @@ async fn a_queued_job_cancelled_never_starts() {
         .await;
     assert_eq!(job["status"], "cancelled", "{job:#}");
     let (_, events) = app.get("/v1/jobs/cancel-queued/events").await;
-    let t = types(&events);
+    let t = event_types(&events);
     assert!(
         !t.contains(&"PhaseStarted".to_owned()),
         "the job started: {t:?}"

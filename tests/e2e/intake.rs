@@ -3,7 +3,6 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sha2::Digest;
 use sprocket_core::Phase;
 use sprocket_platform::config::Config;
 use sprocket_tests::{kcat, kcat_produce, video, TestApp};
@@ -173,10 +172,7 @@ async fn object_store_sources_are_ingested_with_their_digest() {
         .clone();
     let bytes = std::fs::read(&src).unwrap();
     assert_eq!(source["bytes"].as_u64(), Some(bytes.len() as u64));
-    let digest: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = sprocket_tests::sha256_hex(&bytes);
     assert_eq!(source["sha256"].as_str(), Some(digest.as_str()));
     assert_eq!(job["media"]["width"], 320);
     app.dev.stop().await;

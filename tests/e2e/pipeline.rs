@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-use sprocket_tests::{ffprobe, video, TestApp};
+use sprocket_tests::{ffprobe, sha256_hex, video, TestApp};
 
 fn names(job: &Value) -> Vec<String> {
     let mut v: Vec<String> = job["artifacts"]
@@ -92,7 +91,12 @@ async fn a_job_flows_through_all_four_phases() {
     );
     for a in job["artifacts"].as_array().unwrap() {
         let bytes = app.bytes(a["url"].as_str().unwrap()).await;
-        assert_eq!(hex(&bytes), a["sha256"].as_str().unwrap(), "{}", a["name"]);
+        assert_eq!(
+            sha256_hex(&bytes),
+            a["sha256"].as_str().unwrap(),
+            "{}",
+            a["name"]
+        );
         assert_eq!(bytes.len() as u64, a["bytes"].as_u64().unwrap());
     }
     let poster = app
@@ -152,11 +156,4 @@ async fn a_job_flows_through_all_four_phases() {
         "render reports progress: {types:?}"
     );
     app.dev.stop().await;
-}
-
-fn hex(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
 }

@@ -4,19 +4,10 @@
 use std::time::Duration;
 
 use clap::Parser;
-use serde_json::{json, Value};
+use serde_json::json;
 use sprocket::cli::{self, Cli};
 use sprocket_platform::config::Config;
-use sprocket_tests::{video, TestApp};
-
-fn types(events: &Value) -> Vec<String> {
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
-}
+use sprocket_tests::{event_types, video, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_job_is_retried_from_the_phase_that_failed() {
@@ -53,7 +44,7 @@ async fn a_failed_job_is_retried_from_the_phase_that_failed() {
     assert_eq!(job["status"], "succeeded", "{job:#}");
     assert!(job["error"].is_null());
     let (_, events) = app.get("/v1/jobs/redrive-me/events").await;
-    let t = types(&events);
+    let t = event_types(&events);
     let at = |name: &str| {
         t.iter()
             .position(|x| x == name)
@@ -108,7 +99,7 @@ async fn an_exhausted_job_is_dead_lettered_then_redriven_from_the_dlq() {
     );
     assert_eq!(job["attempts"], 3, "{job:#}");
     let (_, events) = app.get("/v1/jobs/dead-lettered/events").await;
-    assert!(types(&events).contains(&"JobDeadLettered".to_owned()));
+    assert!(event_types(&events).contains(&"JobDeadLettered".to_owned()));
 
     let letters = cli::dlq::read_all(&app.dev.config).unwrap();
     let letter = letters

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use sprocket_tests::video;
 
 use crate::rebuild::rebuild_gives_identical_projections;
@@ -160,7 +159,7 @@ async fn check_over_http(
     for a in artifacts {
         let name = a["name"].as_str().unwrap();
         let bytes = stack.bytes(a["url"].as_str().expect("artifact url")).await;
-        let sha = hex_sha256(&bytes);
+        let sha = sprocket_tests::sha256_hex(&bytes);
         assert_eq!(
             sha,
             a["sha256"].as_str().unwrap(),
@@ -274,11 +273,4 @@ async fn queued_while_ingest_is_down(stack: &mut Stack) {
     for name in ["poster.jpg", "manifest.json"] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
-}
-
-fn hex_sha256(b: &[u8]) -> String {
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
 }

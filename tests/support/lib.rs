@@ -222,3 +222,23 @@ pub fn kcat_produce(broker: &str, topic: &str, key: &str, payload: &[u8]) {
         Some(payload),
     );
 }
+
+/// The `type` of each event in a `GET /v1/jobs/{id}/events` answer, in order.
+pub fn event_types(events: &Value) -> Vec<String> {
+    events["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// sha256 of `bytes` as lowercase hex, as artifacts and manifests record it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex_lower(&sha2::Sha256::digest(bytes))
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -9,10 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
-use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use sprocket_core::{EventBody, JobId};
-use sprocket_platform::bus::{fill_for, Bus, BusError};
+use sprocket_platform::bus::{Bus, BusError};
 use tokio::task::JoinHandle;
 
 #[derive(Default)]
@@ -94,28 +93,14 @@ impl CancelWatch {
         Ok(tokio::spawn(async move {
             loop {
                 match consumer.recv().await {
-                    Ok(m) => {
-                        let fill = || {
-                            fill_for(
-                                m.topic(),
-                                m.partition(),
-                                m.offset(),
-                                m.timestamp().to_millis(),
-                            )
-                        };
-                        match bus
-                            .codec
-                            .decode(m.payload().unwrap_or_default(), fill)
-                            .await
-                        {
-                            Ok(e) if matches!(e.body, EventBody::JobCancelRequested(_)) => {
-                                tracing::info!(job_id = %e.job_id, "cancellation requested");
-                                watch.cancel(&e.job_id);
-                            }
-                            Ok(_) => {}
-                            Err(e) => tracing::warn!(error = %e, "unreadable cancellation skipped"),
+                    Ok(m) => match bus.decode(&m).await {
+                        Ok(e) if matches!(e.body, EventBody::JobCancelRequested(_)) => {
+                            tracing::info!(job_id = %e.job_id, "cancellation requested");
+                            watch.cancel(&e.job_id);
                         }
-                    }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "unreadable cancellation skipped"),
+                    },
                     Err(e) => {
                         tracing::warn!(error = %e, "cancellations: consumer error");
                         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -14,7 +14,7 @@ use sprocket_core::event::{
 };
 use sprocket_core::machine::{advance, Action};
 use sprocket_core::{Envelope, EventBody, Phase, PhaseTimes, WorkItem};
-use sprocket_platform::bus::{fill_for, Bus};
+use sprocket_platform::bus::Bus;
 use sprocket_platform::config::Config;
 use sprocket_platform::store;
 use tokio::sync::mpsc;
@@ -112,15 +112,7 @@ impl Stepper {
     /// dead-lettered, what fails is recorded as failed.
     pub async fn step<M: Message>(&self, msg: &M, cancel: Arc<AtomicBool>) -> Outcome {
         let payload = msg.payload().unwrap_or_default();
-        let fill = || {
-            fill_for(
-                msg.topic(),
-                msg.partition(),
-                msg.offset(),
-                msg.timestamp().to_millis(),
-            )
-        };
-        let env = match self.bus.codec.decode(payload, fill).await {
+        let env = match self.bus.decode(msg).await {
             Ok(env) => env,
             Err(e) => {
                 return Outcome {

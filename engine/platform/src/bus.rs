@@ -185,6 +185,23 @@ impl Bus {
         })
     }
 
+    /// Decodes a consumed message. Envelope fields an outside producer left out
+    /// are derived from the message's position ([`fill_for`]), so every reader
+    /// fills in the same values.
+    pub async fn decode<M: Message>(&self, msg: &M) -> Result<Envelope, CodecError> {
+        let fill = || {
+            fill_for(
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                msg.timestamp().to_millis(),
+            )
+        };
+        self.codec
+            .decode(msg.payload().unwrap_or_default(), fill)
+            .await
+    }
+
     /// Produces one record and waits for the broker's acknowledgement.
     pub async fn send(
         &self,

@@ -54,15 +54,7 @@ pub async fn cancel(
         EventBody::JobCancelRequested(JobCancelRequested { reason: req.reason }),
     );
     for topic in [s.bus.topics.cancellations(), s.bus.topics.events()] {
-        let record = s
-            .bus
-            .record(&topic, &env)
-            .await
-            .map_err(ApiError::unavailable)?;
-        s.bus
-            .send(&s.producer, &record)
-            .await
-            .map_err(ApiError::unavailable)?;
+        s.publish(&topic, &env).await?;
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -122,20 +114,8 @@ pub async fn retry(
         EventBody::JobRedriven(JobRedriven { phase }),
     );
     let work = Envelope::new(id.clone(), producer, 1, EventBody::WorkItem(Box::new(item)));
-    for (topic, env) in [
-        (s.bus.topics.events(), &redriven),
-        (s.bus.topics.phase(phase), &work),
-    ] {
-        let record = s
-            .bus
-            .record(&topic, env)
-            .await
-            .map_err(ApiError::unavailable)?;
-        s.bus
-            .send(&s.producer, &record)
-            .await
-            .map_err(ApiError::unavailable)?;
-    }
+    s.publish(&s.bus.topics.events(), &redriven).await?;
+    s.publish(&s.bus.topics.phase(phase), &work).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": id, "status": "queued", "phase": phase})),

@@ -69,15 +69,7 @@ pub async fn submit(
             labels: req.labels,
         }),
     );
-    let record = s
-        .bus
-        .record(&s.bus.topics.phase(Phase::Ingest), &env)
-        .await
-        .map_err(ApiError::unavailable)?;
-    s.bus
-        .send(&s.producer, &record)
-        .await
-        .map_err(ApiError::unavailable)?;
+    s.publish(&s.bus.topics.phase(Phase::Ingest), &env).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": id, "status": "queued"})),

@@ -34,6 +34,26 @@ pub struct AppState {
     pub lag: Arc<crate::lag::LagProbe>,
 }
 
+impl AppState {
+    /// Produces an event to `topic` and waits for Kafka's acknowledgement.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        env: &sprocket_core::Envelope,
+    ) -> Result<(), ApiError> {
+        let record = self
+            .bus
+            .record(topic, env)
+            .await
+            .map_err(ApiError::unavailable)?;
+        self.bus
+            .send(&self.producer, &record)
+            .await
+            .map_err(ApiError::unavailable)?;
+        Ok(())
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/uploads", post(uploads::create))

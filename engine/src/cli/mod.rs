@@ -44,27 +44,15 @@ pub struct Cli {
 pub enum Command {
     /// Everything in one process on embedded defaults.
     Dev {
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        api_addr: String,
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        kafka_addr: String,
-        #[arg(long, default_value = "127.0.0.1:8081")]
-        registry_addr: String,
+        #[command(flatten)]
+        dev: DevArgs,
     },
     /// Runs a demo job on `sprocket dev`: your video, or a generated sample.
     Demo {
         /// A video to process (default: a sample made with ffmpeg).
         video: Option<PathBuf>,
-        #[arg(long, default_value = "./data")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        api_addr: String,
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        kafka_addr: String,
-        #[arg(long, default_value = "127.0.0.1:8081")]
-        registry_addr: String,
+        #[command(flatten)]
+        dev: DevArgs,
         /// Keep Sprocket running after the job, until Ctrl-C.
         #[arg(long)]
         keep_running: bool,
@@ -155,6 +143,32 @@ pub enum Command {
         #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
         api: String,
     },
+}
+
+/// Where `sprocket dev` (and `demo`) keeps its data and listens.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevArgs {
+    #[arg(long, default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub api_addr: String,
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub kafka_addr: String,
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub registry_addr: String,
+}
+
+impl DevArgs {
+    /// The dev stack these flags describe, with a worker for every phase.
+    pub fn options(&self) -> crate::dev::DevOptions {
+        crate::dev::DevOptions {
+            data_dir: self.data_dir.clone(),
+            api_addr: self.api_addr.clone(),
+            kafka_addr: self.kafka_addr.clone(),
+            registry_addr: self.registry_addr.clone(),
+            workers: sprocket_core::Phase::ALL.to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

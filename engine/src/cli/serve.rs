@@ -8,7 +8,7 @@ use sprocket_platform::config::Config;
 use tokio::sync::watch;
 
 use super::{Cli, Command, TopicsAction};
-use crate::dev::{Dev, DevOptions, Infra};
+use crate::dev::{Dev, Infra};
 use crate::services;
 
 pub async fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -27,19 +27,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     }
     match &cli.command {
-        Command::Dev {
-            data_dir,
-            api_addr,
-            kafka_addr,
-            registry_addr,
-        } => {
-            let opts = DevOptions {
-                data_dir: data_dir.clone(),
-                api_addr: api_addr.clone(),
-                kafka_addr: kafka_addr.clone(),
-                registry_addr: registry_addr.clone(),
-                workers: sprocket_core::Phase::ALL.to_vec(),
-            };
+        Command::Dev { dev } => {
+            let data_dir = &dev.data_dir;
+            let opts = dev.options();
             let dev = Dev::start(&opts, cfg).await?;
             println!(
                 "sprocket dev: API {} | Kafka {} | schema registry {} | data {}",
@@ -55,19 +45,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Demo {
             video,
-            data_dir,
-            api_addr,
-            kafka_addr,
-            registry_addr,
+            dev,
             keep_running,
         } => {
-            let opts = DevOptions {
-                data_dir: data_dir.clone(),
-                api_addr: api_addr.clone(),
-                kafka_addr: kafka_addr.clone(),
-                registry_addr: registry_addr.clone(),
-                workers: sprocket_core::Phase::ALL.to_vec(),
-            };
+            let opts = dev.options();
             super::demo::run(cfg, opts, video.clone(), *keep_running).await?;
         }
         Command::Broker {
