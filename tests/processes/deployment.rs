@@ -21,6 +21,7 @@ const OUTPUTS: [&str; 4] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_processes_on_postgres() {
+    let _one_at_a_time = crate::ONE_AT_A_TIME.lock().await;
     let t0 = Instant::now();
     let step = |what: &str| eprintln!("[processes] {what} at {:.1?}", t0.elapsed());
     let mut stack = Stack::start().await;

@@ -4,6 +4,14 @@
 //! PostgreSQL database and shared `file://` object stores, driven through the CLI
 //! and the REST API.
 
+/// The tests here measure and kill processes: they run one at a time, so one's
+/// load does not skew another's timings on a 2-core machine.
+pub(crate) static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+mod archived;
 mod deployment;
 mod rebuild;
+mod render_workers;
+mod scale_out;
 mod stack;
+mod topic_log;

@@ -102,10 +102,28 @@ impl Launcher {
 
     /// Like `spawn`, with extra environment variables for this process only.
     pub fn spawn_env(&self, name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        self.spawn_command(name, args, self.command(args, env))
+    }
+
+    /// Like `spawn_env`, with the process — and whatever it starts, ffmpeg
+    /// included — allowed to run only on `cpus` (as a replica limited to that
+    /// many CPUs would be).
+    pub fn spawn_pinned(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        cpus: &[usize],
+    ) -> Proc {
+        let mut cmd = self.command(args, env);
+        pin_to_cpus(&mut cmd, cpus);
+        self.spawn_command(name, args, cmd)
+    }
+
+    fn spawn_command(&self, name: &str, args: &[&str], mut cmd: Command) -> Proc {
         let (out_path, err_path) = self.log_files(name);
         let stderr = File::create(&err_path).expect("stderr log");
-        let mut child = self
-            .command(args, env)
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
@@ -198,6 +216,39 @@ fn die_with_parent(cmd: &mut Command) {
     unsafe {
         cmd.pre_exec(|| {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The CPUs this process may run on, in order.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the kernel fills it in.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// Restricts the child (and its children) to `cpus`.
+fn pin_to_cpus(cmd: &mut Command, cpus: &[usize]) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: sched_setaffinity is async-signal-safe and only reads `set`, a
+    // copy owned by the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            if libc::sched_setaffinity(0, size, &set) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -194,7 +194,15 @@ async fn lane_loop(
         resume,
     } = shared;
     let txn_id = format!("sprocket-{}-{topic}-{partition}", stepper.phase);
-    let mut producer: Option<FutureProducer> = None;
+    // Initialise the partition's transactional id before any work: a previous
+    // owner still working on this partition is fenced now, not at our first commit.
+    let mut producer: Option<FutureProducer> = match stepper.bus.transactional_producer(&txn_id) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(%txn_id, error = %e, "transactional producer not ready; retrying at the first commit");
+            None
+        }
+    };
     while let Some(msg) = rx.recv().await {
         if stopping.load(Ordering::SeqCst) || !wait_until_due(&msg, &stopping).await {
             return;
@@ -312,6 +320,7 @@ async fn commit(
         match transaction(stepper, consumer, p, msg, &records).await {
             Ok(()) => {
                 count_committed(stepper, outcome);
+                commit_position(consumer, msg);
                 return Ok(());
             }
             Err(e) => {
@@ -333,6 +342,25 @@ async fn commit(
 /// the embedded broker's relay, other lanes — the answer depends on).
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
+}
+
+/// Also records the consumed position through the consumer, after the
+/// transaction committed it. Real Kafka already has it from the transaction (this
+/// writes the same offset again); librdkafka's mock cluster — the embedded broker
+/// of `sprocket dev` and the tests — answers transactional offset commits
+/// without storing them, and without this a partition's next owner would start
+/// from its beginning.
+fn commit_position(consumer: &StreamConsumer, msg: &OwnedMessage) {
+    let mut tpl = TopicPartitionList::new();
+    let next = Offset::Offset(msg.offset() + 1);
+    if tpl
+        .add_partition_offset(msg.topic(), msg.partition(), next)
+        .is_ok()
+    {
+        if let Err(e) = consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
+            tracing::debug!(topic = msg.topic(), partition = msg.partition(), error = %e, "position commit");
+        }
+    }
 }
 
 /// Counts what a committed outcome means for the job and the phase.

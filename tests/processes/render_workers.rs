@@ -1,0 +1,153 @@
+//! Extra `sprocket worker render` processes beside a [`Stack`], on its broker,
+//! database and stores. Each has a host name of its own (`HOSTNAME`), so the
+//! `producer` of what it publishes says which process did the work, serves
+//! `/metrics` on a port of its own, and may be pinned to CPUs, as a replica
+//! with a CPU limit would be.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use sprocket_tests::procs::{Launcher, Proc};
+
+use crate::stack::Stack;
+
+pub struct RenderWorkers {
+    procs: BTreeMap<String, Proc>,
+    /// Each worker's `/metrics` URL, once it has printed it.
+    metrics: BTreeMap<String, String>,
+    http: reqwest::Client,
+    launcher: Launcher,
+    started: u32,
+    pub kafka: String,
+}
+
+impl RenderWorkers {
+    /// Workers configured as the stack's own.
+    pub fn beside(stack: &Stack) -> RenderWorkers {
+        let root = stack
+            .archive_dir()
+            .parent()
+            .expect("the stack's tempdir")
+            .to_owned();
+        let kafka = broker_address(&root.join("logs").join("00-broker.stdout"));
+        let logs = root.join("render-logs");
+        std::fs::create_dir_all(&logs).expect("render logs dir");
+        let mut launcher = Launcher::new(&logs);
+        let url = |dir: &str| format!("file://{}", root.join(dir).display());
+        launcher
+            .env("NO_COLOR", "1")
+            .arg("--kafka", &kafka)
+            .arg("--registry", &stack.registry)
+            .arg("--database", &stack.db.url)
+            .arg("--store", &url("store"))
+            .arg("--archive", &url("archive"))
+            .env(
+                "SPROCKET__WORKER__SCRATCH_DIR",
+                &root.join("scratch").display().to_string(),
+            );
+        RenderWorkers {
+            procs: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("HTTP client"),
+            launcher,
+            started: 0,
+            kafka,
+        }
+    }
+
+    /// The host of a render worker's `producer`, if it is one of these.
+    pub fn host_of(producer: &str) -> Option<&str> {
+        producer.strip_prefix("sprocket-worker-render@")
+    }
+
+    /// Starts a render worker named `host`, on `cpus` if any are given.
+    pub fn start(&mut self, host: &str, cpus: &[usize]) {
+        assert!(!self.procs.contains_key(host), "{host} is already running");
+        self.started += 1;
+        let log = format!("{:02}-{host}", self.started);
+        let args = ["worker", "render"];
+        let env = [
+            ("HOSTNAME", host),
+            ("SPROCKET__METRICS__ADDR", "127.0.0.1:0"),
+        ];
+        let p = if cpus.is_empty() {
+            self.launcher.spawn_env(&log, &args, &env)
+        } else {
+            self.launcher.spawn_pinned(&log, &args, &env, cpus)
+        };
+        self.procs.insert(host.to_owned(), p);
+    }
+
+    /// The render partitions the worker on `host` has been assigned, as its
+    /// consumer-lag gauge shows them (a label appears at the first lag reading,
+    /// every 5 s, after a partition is assigned; it is never removed). `None`
+    /// until the worker serves its metrics.
+    pub async fn assigned(&mut self, host: &str, topic: &str) -> Option<BTreeSet<i32>> {
+        if !self.metrics.contains_key(host) {
+            let p = self.procs.get(host)?;
+            let url = p
+                .stderr_tail(200)
+                .lines()
+                .find_map(|l| l.strip_prefix("metrics on ").map(|u| u.trim().to_owned()))?;
+            self.metrics.insert(host.to_owned(), url);
+        }
+        let url = &self.metrics[host];
+        let text = self.http.get(url).send().await.ok()?.text().await.ok()?;
+        let topic = format!("topic=\"{topic}\"");
+        Some(
+            text.lines()
+                .filter(|l| l.starts_with("sprocket_consumer_lag_messages{") && l.contains(&topic))
+                .filter_map(|l| {
+                    let (_, rest) = l.split_once("partition=\"")?;
+                    rest.split_once('"')?.0.parse().ok()
+                })
+                .collect(),
+        )
+    }
+
+    /// SIGKILLs the worker on `host`.
+    pub fn kill(&mut self, host: &str) {
+        let mut p = self
+            .procs
+            .remove(host)
+            .unwrap_or_else(|| panic!("no render worker on {host}"));
+        p.assert_running();
+        p.kill();
+        self.metrics.remove(host);
+    }
+
+    pub fn kill_all(&mut self) {
+        let hosts: Vec<String> = self.procs.keys().cloned().collect();
+        for h in hosts {
+            self.kill(&h);
+        }
+    }
+
+    /// Panics, with its stderr, if a worker has exited.
+    pub fn assert_running(&mut self) {
+        for p in self.procs.values_mut() {
+            p.assert_running();
+        }
+    }
+}
+
+/// The Kafka address from the broker's banner
+/// (`sprocket broker: Kafka <addr> | schema registry <url>`).
+fn broker_address(log: &std::path::Path) -> String {
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let found = text.lines().find_map(|l| {
+            l.strip_prefix("sprocket broker: Kafka ")
+                .and_then(|rest| rest.split_once(" | schema registry "))
+                .map(|(kafka, _)| kafka.trim().to_owned())
+        });
+        if let Some(kafka) = found {
+            return kafka;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no broker banner in {}", log.display());
+}
