@@ -203,9 +203,20 @@ async fn lane_loop(
             None
         }
     };
+    // Offsets below this were committed by this lane. If a rebalance takes the
+    // partition away and gives it back before the broker has the position, the
+    // same messages are fetched again: they are done, and skipped.
+    let mut committed_below: i64 = -1;
     while let Some(msg) = rx.recv().await {
         if stopping.load(Ordering::SeqCst) || !wait_until_due(&msg, &stopping).await {
             return;
+        }
+        if msg.offset() < committed_below {
+            tracing::debug!(%topic, partition, offset = msg.offset(), "already committed here; skipped");
+            if pending.fetch_sub(1, Ordering::SeqCst) == 1 && paused.swap(false, Ordering::SeqCst) {
+                let _ = resume.send((topic.clone(), partition));
+            }
+            continue;
         }
         let span = tracing::info_span!("work", phase = %stepper.phase, %topic, partition, offset = msg.offset());
         let m = metrics();
@@ -220,7 +231,11 @@ async fn lane_loop(
         m.phase_duration
             .with_label_values(&[phase, outcome.label()])
             .observe(started.elapsed().as_secs_f64());
-        if let Err(e) = commit(&stepper, &consumer, &mut producer, &txn_id, &msg, &outcome).await {
+        let committed = commit(&stepper, &consumer, &mut producer, &txn_id, &msg, &outcome).await;
+        if committed.is_ok() {
+            committed_below = msg.offset() + 1;
+        }
+        if let Err(e) = committed {
             // Fenced, or Kafka unavailable for too long: rewind to this message and
             // end the lane. Whatever it still holds is fetched again, in order, by
             // a fresh lane (or by the partition's new owner).
@@ -357,7 +372,8 @@ fn commit_position(consumer: &StreamConsumer, msg: &OwnedMessage) {
         .add_partition_offset(msg.topic(), msg.partition(), next)
         .is_ok()
     {
-        if let Err(e) = consumer.commit(&tpl, rdkafka::consumer::CommitMode::Async) {
+        let sync = rdkafka::consumer::CommitMode::Sync;
+        if let Err(e) = blocking(|| consumer.commit(&tpl, sync)) {
             tracing::debug!(topic = msg.topic(), partition = msg.partition(), error = %e, "position commit");
         }
     }
