@@ -7,8 +7,10 @@
 //! phases' real work.
 
 pub mod cancel;
+mod commit;
 pub mod context;
 pub mod error;
+mod outcome;
 pub mod phases;
 pub mod runtime;
 pub mod step;
