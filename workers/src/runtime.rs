@@ -256,29 +256,40 @@ pub fn record_lag(consumer: &StreamConsumer, group: &str) {
     let (Ok(assigned), Ok(positions)) = (consumer.assignment(), consumer.position()) else {
         return;
     };
+    let valid = |o: Offset| o.to_raw().filter(|o| *o >= 0);
+    let at = |tpl: &TopicPartitionList, topic: &str, partition: i32| {
+        tpl.find_partition(topic, partition)
+            .and_then(|p| valid(p.offset()))
+    };
+    // Before a partition's first fetch there is no position: fall back to the
+    // group's committed offsets, asked for once for all partitions.
+    let committed = assigned
+        .elements()
+        .iter()
+        .any(|tp| at(&positions, tp.topic(), tp.partition()).is_none())
+        .then(|| {
+            consumer
+                .committed_offsets(assigned.clone(), Duration::from_secs(2))
+                .ok()
+        })
+        .flatten();
     for tp in assigned.elements() {
         let Ok((_, high)) =
             consumer.fetch_watermarks(tp.topic(), tp.partition(), Duration::from_secs(2))
         else {
             continue;
         };
-        let position = positions
-            .find_partition(tp.topic(), tp.partition())
-            .and_then(|p| p.offset().to_raw())
-            .filter(|o| *o >= 0);
-        let committed = consumer
-            .committed_offsets(assigned.clone(), Duration::from_secs(2))
-            .ok()
-            .and_then(|c| {
-                c.find_partition(tp.topic(), tp.partition())
-                    .and_then(|p| p.offset().to_raw())
+        let from = at(&positions, tp.topic(), tp.partition())
+            .or_else(|| {
+                committed
+                    .as_ref()
+                    .and_then(|c| at(c, tp.topic(), tp.partition()))
             })
-            .filter(|o| *o >= 0);
-        let at = position.or(committed).unwrap_or(0);
+            .unwrap_or(0);
         metrics()
             .consumer_lag
             .with_label_values(&[tp.topic(), &tp.partition().to_string(), group])
-            .set((high - at).max(0));
+            .set((high - from).max(0));
     }
 }
 

@@ -15,7 +15,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 pub type Store = Arc<dyn ObjectStore>;
 
@@ -117,6 +117,27 @@ pub struct Written {
     pub sha256: String,
 }
 
+/// sha256 and size, accumulated chunk by chunk.
+#[derive(Default)]
+struct Tally {
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Tally {
+    fn update(&mut self, chunk: &[u8]) {
+        self.hasher.update(chunk);
+        self.bytes += chunk.len() as u64;
+    }
+
+    fn finish(self) -> Written {
+        Written {
+            bytes: self.bytes,
+            sha256: hex::encode(self.hasher.finalize()),
+        }
+    }
+}
+
 /// Streams `body` into `key`, computing sha256 and refusing more than `limit` bytes
 /// (the partial object is aborted, nothing stays stored).
 pub async fn put_stream<S, E>(
@@ -135,8 +156,7 @@ where
         .await
         .map_err(|e| StoreError::store(key, e))?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, 8 << 20);
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
+    let mut tally = Tally::default();
     let mut body = body;
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
@@ -146,15 +166,14 @@ where
                 return Err(StoreError::Body(e.to_string()));
             }
         };
-        total += chunk.len() as u64;
-        if total > limit {
+        if tally.bytes + chunk.len() as u64 > limit {
             let _ = writer.abort().await;
             return Err(StoreError::TooLarge {
                 what: key.to_owned(),
                 limit,
             });
         }
-        hasher.update(&chunk);
+        tally.update(&chunk);
         writer
             .wait_for_capacity(4)
             .await
@@ -165,10 +184,7 @@ where
         .finish()
         .await
         .map_err(|e| StoreError::store(key, e))?;
-    Ok(Written {
-        bytes: total,
-        sha256: hex::encode(hasher.finalize()),
-    })
+    Ok(tally.finish())
 }
 
 /// Streams a local file into `key`.
@@ -185,10 +201,9 @@ pub async fn put_file(store: &Store, key: &str, file: &FsPath) -> Result<Written
 
 /// Writes a small object whole.
 pub async fn put_bytes(store: &Store, key: &str, data: Vec<u8>) -> Result<Written, StoreError> {
-    let written = Written {
-        bytes: data.len() as u64,
-        sha256: hex::encode(Sha256::digest(&data)),
-    };
+    let mut tally = Tally::default();
+    tally.update(&data);
+    let written = tally.finish();
     store
         .put(&Path::from(key), PutPayload::from(data))
         .await
@@ -240,55 +255,24 @@ pub async fn get_file(store: &Store, key: &str, file: &FsPath) -> Result<Written
     };
     let (_, mut stream) = get_stream(store, key).await?;
     let mut out = tokio::fs::File::create(file).await.map_err(io)?;
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
+    let mut tally = Tally::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
-        hasher.update(&chunk);
-        total += chunk.len() as u64;
+        tally.update(&chunk);
         out.write_all(&chunk).await.map_err(io)?;
     }
     out.flush().await.map_err(io)?;
-    Ok(Written {
-        bytes: total,
-        sha256: hex::encode(hasher.finalize()),
-    })
+    Ok(tally.finish())
 }
 
 /// sha256 and size of an object, read by streaming.
 pub async fn digest(store: &Store, key: &str) -> Result<Written, StoreError> {
     let (_, mut stream) = get_stream(store, key).await?;
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
+    let mut tally = Tally::default();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        total += chunk.len() as u64;
+        tally.update(&chunk?);
     }
-    Ok(Written {
-        bytes: total,
-        sha256: hex::encode(hasher.finalize()),
-    })
-}
-
-/// sha256 and size of a local file.
-pub async fn digest_file(file: &FsPath) -> std::io::Result<Written> {
-    let mut f = tokio::fs::File::open(file).await?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = f.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok(Written {
-        bytes: total,
-        sha256: hex::encode(hasher.finalize()),
-    })
+    Ok(tally.finish())
 }
 
 #[cfg(test)]
