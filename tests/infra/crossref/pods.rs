@@ -1,0 +1,206 @@
+//! Pod templates: the expected Deployments and their args, security contexts, resources, images, probes, shutdown grace, PDBs, metrics Services and network policies.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::*;
+
+/// Checks every Deployment and Job pod template.
+pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
+    let objs = c.objs;
+    let api_port = c.api_port;
+    let metrics_port = c.metrics_port;
+    let deployments = &c.deployments;
+    // Deployments: the expected six, their args, probes, security, shutdown.
+    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    expected.insert("sprocket-api".into(), vec!["api".into()]);
+    expected.insert("sprocket-projector".into(), vec!["projector".into()]);
+    for ph in PHASES {
+        expected.insert(
+            format!("sprocket-worker-{ph}"),
+            vec!["worker".into(), ph.into()],
+        );
+    }
+    for (dn, args) in &expected {
+        let Some(d) = deployments.get(dn.as_str()) else {
+            p.push(format!("no Deployment {dn}"));
+            continue;
+        };
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        let got: Vec<&str> = strs(&c["args"]);
+        if got != args.iter().map(String::as_str).collect::<Vec<_>>() {
+            p.push(format!("{dn}: args {got:?}, expected {args:?}"));
+        }
+    }
+    let mut pod_templates: Vec<(String, &Value)> = of_kind(objs, "Deployment")
+        .map(|d| (format!("Deployment {}", name(d)), &d["spec"]["template"]))
+        .collect();
+    pod_templates
+        .extend(of_kind(objs, "Job").map(|j| (format!("Job {}", name(j)), &j["spec"]["template"])));
+    for (what, t) in &pod_templates {
+        let spec = &t["spec"];
+        let psc = &spec["securityContext"];
+        if psc["runAsNonRoot"] != true {
+            p.push(format!("{what}: runAsNonRoot is not set"));
+        }
+        if psc["seccompProfile"]["type"] != "RuntimeDefault" {
+            p.push(format!("{what}: seccompProfile is not RuntimeDefault"));
+        }
+        if spec["automountServiceAccountToken"] != false {
+            p.push(format!("{what}: mounts a service account token"));
+        }
+        let containers = spec["containers"].as_array().cloned().unwrap_or_default();
+        let inits = spec["initContainers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for c in containers.iter().chain(inits.iter()) {
+            let cn = c["name"].as_str().unwrap_or("?");
+            let sc = &c["securityContext"];
+            if sc["readOnlyRootFilesystem"] != true {
+                p.push(format!("{what}/{cn}: root filesystem is writable"));
+            }
+            if sc["allowPrivilegeEscalation"] != false {
+                p.push(format!("{what}/{cn}: allows privilege escalation"));
+            }
+            if strs(&sc["capabilities"]["drop"]) != ["ALL"] {
+                p.push(format!("{what}/{cn}: does not drop ALL capabilities"));
+            }
+            for part in ["requests", "limits"] {
+                for r in ["cpu", "memory"] {
+                    if c["resources"][part][r].is_null() {
+                        p.push(format!("{what}/{cn}: no {r} {part}"));
+                    }
+                }
+            }
+            let image = c["image"].as_str().unwrap_or_default();
+            let tag = image
+                .rsplit_once(':')
+                .map(|(_, t)| t)
+                .filter(|t| !t.contains('/'));
+            if tag.is_none() || tag == Some("latest") {
+                p.push(format!("{what}/{cn}: image {image:?} has no pinned tag"));
+            }
+            // /tmp must be writable with a read-only root.
+            let mounts: Vec<&str> = c["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["mountPath"].as_str())
+                .collect();
+            if !mounts.contains(&"/tmp") {
+                p.push(format!("{what}/{cn}: no writable /tmp"));
+            }
+            for e in c["env"].as_array().into_iter().flatten() {
+                if e["value"]
+                    .as_str()
+                    .is_some_and(|v| v.contains("://") && v.contains('@'))
+                {
+                    p.push(format!("{what}/{cn}: credentials in a literal env value"));
+                }
+            }
+        }
+    }
+    for d in of_kind(objs, "Deployment") {
+        let dn = name(d);
+        let spec = &d["spec"]["template"]["spec"];
+        let c = &spec["containers"][0];
+        let grace = spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+        if grace < SHUTDOWN_GRACE_S + KILL_MARGIN_S {
+            p.push(format!(
+                "{dn}: terminationGracePeriodSeconds {grace} < {SHUTDOWN_GRACE_S} s shutdown grace + {KILL_MARGIN_S} s"
+            ));
+        }
+        let is_api = strs(&c["args"]).first() == Some(&"api");
+        let (paths, port): (&[&str], Option<i64>) = if is_api {
+            (&API_PROBE_PATHS, api_port)
+        } else {
+            (&METRICS_PROBE_PATHS, metrics_port)
+        };
+        let ports: BTreeMap<&str, i64> = c["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| Some((x["name"].as_str()?, x["containerPort"].as_i64()?)))
+            .collect();
+        let mut probes = 0;
+        for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+            let h = &c[probe]["httpGet"];
+            if h.is_null() {
+                continue;
+            }
+            probes += 1;
+            let path = h["path"].as_str().unwrap_or_default();
+            if !paths.contains(&path) {
+                p.push(format!(
+                    "{dn}: {probe} asks {path}, which the process does not serve"
+                ));
+            }
+            let probe_port = match &h["port"] {
+                Value::String(n) => ports.get(n.as_str()).copied(),
+                v => v.as_i64(),
+            };
+            if probe_port.is_none() || probe_port != port {
+                p.push(format!(
+                    "{dn}: {probe} port {probe_port:?} is not where it listens ({port:?})"
+                ));
+            }
+        }
+        if c["livenessProbe"].is_null() {
+            p.push(format!("{dn}: no liveness probe"));
+        }
+        if is_api && c["readinessProbe"]["httpGet"]["path"] != "/readyz" {
+            p.push(format!("{dn}: readiness is not /readyz"));
+        }
+        if probes == 0 {
+            p.push(format!("{dn}: no probes"));
+        }
+        for e in c["env"].as_array().into_iter().flatten() {
+            if let Some(s) = e["valueFrom"]["secretKeyRef"]["name"].as_str() {
+                if s != "sprocket-secrets" {
+                    p.push(format!("{dn}: secret {s} is not sprocket-secrets"));
+                }
+            }
+        }
+        let labels = &d["spec"]["template"]["metadata"]["labels"];
+        if !of_kind(objs, "PodDisruptionBudget").any(|b| selects(&b["spec"]["selector"], labels)) {
+            p.push(format!("{dn}: no PodDisruptionBudget"));
+        }
+        if !of_kind(objs, "Service").any(|s| {
+            s["metadata"]["labels"]["sprocket.dev/metrics"] == "true"
+                && selects(&s["spec"]["selector"], labels)
+        }) {
+            p.push(format!("{dn}: no metrics Service"));
+        }
+        // Network: some policy denies by default, some allows DNS.
+        let policies: Vec<&Value> = of_kind(objs, "NetworkPolicy")
+            .filter(|n| selects(&n["spec"]["podSelector"], labels))
+            .collect();
+        if !policies.iter().any(|n| {
+            n["spec"]["ingress"].is_null()
+                && n["spec"]["egress"].is_null()
+                && strs(&n["spec"]["policyTypes"]) == ["Ingress", "Egress"]
+        }) {
+            p.push(format!("{dn}: no default-deny NetworkPolicy"));
+        }
+        if !policies.iter().any(|n| {
+            n["spec"]["egress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| {
+                    e["ports"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|x| x["port"] == 53)
+                })
+        }) {
+            p.push(format!("{dn}: DNS egress not allowed"));
+        }
+    }
+    if of_kind(objs, "Secret").next().is_some() {
+        p.push("a Secret is committed: secrets are created outside the repository".into());
+    }
+}
