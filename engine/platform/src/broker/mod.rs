@@ -5,6 +5,21 @@
 //! relay's address, so every client connection, bootstrap or not, goes through it.
 //! The mock cluster does not serve CreateTopics, so Sprocket's topics are created
 //! here when the broker starts.
+//! The mock cluster has no transaction markers, so the relay holds transactional
+//! records until their transaction commits ([`relay`] explains).
+
+mod intercept;
+mod protocol;
+mod relay;
+mod txn;
+mod wire;
+
+#[cfg(test)]
+mod protocol_tests;
+#[cfg(test)]
+mod test_frames;
+#[cfg(test)]
+mod txn_tests;
 
 use std::ffi::{CStr, CString};
 use std::net::SocketAddr;
@@ -12,7 +27,8 @@ use std::net::SocketAddr;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka_sys as rdsys;
-use tokio::net::{TcpListener, TcpStream};
+
+use relay::Relay;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -144,6 +160,12 @@ impl EmbeddedBroker {
             }
         }
     }
+
+    /// Delays every response by `rtt_ms` (0 restores; fault injection).
+    pub fn set_rtt(&self, rtt_ms: i32) {
+        // SAFETY: valid cluster, broker 1 exists.
+        unsafe { rdsys::rd_kafka_mock_broker_set_rtt(self.cluster, 1, rtt_ms) };
+    }
 }
 
 impl Drop for EmbeddedBroker {
@@ -151,73 +173,5 @@ impl Drop for EmbeddedBroker {
         self.relay.stop();
         // SAFETY: the cluster was created by us and is destroyed once.
         unsafe { rdsys::rd_kafka_mock_cluster_destroy(self.cluster) };
-    }
-}
-
-/// Forwards every connection on the broker's address to the mock cluster, on a
-/// thread and runtime of its own: the broker stays reachable however busy the
-/// application's runtime is (its threads may block on Kafka calls whose answers
-/// pass through here).
-struct Relay {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Relay {
-    fn start(listener: std::net::TcpListener, target: String) -> std::io::Result<Relay> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sprocket-broker-relay")
-            .enable_all()
-            .build()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("sprocket-broker-relay".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let Ok(listener) = TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = stopped => {}
-                        _ = relay(listener, target) => {}
-                    }
-                });
-                rt.shutdown_background();
-            })?;
-        Ok(Relay {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-
-    fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-async fn relay(listener: TcpListener, target: String) {
-    loop {
-        let Ok((mut inbound, _)) = listener.accept().await else {
-            continue;
-        };
-        let target = target.clone();
-        tokio::spawn(async move {
-            match TcpStream::connect(&target).await {
-                Ok(mut outbound) => {
-                    let _ = inbound.set_nodelay(true);
-                    let _ = outbound.set_nodelay(true);
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-                Err(e) => {
-                    tracing::warn!(%target, error = %e, "embedded broker relay: connect failed")
-                }
-            }
-        });
     }
 }
