@@ -130,8 +130,11 @@ impl Projector {
         batch
     }
 
+    /// Decodes one message. What can never be decoded is skipped with a warning;
+    /// while the schema registry is unreachable the message is retried instead, so
+    /// a good event is not lost from the projections (`run` stops the wait).
     async fn decode<M: Message>(&self, m: &M) -> Option<(Position, Envelope)> {
-        let env = match self.bus.decode(m).await {
+        let env = match self.bus.decode_patiently(m).await {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e,

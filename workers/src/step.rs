@@ -58,11 +58,12 @@ impl Stepper {
         })
     }
 
-    /// Decides the outcome of one message. Never fails: what cannot be decoded is
-    /// dead-lettered, what fails is recorded as failed.
+    /// Decides the outcome of one message. Never fails: what can never be decoded
+    /// is dead-lettered (while the schema registry is unreachable the lane waits
+    /// instead), what fails is recorded as failed.
     pub async fn step<M: Message>(&self, msg: &M, cancel: Arc<AtomicBool>) -> Outcome {
         let payload = msg.payload().unwrap_or_default();
-        let env = match self.bus.decode(msg).await {
+        let env = match self.bus.decode_patiently(msg).await {
             Ok(env) => env,
             Err(e) => {
                 return Outcome {

@@ -99,6 +99,10 @@ impl Bus {
     pub async fn connect(cfg: &Config, producer_name: impl Into<String>) -> Result<Bus, BusError> {
         let mut base = ClientConfig::new();
         base.set("bootstrap.servers", &cfg.kafka.brokers);
+        // librdkafka backs off reconnecting up to 10 s, so after a broker
+        // outage clients would idle that long; the Java client's 1 s cap gets
+        // work moving again as soon as the broker is back.
+        base.set("reconnect.backoff.max.ms", "1000");
         for (k, v) in &cfg.kafka.properties {
             base.set(k, v);
         }
@@ -146,7 +150,9 @@ impl Bus {
         Ok(p)
     }
 
-    /// A consumer that sees committed data only and never commits by itself.
+    /// A consumer that sees committed data only and never commits by itself
+    /// (session timeout 10 s and heartbeats every second unless
+    /// `[kafka.properties]` sets `session.timeout.ms` / `heartbeat.interval.ms`).
     pub fn consumer(&self, group: &str) -> Result<StreamConsumer, BusError> {
         self.base
             .clone()
@@ -160,8 +166,14 @@ impl Bus {
                 "fetch.wait.max.ms",
                 self.base.get("fetch.wait.max.ms").unwrap_or("100"),
             )
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000")
+            .set(
+                "session.timeout.ms",
+                self.base.get("session.timeout.ms").unwrap_or("10000"),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                self.base.get("heartbeat.interval.ms").unwrap_or("1000"),
+            )
             .set("client.id", &self.producer_name)
             .create()
             .map_err(BusError::kafka(format!("creating a consumer in {group}")))
@@ -200,6 +212,26 @@ impl Bus {
         self.codec
             .decode(msg.payload().unwrap_or_default(), fill)
             .await
+    }
+
+    /// Like [`decode`](Self::decode), but waits out errors that may pass (the
+    /// schema registry unreachable or overloaded), retrying with backoff from
+    /// 100 ms to 5 s, so a good message is never given up for a registry outage.
+    /// Only errors that can never pass are returned. Dropping the future stops
+    /// the wait.
+    pub async fn decode_patiently<M: Message>(&self, msg: &M) -> Result<Envelope, CodecError> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.decode(msg).await {
+                Err(e) if e.retryable() => {
+                    tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(),
+                        error = %e, retry_in_ms = delay.as_millis() as u64, "cannot decode yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                done => return done,
+            }
+        }
     }
 
     /// Produces one record and waits for the broker's acknowledgement.
