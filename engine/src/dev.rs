@@ -29,7 +29,8 @@ pub struct DevOptions {
 
 /// The embedded broker and registry alone (`sprocket broker`, and the base of dev).
 pub struct Infra {
-    pub broker: EmbeddedBroker,
+    /// Shared with the fault-injection server when one is served.
+    pub broker: Arc<EmbeddedBroker>,
     pub registry_addr: SocketAddr,
     registry: JoinHandle<std::io::Result<()>>,
 }
@@ -42,7 +43,7 @@ impl Infra {
         topics: &Topics,
         partitions: i32,
     ) -> anyhow::Result<Infra> {
-        let broker = EmbeddedBroker::start(kafka_addr).await?;
+        let broker = Arc::new(EmbeddedBroker::start(kafka_addr).await?);
         for t in topics.all() {
             broker.create_topic(&t, partitions)?;
         }

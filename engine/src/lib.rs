@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod dev;
+pub mod faults;
 pub mod lag;
 pub mod projector;
 pub mod sample;

@@ -63,6 +63,10 @@ pub enum Command {
         kafka_addr: String,
         #[arg(long, default_value = "127.0.0.1:8081")]
         registry_addr: String,
+        /// Also serve `POST /faults` here, to inject broker faults (errors on
+        /// chosen requests, downtime, round-trip delay) for resilience tests.
+        #[arg(long)]
+        faults_addr: Option<String>,
     },
     /// Runs the projection database's migrations.
     Migrate,

@@ -54,10 +54,19 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Broker {
             kafka_addr,
             registry_addr,
+            faults_addr,
         } => {
             let topics = Topics::new(cfg.kafka.topic_prefix.clone());
             let infra =
                 Infra::start(kafka_addr, registry_addr, &topics, cfg.kafka.partitions).await?;
+            if let Some(addr) = faults_addr {
+                let listener = tokio::net::TcpListener::bind(addr).await?;
+                println!(
+                    "sprocket broker: fault injection on http://{}/faults",
+                    listener.local_addr()?
+                );
+                tokio::spawn(crate::faults::serve(listener, infra.broker.clone()));
+            }
             println!(
                 "sprocket broker: Kafka {} | schema registry {}",
                 infra.broker.bootstrap_servers(),
