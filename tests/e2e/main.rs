@@ -1,6 +1,8 @@
 //! End-to-end tests: Sprocket driven as its users drive it.
 
+mod bad_events;
 mod bad_input;
+mod bad_media;
 mod cancel;
 mod intake;
 mod metrics;

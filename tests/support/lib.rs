@@ -10,6 +10,7 @@ use sprocket::dev::{Dev, DevOptions};
 use sprocket_core::Phase;
 use sprocket_platform::config::Config;
 
+pub mod pg;
 pub mod procs;
 /// Videos with hard cuts at known frames.
 pub use sprocket::sample as video;
@@ -241,4 +242,28 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 fn hex_lower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Runs ffmpeg quietly (`-y -v error` first) and panics if it fails.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-y", "-v", "error"])
+        .args(args)
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Reads `topic` from the beginning to its current end with kcat, one line per
+/// message in kcat's `-f` `format` (e.g. `"%p %o %k %h\n"`).
+pub fn kcat_consume(broker: &str, topic: &str, format: &str) -> String {
+    let out = kcat(
+        &["-C", "-b", broker, "-t", topic, "-e", "-q", "-f", format],
+        None,
+    );
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -1,7 +1,6 @@
 //! Sprocket as separate processes: the `sprocket` binary, child processes that
 //! never outlive the test (killed with SIGKILL when their guard drops, and sent
-//! SIGKILL by the kernel if the test process dies first), their logs, and a
-//! throwaway PostgreSQL database.
+//! SIGKILL by the kernel if the test process dies first), and their logs.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -10,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-use diesel::{Connection, PgConnection, RunQueryDsl};
 
 /// The `sprocket` binary built next to this test executable
 /// (`target/debug/deps/<test>` → `target/debug/sprocket`).
@@ -56,6 +53,12 @@ impl Launcher {
     pub fn arg(&mut self, flag: &str, value: &str) -> &mut Self {
         self.args.extend([flag.to_owned(), value.to_owned()]);
         self
+    }
+
+    /// Gives a leading argument another value; returns the old one.
+    pub fn replace_arg(&mut self, flag: &str, value: &str) -> Option<String> {
+        let i = self.args.iter().position(|a| a == flag)?;
+        Some(std::mem::replace(&mut self.args[i + 1], value.to_owned()))
     }
 
     /// Adds an environment variable set for every command.
@@ -391,55 +394,4 @@ pub fn tail(path: &Path, n: usize) -> String {
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A PostgreSQL database of its own, dropped (with its connections) on drop.
-/// The server comes from `SPROCKET_TEST_POSTGRES_URL`
-/// (default `postgres://postgres@127.0.0.1:5432/postgres`).
-pub struct PgDatabase {
-    admin: String,
-    pub name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub fn create(prefix: &str) -> PgDatabase {
-        let admin = std::env::var("SPROCKET_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = PgConnection::establish(&admin)
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (SPROCKET_TEST_POSTGRES_URL): {e}"));
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .unwrap_or_else(|e| panic!("creating database {name}: {e}"));
-        let mut url = url::Url::parse(&admin).expect("SPROCKET_TEST_POSTGRES_URL is a URL");
-        url.set_path(&name);
-        PgDatabase {
-            admin,
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    /// A connection to this database.
-    pub fn connect(&self) -> PgConnection {
-        PgConnection::establish(&self.url)
-            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let dropped = PgConnection::establish(&self.admin).and_then(|mut conn| {
-            diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
-        });
-        if let Err(e) = dropped {
-            eprintln!("could not drop test database {}: {e}", self.name);
-        }
-    }
 }

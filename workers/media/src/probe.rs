@@ -105,14 +105,17 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, MediaError> {
 
 /// Why ffprobe could not read the file, from its stderr and a look at the bytes.
 fn unreadable_reason(path: &Path, stderr_tail: &str) -> String {
-    if stderr_tail.contains("moov atom not found") {
-        // The MOV demuxer is picked by the extension too, so check it is one.
-        let looks_mp4 = std::fs::File::open(path)
-            .and_then(|f| isobmff::layout(f, std::fs::metadata(path)?.len()))
-            .is_ok_and(|l| l != Layout::NotIsoBmff);
-        if looks_mp4 {
-            return "the MP4/MOV file is truncated or incomplete: its index (the moov atom) is missing".into();
-        }
+    // The MOV demuxer is picked by the extension too, so check the bytes are ISO BMFF.
+    let layout = std::fs::File::open(path)
+        .and_then(|f| isobmff::layout(f, std::fs::metadata(path)?.len()))
+        .unwrap_or(Layout::NotIsoBmff);
+    if stderr_tail.contains("moov atom not found") && layout != Layout::NotIsoBmff {
+        return "the MP4/MOV file is truncated or incomplete: its index (the moov atom) is missing"
+            .into();
+    }
+    // A cut-off index makes ffprobe say only "error reading header" or "Invalid data".
+    if let Some(why) = truncation(&layout) {
+        return why;
     }
     match tool::last_line(stderr_tail) {
         "" => "not a media file: ffprobe could not read it".into(),
@@ -129,15 +132,24 @@ fn is_iso_bmff(format: &str) -> bool {
 
 fn check_whole(path: &Path, size: u64) -> Result<(), MediaError> {
     let file = std::fs::File::open(path).map_err(|e| MediaError::io(path, e))?;
-    match isobmff::layout(file, size).map_err(|e| MediaError::io(path, e))? {
+    let layout = isobmff::layout(file, size).map_err(|e| MediaError::io(path, e))?;
+    match truncation(&layout) {
+        Some(why) => Err(MediaError::Unusable(why)),
+        None => Ok(()),
+    }
+}
+
+/// Says how the file is cut short, if its top-level boxes run past its end.
+fn truncation(layout: &Layout) -> Option<String> {
+    match layout {
         Layout::Truncated {
             box_type,
             needs,
             file_len,
-        } => Err(MediaError::Unusable(format!(
+        } => Some(format!(
             "the MP4/MOV file is truncated: its '{box_type}' box needs {needs} bytes but the file has {file_len}"
-        ))),
-        Layout::Whole | Layout::NotIsoBmff => Ok(()),
+        )),
+        Layout::Whole | Layout::NotIsoBmff => None,
     }
 }
 
@@ -282,6 +294,26 @@ mod tests {
             Err(MediaError::Unusable(why)) => why,
             other => panic!("expected Unusable, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_cut_off_index_is_named_when_ffprobe_only_says_invalid_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.mp4");
+        let mut bytes = [&16u32.to_be_bytes()[..], b"ftypisom", &[0; 4]].concat();
+        bytes.extend(1000u32.to_be_bytes());
+        bytes.extend(b"moov");
+        bytes.extend([0u8; 100]);
+        std::fs::write(&path, &bytes).unwrap();
+        let why = unreadable_reason(&path, "error reading header\ncut.mp4: Invalid data found");
+        assert!(why.contains("truncated") && why.contains("'moov'"), "{why}");
+
+        std::fs::write(&path, "not a video at all").unwrap();
+        let why = unreadable_reason(&path, "cut.mp4: Invalid data found when processing input");
+        assert_eq!(
+            why,
+            "not a media file that can be read: Invalid data found when processing input"
+        );
     }
 
     #[test]
