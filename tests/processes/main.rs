@@ -9,7 +9,10 @@
 pub(crate) static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 mod archived;
+mod crash;
 mod deployment;
+mod faults;
+mod proofs;
 mod rebuild;
 mod render_workers;
 mod scale_out;

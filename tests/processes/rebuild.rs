@@ -103,7 +103,7 @@ pub async fn rebuild_gives_identical_projections(stack: &mut Stack, id: &str) {
 }
 
 /// Where two JSON values first differ, as `path: now vs before`.
-fn first_difference(path: &str, now: &Value, then: &Value) -> Option<String> {
+pub(crate) fn first_difference(path: &str, now: &Value, then: &Value) -> Option<String> {
     let short = |v: &Value| {
         let s = v.to_string();
         if s.len() > 300 {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sprocket_tests::procs::allowed_cpus;
 use sprocket_tests::video;
 
@@ -92,7 +92,7 @@ async fn render_workers_scale_out() {
 
     // 2. SIGKILL a worker mid-render: its partitions move, the job is redone once.
     let victim_job = "kill-0";
-    submit(&stack, &long, victim_job).await;
+    stack.submit(&long, victim_job, "highlight").await;
     jobs.push(victim_job.to_owned());
     events
         .read_until("render starting kill-0", Duration::from_secs(120), |r| {
@@ -229,23 +229,11 @@ async fn render_workers_scale_out() {
     stack.assert_running();
 }
 
-/// Uploads `clip` and submits it as job `id` with the `highlight` recipe.
-async fn submit(stack: &Stack, clip: &Path, id: &str) {
-    let upload = stack.upload(clip).await;
-    let (status, body) = stack
-        .post_json(
-            "/v1/jobs",
-            &json!({"job_id": id, "source": {"upload": upload}, "recipe": "highlight"}),
-        )
-        .await;
-    assert_eq!(status, 202, "submitting {id}: {body}");
-}
-
 async fn submit_batch(stack: &Stack, clip: &Path, batch: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..BATCH {
         let id = format!("{batch}-{i}");
-        submit(stack, clip, &id).await;
+        stack.submit(clip, &id, "highlight").await;
         ids.push(id);
     }
     ids

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sprocket_tests::procs::{Finished, Launcher, PgDatabase, Proc};
+use sprocket_tests::pg::PgDatabase;
+use sprocket_tests::procs::{Finished, Launcher, Proc};
 
 /// How long a service may take to start and print its address.
 const STARTUP: Duration = Duration::from_secs(30);
@@ -23,15 +24,37 @@ pub struct Stack {
     http: reqwest::Client,
     pub api: String,
     pub registry: String,
+    pub kafka: String,
+    /// The broker's fault-injection endpoint, when asked for.
+    pub faults: Option<String>,
     data: tempfile::TempDir,
     pub db: PgDatabase,
+}
+
+/// How a [`Stack`] differs from the plain deployment.
+#[derive(Debug, Default)]
+pub struct StackOptions {
+    /// The PostgreSQL server to make the database on, by its administrative
+    /// URL (default: the machine's).
+    pub postgres_admin: Option<String>,
+    /// TOML given to every process with `--config`.
+    pub config_toml: Option<String>,
+    /// Serve the embedded broker's `POST /faults`.
+    pub faults: bool,
 }
 
 impl Stack {
     /// Starts the broker, migrates, creates the topics, then starts the
     /// projector, a worker per phase and the API, and waits for `/readyz`.
     pub async fn start() -> Stack {
-        let db = PgDatabase::create("sprocket_procs");
+        Self::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(options: StackOptions) -> Stack {
+        let db = match &options.postgres_admin {
+            Some(admin) => PgDatabase::create_on(admin, "sprocket_procs"),
+            None => PgDatabase::create("sprocket_procs"),
+        };
         let data = tempfile::tempdir().expect("tempdir");
         let root = std::fs::canonicalize(data.path()).expect("tempdir path");
         for dir in ["logs", "store", "archive", "scratch", "media"] {
@@ -39,17 +62,27 @@ impl Stack {
         }
         let mut launcher = Launcher::new(&root.join("logs"));
         launcher.env("NO_COLOR", "1");
+        if let Some(toml) = &options.config_toml {
+            let path = root.join("sprocket.toml");
+            std::fs::write(&path, toml).expect("writing the configuration");
+            launcher.arg("--config", &path.display().to_string());
+        }
 
-        let mut broker = launcher.spawn(
-            "00-broker",
-            &[
-                "broker",
-                "--kafka-addr",
-                "127.0.0.1:0",
-                "--registry-addr",
-                "127.0.0.1:0",
-            ],
-        );
+        let mut args = vec![
+            "broker",
+            "--kafka-addr",
+            "127.0.0.1:0",
+            "--registry-addr",
+            "127.0.0.1:0",
+        ];
+        if options.faults {
+            args.extend(["--faults-addr", "127.0.0.1:0"]);
+        }
+        let mut broker = launcher.spawn("00-broker", &args);
+        let faults = options.faults.then(|| {
+            let url = broker.wait_for_line("sprocket broker: fault injection on ", STARTUP);
+            url.trim().to_owned()
+        });
         let line = broker.wait_for_line("sprocket broker: Kafka ", STARTUP);
         let (kafka, registry) = line
             .split_once(" | schema registry ")
@@ -79,6 +112,8 @@ impl Stack {
                 .expect("HTTP client"),
             api: String::new(),
             registry,
+            kafka,
+            faults,
             data,
             db,
         };
@@ -143,6 +178,30 @@ impl Stack {
         self.spawn(&format!("worker-{phase}"), &["worker", phase]);
     }
 
+    /// Starts a service by its role (`projector`, `worker-<phase>`) again.
+    pub fn restart(&mut self, role: &str) {
+        match role.strip_prefix("worker-") {
+            Some(phase) => self.start_worker(phase),
+            None if role == "projector" => self.start_projector(false),
+            None => panic!("{role} cannot be restarted"),
+        }
+    }
+
+    /// Posts a fault to the broker (started with `faults: true`).
+    pub async fn inject(&self, fault: &Value) {
+        let url = self.faults.as_deref().expect("the stack serves no faults");
+        let r = self
+            .http
+            .post(url)
+            .json(fault)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        assert!(status.is_success(), "fault {fault}: {status} {body}");
+    }
+
     /// SIGKILLs a service (`projector`, `worker-<phase>`, `api`, `broker`).
     pub fn kill(&mut self, role: &str) {
         let mut p = self
@@ -158,6 +217,26 @@ impl Stack {
         for p in self.procs.values_mut() {
             p.assert_running();
         }
+    }
+
+    /// Starts `sprocket <args>` on another projection database; the caller
+    /// owns the process.
+    pub fn spawn_on(&mut self, database: &str, role: &str, args: &[&str]) -> Proc {
+        let log = self.log_name(role);
+        let old = self.launcher.replace_arg("--database", database);
+        let p = self.launcher.spawn(&log, args);
+        self.launcher
+            .replace_arg("--database", old.as_deref().expect("--database is set"));
+        p
+    }
+
+    /// Like [`run_ok`](Self::run_ok), on another projection database.
+    pub async fn run_ok_on(&mut self, database: &str, args: &[&str]) -> String {
+        let old = self.launcher.replace_arg("--database", database);
+        let out = self.run(args).await;
+        self.launcher
+            .replace_arg("--database", old.as_deref().expect("--database is set"));
+        out.expect_success().to_owned()
     }
 
     /// Runs a `sprocket` command to its end (2 minutes at most).
@@ -255,6 +334,18 @@ impl Stack {
         assert_eq!(r.status(), 201, "upload");
         let body: Value = r.json().await.expect("upload JSON");
         body["upload"].clone()
+    }
+
+    /// Uploads `clip` and submits it as job `id` with `recipe`.
+    pub async fn submit(&self, clip: &Path, id: &str, recipe: &str) {
+        let upload = self.upload(clip).await;
+        let (status, body) = self
+            .post_json(
+                "/v1/jobs",
+                &serde_json::json!({"job_id": id, "source": {"upload": upload}, "recipe": recipe}),
+            )
+            .await;
+        assert_eq!(status, 202, "submitting {id}: {body}");
     }
 
     /// Polls the job until `done` holds, failing fast if a service dies.
