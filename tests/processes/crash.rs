@@ -99,6 +99,7 @@ async fn crash_harness() {
         "kills_by_role": killed,
         "lost": counted.lost.len(),
         "duplicates": counted.duplicates.len(),
+        "phases_redone": counted.redone,
         "events": counted.events,
         "chaos_s": chaos_over.as_secs_f64(),
         "total_s": t0.elapsed().as_secs_f64(),

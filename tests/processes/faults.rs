@@ -85,7 +85,11 @@ async fn faults_harness() {
         Fault::PostgresStopped,
         Fault::ArchiveUnwritable,
     ];
+    let only = std::env::var("SPROCKET_FAULTS_ONLY").unwrap_or_default();
     for (i, fault) in faults.iter().enumerate() {
+        if !only.is_empty() && !fault.name().contains(only.as_str()) {
+            continue;
+        }
         let name = format!("fault{i}");
         let (wave_ids, took, ended) = wave(&mut stack, &pg, &clip, &name, Some(fault)).await;
         let mut row = json!({
@@ -112,6 +116,7 @@ async fn faults_harness() {
         "faults": faults.len(),
         "lost": counted.lost.len(),
         "duplicates": counted.duplicates.len(),
+        "phases_redone": counted.redone,
         "events": counted.events,
         "waves": rows,
         "total_s": t0.elapsed().as_secs_f64(),

@@ -34,6 +34,9 @@ pub struct Counted {
     pub duplicates: Vec<(String, String, usize)>,
     /// Events on `sprocket.events`.
     pub events: usize,
+    /// Phases started more than once for a job (work a kill or fault cut
+    /// short and another attempt redid): the disturbance really hit work.
+    pub redone: usize,
 }
 
 /// Waits until every job is terminal; returns those not succeeded with why.
@@ -67,6 +70,11 @@ pub async fn count_events(kafka: &str, ids: &[String]) -> Counted {
         ..Counted::default()
     };
     for id in ids {
+        for (phase, _) in COMPLETIONS {
+            if log.of(id, "PhaseStarted", phase).len() > 1 {
+                counted.redone += 1;
+            }
+        }
         let kinds = COMPLETIONS
             .iter()
             .map(|(_, kind)| *kind)

@@ -391,5 +391,14 @@ impl Drop for Stack {
             p.kill();
         }
         drop(broker);
+        // Long runs keep every process's log for a look afterwards.
+        if let Some(keep) = std::env::var_os("SPROCKET_KEEP_LOGS") {
+            let to = std::path::Path::new(&keep).join(self.db.name.as_str());
+            let _ = std::fs::create_dir_all(&to);
+            for e in std::fs::read_dir(self.root().join("logs")).into_iter().flatten().flatten() {
+                let _ = std::fs::copy(e.path(), to.join(e.file_name()));
+            }
+            eprintln!("logs kept in {}", to.display());
+        }
     }
 }
