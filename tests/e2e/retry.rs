@@ -68,6 +68,7 @@ impl PhaseWork for Flaky {
                 frames: 0,
                 fps: 25.0,
                 shots: 0,
+                summary: None,
             }),
             artifacts: vec![analysis],
             media: None,

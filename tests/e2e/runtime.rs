@@ -52,6 +52,7 @@ impl PhaseWork for Sleepy {
                 frames: 0,
                 fps: 25.0,
                 shots: 0,
+                summary: None,
             }),
             artifacts: vec![analysis],
             media: None,

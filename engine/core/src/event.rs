@@ -242,6 +242,22 @@ pub struct MediaAnalyzed {
     pub frames: u64,
     pub fps: f64,
     pub shots: u32,
+    /// What the models found, and which models they were (absent in events
+    /// written before faces were detected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<AnalysisSummary>,
+}
+
+/// `MediaAnalyzed`'s summary of `analysis.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSummary {
+    /// Faces found on the shots' keyframes, all shots together.
+    pub faces: u32,
+    /// Shots whose keyframe shows at least one face.
+    pub shots_with_faces: u32,
+    /// Each model or detector used, by name, with its version.
+    pub models: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -25,6 +25,7 @@ use crate::flash::is_flash;
 use crate::shots::{rgb_to_hsv, ContentScorer, ContentWeights, Detector};
 use crate::MediaError;
 use candle_core::Tensor;
+use std::collections::VecDeque;
 
 /// Parameters of [`AdaptiveDetector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,9 +79,10 @@ pub struct AdaptiveDetector {
     /// Scores of frames `scores_first..next_frame`.
     scores: Vec<f64>,
     scores_first: u64,
-    /// HSV frames `hsv_first..next_frame`, kept for flash checks.
-    hsv: Option<Tensor>,
-    hsv_first: u64,
+    /// HSV frames kept for flash checks, as the batches they came in (the
+    /// index of each batch's first frame, and its frames), oldest first; the
+    /// last ends at `next_frame`.
+    hsv: VecDeque<(u64, Tensor)>,
     /// The next frame to be judged.
     target: u64,
     next_frame: u64,
@@ -98,8 +100,7 @@ impl AdaptiveDetector {
             scorer: ContentScorer::new(params.weights),
             scores: Vec::new(),
             scores_first: 0,
-            hsv: None,
-            hsv_first: 0,
+            hsv: VecDeque::new(),
             target: window,
             next_frame: 0,
             last_cut: 0,
@@ -149,12 +150,32 @@ impl AdaptiveDetector {
     }
 
     fn flash_at(&self, t: u64) -> Result<bool, MediaError> {
-        let (Some(hsv), true) = (&self.hsv, self.params.flash_frames > 0) else {
-            return Ok(false);
-        };
         let p = &self.params;
         let frames = u64::from(p.flash_frames);
-        is_flash(hsv, self.hsv_first, t, frames, p.weights, p.min_content_val)
+        if frames == 0 {
+            return Ok(false);
+        }
+        // The batches holding the frames a flash at `t` is judged on (see
+        // `straddling_pairs`), joined: only for the rare frames that would
+        // be cuts, so the batches are never copied otherwise.
+        let (from, to) = (t.saturating_sub(frames + 1), t + frames + 1);
+        let mut first = None;
+        let mut parts = Vec::new();
+        for (start, batch) in &self.hsv {
+            let end = start + batch.dim(0)? as u64;
+            if end > from && *start <= to {
+                first.get_or_insert(*start);
+                parts.push(batch);
+            }
+        }
+        let Some(first) = first else {
+            return Ok(false);
+        };
+        let hsv = match parts[..] {
+            [one] => one.clone(),
+            _ => Tensor::cat(&parts, 0)?,
+        };
+        is_flash(&hsv, first, t, frames, p.weights, p.min_content_val)
     }
 
     /// Drops scores and frames no longer needed for the frames still to judge.
@@ -168,19 +189,11 @@ impl AdaptiveDetector {
         let keep_frames = self
             .target
             .saturating_sub(u64::from(self.params.flash_frames) + 1);
-        if let Some(hsv) = &self.hsv {
-            if keep_frames > self.hsv_first {
-                let drop = (keep_frames - self.hsv_first) as usize;
-                let len = hsv.dim(1)?;
-                // Contiguous, for `index_select`, and so the batch it came
-                // from is freed.
-                self.hsv = if drop >= len {
-                    None
-                } else {
-                    Some(hsv.narrow(1, drop, len - drop)?.contiguous()?)
-                };
-                self.hsv_first = keep_frames.min(self.hsv_first + len as u64);
+        while let Some((start, batch)) = self.hsv.front() {
+            if start + batch.dim(0)? as u64 > keep_frames {
+                break;
             }
+            self.hsv.pop_front();
         }
         Ok(())
     }
@@ -203,22 +216,16 @@ impl Detector for AdaptiveDetector {
         })
     }
 
-    fn push(&mut self, planes: &Tensor) -> Result<Vec<u64>, MediaError> {
-        let frames = planes.dim(1)?;
+    fn push(&mut self, frames: &Tensor) -> Result<Vec<u64>, MediaError> {
+        let hsv = rgb_to_hsv(frames)?;
+        let frames = hsv.dim(0)?;
         if frames == 0 {
             return Ok(Vec::new());
         }
-        let hsv = rgb_to_hsv(planes)?;
         let scores = self.scorer.scores_hsv(&hsv)?;
         self.scores.extend(scores.iter().map(|s| s.unwrap_or(0.0)));
         if self.params.flash_frames > 0 {
-            self.hsv = Some(match self.hsv.take() {
-                Some(kept) => Tensor::cat(&[&kept, &hsv], 1)?,
-                None => {
-                    self.hsv_first = self.next_frame;
-                    hsv
-                }
-            });
+            self.hsv.push_back((self.next_frame, hsv));
         }
         self.next_frame += frames as u64;
         self.decide(false)
@@ -240,13 +247,11 @@ mod tests {
     use candle_core::Device;
 
     fn flat_frames(colours: &[[u8; 3]]) -> Tensor {
-        let mut data = Vec::new();
-        for c in 0..3 {
-            for colour in colours {
-                data.extend(std::iter::repeat_n(f32::from(colour[c]), 4 * 6));
-            }
-        }
-        Tensor::from_vec(data, (3, colours.len(), 4, 6), &Device::Cpu).unwrap()
+        let data = colours
+            .iter()
+            .flat_map(|colour| colour.iter().flat_map(|&c| std::iter::repeat_n(c, 4 * 6)))
+            .collect::<Vec<u8>>();
+        Tensor::from_vec(data, (colours.len(), 3, 4, 6), &Device::Cpu).unwrap()
     }
 
     fn segments(parts: &[([u8; 3], usize)]) -> Vec<[u8; 3]> {

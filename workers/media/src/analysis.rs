@@ -16,6 +16,8 @@ pub struct Analysis {
     pub duration_s: f64,
     /// How shots were found: detector name, its parameters, the decode size.
     pub detector: serde_json::Value,
+    /// The models used, each with its version and the sha256 of its weights.
+    pub models: Vec<crate::faces::ModelInfo>,
     pub shots: Vec<Shot>,
 }
 
@@ -34,8 +36,35 @@ pub struct Shot {
     pub sharpness: f64,
     /// Mean absolute luma difference between consecutive frames, 0–255.
     pub motion: f64,
+    /// The shot's keyframe: its sharpest frame among those sampled every
+    /// `min_shot_len` frames (`None` only for a shot shorter than that).
+    pub keyframe: Option<Keyframe>,
+    /// Faces MTCNN found on the keyframe.
+    pub faces: u32,
+    /// The largest of them (render reframes around it).
+    pub largest_face: Option<FaceBox>,
     /// Highlight score in 0–1 (documented in `quality::score`).
     pub score: f64,
+}
+
+/// A shot's keyframe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Keyframe {
+    pub frame: u64,
+    pub time_s: f64,
+    /// Its sharpness (the same measure as the shot's).
+    pub sharpness: f64,
+}
+
+/// A face's box as fractions of the frame's width and height (0–1, from the
+/// top left), so it holds at any resolution, with MTCNN's probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceBox {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+    pub prob: f64,
 }
 
 impl Shot {

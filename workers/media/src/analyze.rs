@@ -1,5 +1,6 @@
-//! The analyze phase's pipeline: decode frames in batches, find shots and
-//! measure their quality in one pass, and produce [`Analysis`].
+//! The analyze phase's pipeline: decode frames in batches, find shots,
+//! measure their quality and pick each shot's keyframe in one pass, look for
+//! faces on the keyframes with MTCNN, and produce [`Analysis`].
 //!
 //! Shot detection is chosen by [`AnalyzeParams::detector`]:
 //!
@@ -30,17 +31,25 @@
 //! the default carries (adaptive without it: 3 / 0) does not.
 
 use crate::adaptive::{AdaptiveDetector, AdaptiveParams};
+use crate::analysis::{FaceBox, Keyframe};
+use crate::decode::FrameBatch;
 use crate::decode::{DecodeOptions, FrameDecoder};
+use crate::faces::Mtcnn;
+use crate::keyframes::{Candidate, KeyframePicker};
 use crate::quality::{shot_quality, FrameQuality, QualityMeter};
 use crate::shots::{ContentDetector, ContentParams, ContentWeights, Detector};
-use crate::tensors::{device, device_name, rgb_planes};
+use crate::tensors::{device, device_name, frames as frame_tensor};
 use crate::{Analysis, MediaError, Shot};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Frames decoded and analysed per batch.
-pub const BATCH_FRAMES: usize = 64;
+/// Frames decoded and analysed per batch: few enough that a batch's frames,
+/// their HSV and their luma (about 2 MB at the default 320x180) stay in the
+/// CPU's caches while the kernels go over them one after another, which
+/// makes the analysis about twice as fast as with 64-frame batches.
+pub const BATCH_FRAMES: usize = 8;
 
 /// Which shot detector the analyze phase runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -195,6 +204,7 @@ impl AnalyzeParams {
 pub fn analyze(
     input: &Path,
     params: &AnalyzeParams,
+    faces: &Mtcnn,
     on_progress: &mut dyn FnMut(f64),
     cancel: &AtomicBool,
 ) -> Result<Analysis, MediaError> {
@@ -210,21 +220,36 @@ pub fn analyze(
     let mut meter = QualityMeter::new();
     let mut cuts = Vec::new();
     let mut frames: Vec<FrameQuality> = Vec::new();
+    let mut keys = ShotKeyframes::new(params.min_shot_len, faces);
     while let Some(batch) = decoder.next_batch(on_progress, cancel)? {
         if cancel.load(Ordering::Relaxed) {
             return Err(MediaError::Cancelled);
         }
-        let planes = rgb_planes(&batch, device)?;
-        cuts.extend(detector.push(&planes)?);
-        frames.extend(meter.measure(&planes)?);
+        let candidates = keys.candidates(&batch);
+        let (first, width, height) = (batch.first_frame, batch.width, batch.height);
+        let batch = frame_tensor(batch, device)?;
+        let found = detector.push(&batch)?;
+        let quality = meter.measure(&batch)?;
+        keys.offer(candidates, first, &quality);
+        for &c in &found {
+            keys.cut(c, width, height)?;
+        }
+        cuts.extend(found);
+        frames.extend(quality);
     }
-    cuts.extend(detector.finish());
+    let total = decoder.frames();
+    let (width, height) = decoder.size();
+    for c in detector.finish() {
+        if c < total {
+            keys.cut(c, width, height)?;
+            cuts.push(c);
+        }
+    }
+    keys.finish(width, height)?;
 
     let fps = decoder.fps();
-    let (width, height) = decoder.size();
-    let total = decoder.frames();
     let rate = decoder.frame_rate();
-    let shots = build_shots(&cuts, &frames, fps);
+    let shots = build_shots(&cuts, &frames, fps, &keys.found);
     on_progress(100.0);
     tracing::debug!(
         frames = total,
@@ -250,13 +275,132 @@ pub fn analyze(
             },
             "device": device_name(device),
         }),
+        models: vec![faces.info().clone()],
         shots,
     })
 }
 
+/// Frames kept pending for keyframes after they pass: a cut is confirmed at
+/// most a batch, the adaptive window and a flash after it happens.
+const KEYFRAME_HORIZON: u64 = 2 * BATCH_FRAMES as u64 + 64;
+
+/// Each shot's keyframe and the faces on it, found as the shots close.
+struct ShotKeyframes<'a> {
+    picker: KeyframePicker,
+    faces: &'a Mtcnn,
+    /// Shot start frame → keyframe, faces on it, the largest face.
+    found: BTreeMap<u64, (Keyframe, u32, Option<FaceBox>)>,
+    /// Cuts already closed (detectors report each once, in order).
+    last_cut: u64,
+}
+
+impl<'a> ShotKeyframes<'a> {
+    fn new(min_shot_len: u32, faces: &'a Mtcnn) -> Self {
+        ShotKeyframes {
+            // Every shot (at least `min_shot_len` frames) holds a candidate.
+            picker: KeyframePicker::new(min_shot_len as u64, KEYFRAME_HORIZON),
+            faces,
+            found: BTreeMap::new(),
+            last_cut: 0,
+        }
+    }
+
+    /// Copies of the batch's candidate frames, by index in the stream.
+    fn candidates(&self, batch: &FrameBatch) -> Vec<(u64, Vec<u8>)> {
+        let size = batch.width as usize * batch.height as usize * 3;
+        (0..batch.len)
+            .map(|i| (batch.first_frame + i as u64, i))
+            .filter(|(f, _)| self.picker.wants(*f))
+            .map(|(f, i)| (f, batch.data[i * size..(i + 1) * size].to_vec()))
+            .collect()
+    }
+
+    fn offer(&mut self, candidates: Vec<(u64, Vec<u8>)>, first: u64, quality: &[FrameQuality]) {
+        for (f, rgb) in candidates {
+            let sharpness = quality[(f - first) as usize].sharpness;
+            self.picker.offer(f, sharpness, &rgb);
+        }
+    }
+
+    /// The shot ending at `c` closes: faces are looked for on its keyframe.
+    fn cut(&mut self, c: u64, width: u32, height: u32) -> Result<(), MediaError> {
+        if c <= self.last_cut {
+            return Ok(());
+        }
+        self.last_cut = c;
+        let (start, pick) = self.picker.cut(c);
+        self.record(start, pick, width, height)
+    }
+
+    fn finish(&mut self, width: u32, height: u32) -> Result<(), MediaError> {
+        let (start, pick) = self.picker.finish();
+        self.record(start, pick, width, height)
+    }
+
+    fn record(
+        &mut self,
+        start: u64,
+        pick: Option<Candidate>,
+        width: u32,
+        height: u32,
+    ) -> Result<(), MediaError> {
+        let Some(k) = pick else { return Ok(()) };
+        let faces = self
+            .faces
+            .detect(&packed(&k.rgb), width as usize, height as usize)?;
+        let (w, h) = (width as f64, height as f64);
+        let largest = faces
+            .iter()
+            .max_by(|a, b| area(a).total_cmp(&area(b)))
+            .map(|f| FaceBox {
+                x: (f.bbox[0] as f64 / w).clamp(0.0, 1.0),
+                y: (f.bbox[1] as f64 / h).clamp(0.0, 1.0),
+                w: ((f.bbox[2] - f.bbox[0]) as f64 / w).clamp(0.0, 1.0),
+                h: ((f.bbox[3] - f.bbox[1]) as f64 / h).clamp(0.0, 1.0),
+                prob: f.prob as f64,
+            });
+        let keyframe = Keyframe {
+            frame: k.frame,
+            time_s: 0.0,
+            sharpness: k.sharpness,
+        };
+        self.found
+            .insert(start, (keyframe, faces.len() as u32, largest));
+        Ok(())
+    }
+}
+
+/// One planar RGB frame (the decoder's layout) as packed RGB24 (MTCNN's input).
+fn packed(planar: &[u8]) -> Vec<u8> {
+    let n = planar.len() / 3;
+    let (r, rest) = planar.split_at(n);
+    let (g, b) = rest.split_at(n);
+    let mut out = Vec::with_capacity(planar.len());
+    for i in 0..n {
+        out.extend_from_slice(&[r[i], g[i], b[i]]);
+    }
+    out
+}
+
+fn area(f: &crate::faces::Face) -> f32 {
+    (f.bbox[2] - f.bbox[0]).max(0.0) * (f.bbox[3] - f.bbox[1]).max(0.0)
+}
+
+/// A shot's highlight score: [`quality::score`](crate::quality::score) times
+/// `0.8 + 0.2·people`, where `people` is 1 when the keyframe shows a face: shots
+/// of people make better highlights, other things being equal.
+fn score_with_faces(base: f64, faces: u32) -> f64 {
+    base * (0.8 + 0.2 * f64::from(u8::from(faces > 0)))
+}
+
 /// Shots between consecutive cuts (`cuts` ascending, inside `1..frames.len()`),
 /// with the mean quality of their frames and their score.
-fn build_shots(cuts: &[u64], frames: &[FrameQuality], fps: f64) -> Vec<Shot> {
+fn build_shots(
+    cuts: &[u64],
+    frames: &[FrameQuality],
+    fps: f64,
+    keys: &BTreeMap<u64, (Keyframe, u32, Option<FaceBox>)>,
+) -> Vec<Shot> {
     let total = frames.len() as u64;
     let mut bounds = vec![0];
     bounds.extend(cuts.iter().copied().filter(|&c| c > 0 && c < total));
@@ -269,6 +413,17 @@ fn build_shots(cuts: &[u64], frames: &[FrameQuality], fps: f64) -> Vec<Shot> {
             let (start, end) = (w[0], w[1]);
             let q = shot_quality(&frames[start as usize..end as usize]);
             let (start_s, end_s) = (start as f64 / fps, end as f64 / fps);
+            let (keyframe, faces, largest_face) = match keys.get(&start) {
+                Some((k, n, face)) => {
+                    let k = Keyframe {
+                        time_s: k.frame as f64 / fps,
+                        ..k.clone()
+                    };
+                    (Some(k), *n, face.clone())
+                }
+                None => (None, 0, None),
+            };
+            let base = crate::quality::score(q.brightness, q.sharpness, q.motion, end_s - start_s);
             Shot {
                 index: index as u32,
                 start_frame: start,
@@ -278,7 +433,10 @@ fn build_shots(cuts: &[u64], frames: &[FrameQuality], fps: f64) -> Vec<Shot> {
                 brightness: q.brightness,
                 sharpness: q.sharpness,
                 motion: q.motion,
-                score: crate::quality::score(q.brightness, q.sharpness, q.motion, end_s - start_s),
+                keyframe,
+                faces,
+                largest_face,
+                score: score_with_faces(base, faces),
             }
         })
         .collect()

@@ -1,12 +1,21 @@
 //! Streams decoded frames out of ffmpeg in bounded batches.
 //!
 //! The input's first video stream is decoded by an `ffmpeg` child process
-//! (driven through `ffmpeg-sidecar`), scaled down to the analysis width with
-//! area averaging, converted to packed `rgb24` and read from its stdout. A
-//! reader thread splits each frame into R, G and B planes (the layout tensor
-//! code wants) and gathers frames into batches of at most
-//! [`DecodeOptions::batch_frames`], so the memory used is bounded however long
-//! the video is.
+//! (started through `ffmpeg-sidecar`, which also parses its log), scaled down
+//! to the analysis width with area averaging, converted to packed `rgb24` and
+//! read from its stdout. A reader thread reads each frame straight into the
+//! batch being filled, split into R, G and B planes (the layout tensor code
+//! wants), and hands batches of at most [`DecodeOptions::batch_frames`] over
+//! a bounded channel, so the memory used is bounded however long the video
+//! is. [`ffmpeg_args`] gives the exact command, so that the decoder can be
+//! timed alone with the same settings.
+//!
+//! Cost: in the analyze benchmark (`benches/analyze.rs`, whose report lists
+//! what was tried) the H.264 decoder is about 85% of ffmpeg's CPU time and
+//! scaling about 15%. The scaler's flags move that by a few percent at most
+//! (`fast_bilinear`, the cheapest, aliases), and neither the decoder's thread
+//! count nor swscale's threads changed it beyond the noise, so area averaging
+//! and the default threads stay.
 //!
 //! Accuracy: the decoder runs with its default (frame) threading, which is
 //! bit-exact; nothing is skipped (no `-skip_frame`, no `-flags2 fast`, no
@@ -16,10 +25,14 @@
 
 pub use crate::source::{probe_source, FrameRate, SourceInfo};
 
-use crate::batcher::{read_batches, Delivery};
-use crate::source::{file_url, tool_error};
+mod start;
+
+pub use start::ffmpeg_args;
+
+use crate::batcher::{drain_log, read_batches, Delivery};
+use crate::source::tool_error;
 use crate::MediaError;
-use ffmpeg_sidecar::command::FfmpegCommand;
+use start::Started;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
@@ -48,7 +61,8 @@ impl Default for DecodeOptions {
 }
 
 /// Consecutive decoded frames, each stored as planar RGB (the red plane, then
-/// green, then blue, each row-major): `u8` of shape `[len, 3, height, width]`.
+/// green, then blue, each row-major): `u8` of shape `[len, 3, height, width]`
+/// ([`crate::tensors::frames`] makes it a tensor without a copy).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameBatch {
     /// Index of the batch's first frame in the stream.
@@ -60,17 +74,6 @@ pub struct FrameBatch {
     pub data: Vec<u8>,
 }
 
-impl FrameBatch {
-    /// The batch as a `u8` tensor of shape `[len, 3, height, width]`.
-    pub fn to_tensor(
-        &self,
-        device: &candle_core::Device,
-    ) -> Result<candle_core::Tensor, MediaError> {
-        let shape = (self.len, 3, self.height as usize, self.width as usize);
-        Ok(candle_core::Tensor::from_slice(&self.data, shape, device)?)
-    }
-}
-
 /// How long a wait for the next batch lasts before `cancel` is looked at again.
 const CANCEL_POLL: Duration = Duration::from_millis(20);
 
@@ -78,7 +81,8 @@ const CANCEL_POLL: Duration = Duration::from_millis(20);
 ///
 /// A reader thread collects ffmpeg's frames into batches and keeps one batch
 /// ready ahead of the caller, so decoding overlaps with the analysis of the
-/// previous batch; at most three batches exist at once.
+/// previous batch; at most three batches exist at once (one being filled, one
+/// in the channel, one being analysed).
 pub struct FrameDecoder {
     child: ffmpeg_sidecar::child::FfmpegChild,
     batches: Receiver<Delivery>,
@@ -106,64 +110,77 @@ impl FrameDecoder {
                 "batch size must be at least 1".into(),
             ));
         }
-        let source = probe_source(input)?;
-        let rate = source.frame_rate;
-        let scale = format!(
-            "scale=w={}:h='max(2,2*trunc(ow/dar/2+0.5))':flags=area",
-            options.width
-        );
-        let mut command = FfmpegCommand::new();
-        command
-            .hide_banner()
-            .args(["-nostdin", "-nostats"])
-            .input(file_url(input))
-            .args(["-map", "0:v:0", "-an", "-sn", "-dn"])
-            .filter(scale)
-            .fps_mode("cfr")
-            .arg("-r")
-            .arg(format!("{}/{}", rate.num, rate.den));
-        if let Some(seconds) = options.max_seconds {
-            command.duration(format!("{seconds:.6}"));
-        }
-        command.rawvideo();
-        let mut child = command
-            .spawn()
-            .map_err(|e| tool_error("ffmpeg", input, format!("could not run ffmpeg: {e}")))?;
-        let started = child
-            .iter()
-            .and_then(|mut events| events.collect_metadata().map(|meta| (events, meta)));
-        let video = match started {
-            Ok((events, metadata)) => metadata
-                .output_streams
-                .iter()
-                .find_map(|s| s.video_data().cloned())
-                .map(|video| (events, video)),
+        // ffprobe (for the exact frame rate and the duration) and ffmpeg
+        // start together, which hides ffprobe's start-up (about 0.1 s) behind
+        // ffmpeg's: ffmpeg on the frame rate it guesses itself, the rule the
+        // probe follows too, checked against the probe's exact fraction once
+        // both are known. Only where they differ does ffmpeg start again, on
+        // the probe's rate.
+        let probe = {
+            let path = input.to_path_buf();
+            std::thread::Builder::new()
+                .name("ffprobe".into())
+                .spawn(move || probe_source(&path))
+                .map_err(|e| MediaError::io(input, e))?
+        };
+        let guessed = Started::spawn(input, options, None);
+        let probed = probe
+            .join()
+            .unwrap_or_else(|_| Err(tool_error("ffprobe", input, "the probe panicked".into())));
+        let source = match probed {
+            Ok(source) => source,
             Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(tool_error("ffmpeg", input, e.to_string()));
+                if let Ok(started) = guessed {
+                    started.stop();
+                }
+                return Err(e);
             }
         };
-        let Some((events, video)) = video else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(tool_error("ffmpeg", input, "no video output stream".into()));
+        let started = match guessed? {
+            started if started.runs_at(source.frame_rate) => started,
+            started => {
+                tracing::debug!(
+                    guessed = started.fps,
+                    probed = source.frame_rate.as_f64(),
+                    "ffmpeg's frame rate is not the probe's: restarting it on the probe's"
+                );
+                started.stop();
+                Started::spawn(input, options, Some(source.frame_rate))?
+            }
         };
-        let frame_bytes = video.width as usize * video.height as usize * 3;
+        let Started {
+            child,
+            events,
+            output,
+            width,
+            height,
+            ..
+        } = started;
+        let frame_bytes = width as usize * height as usize * 3;
         let (sender, batches) = sync_channel(1);
         let batch_frames = options.batch_frames;
-        std::thread::Builder::new()
-            .name("ffmpeg-frames".into())
-            .spawn(move || read_batches(events, frame_bytes, batch_frames, sender))
-            .map_err(|e| MediaError::io(input, e))?;
+        let spawned = std::thread::Builder::new()
+            .name("ffmpeg-log".into())
+            .spawn(move || drain_log(events))
+            .and_then(|log| {
+                std::thread::Builder::new()
+                    .name("ffmpeg-frames".into())
+                    .spawn(move || read_batches(output, log, frame_bytes, batch_frames, sender))
+            });
+        if let Err(e) = spawned {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(MediaError::io(input, e));
+        }
         Ok(FrameDecoder {
             child,
             batches,
             path: input.to_path_buf(),
             source,
             max_seconds: options.max_seconds,
-            width: video.width,
-            height: video.height,
+            width,
+            height,
             frames: 0,
             finished: false,
         })
@@ -304,6 +321,33 @@ impl Drop for FrameDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ffmpeg_args_name_the_input_scale_rate_and_output() {
+        let options = DecodeOptions {
+            max_seconds: Some(2.5),
+            ..DecodeOptions::default()
+        };
+        let rate = FrameRate {
+            num: 30000,
+            den: 1001,
+        };
+        let args = ffmpeg_args(Path::new("-odd:name.mp4"), &options, Some(rate));
+        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
+        let line = args.join(" ");
+        assert!(
+            line.contains(" -i file:-odd:name.mp4 -map 0:v:0 "),
+            "{line}"
+        );
+        assert!(line.contains(" -filter scale=w=320:"), "{line}");
+        let tail = "-fps_mode cfr -r 30000/1001 -t 2.500000 -f rawvideo -pix_fmt rgb24 -";
+        assert!(line.ends_with(tail), "{line}");
+        let guessed = ffmpeg_args(Path::new("a.mp4"), &DecodeOptions::default(), None);
+        let guessed: Vec<String> = guessed.iter().map(|a| a.to_string_lossy().into()).collect();
+        assert!(guessed
+            .join(" ")
+            .ends_with("-fps_mode cfr -f rawvideo -pix_fmt rgb24 -"));
+    }
 
     #[test]
     fn bad_options_are_rejected_before_ffmpeg_runs() {

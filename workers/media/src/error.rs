@@ -20,6 +20,10 @@ pub enum MediaError {
     /// The work was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// A model's weights are missing or unusable: the message names the file
+    /// and the setup command. Not retryable: the installation must change.
+    #[error("model unavailable: {0}")]
+    Model(String),
     #[error("tensor operation failed: {0}")]
     Tensor(#[from] candle_core::Error),
     #[error("i/o error on {path}: {source}")]
@@ -42,6 +46,7 @@ impl MediaError {
             MediaError::InvalidParams(_) => "invalid_recipe",
             MediaError::Tool { .. } => "media_tool_failed",
             MediaError::Cancelled => "cancelled",
+            MediaError::Model(_) => "model_unavailable",
             MediaError::Tensor(_) => "analysis_failed",
             MediaError::Io { .. } => "io_error",
         }

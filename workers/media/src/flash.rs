@@ -39,7 +39,7 @@ pub fn straddling_pairs(t: u64, flash_frames: u64, first: u64, end: u64) -> Vec<
 }
 
 /// Whether the boundary at frame `t` is a flash: `hsv` holds HSV frames
-/// `first..first + hsv.dim(1)` (`[3, frames, height, width]`, see
+/// `first..first + hsv.dim(0)` (`u8`, `[frames, 3, height, width]`, see
 /// [`crate::shots::rgb_to_hsv`]); the pairs looked at are those of
 /// [`straddling_pairs`] within those frames, and the boundary is a flash
 /// when one of them scores below `match_below`.
@@ -51,7 +51,7 @@ pub fn is_flash(
     weights: ContentWeights,
     match_below: f64,
 ) -> Result<bool, MediaError> {
-    let end = first + hsv.dim(1)? as u64;
+    let end = first + hsv.dim(0)? as u64;
     let pairs = straddling_pairs(t, flash_frames, first, end);
     if pairs.is_empty() {
         return Ok(false);
@@ -59,7 +59,7 @@ pub fn is_flash(
     let index = |pick: fn(&(u64, u64)) -> u64| -> Result<Tensor, MediaError> {
         let idx: Vec<u32> = pairs.iter().map(|p| (pick(p) - first) as u32).collect();
         let idx = Tensor::from_vec(idx, pairs.len(), hsv.device())?;
-        Ok(hsv.index_select(&idx, 1)?)
+        Ok(hsv.index_select(&idx, 0)?)
     };
     let before = index(|p| p.0)?;
     let after = index(|p| p.1)?;
@@ -74,13 +74,11 @@ mod tests {
     use candle_core::Device;
 
     fn hsv_frames(colours: &[[u8; 3]]) -> Tensor {
-        let mut data = Vec::new();
-        for c in 0..3 {
-            for colour in colours {
-                data.extend(std::iter::repeat_n(f32::from(colour[c]), 4 * 6));
-            }
-        }
-        let rgb = Tensor::from_vec(data, (3, colours.len(), 4, 6), &Device::Cpu).unwrap();
+        let data = colours
+            .iter()
+            .flat_map(|colour| colour.iter().flat_map(|&c| std::iter::repeat_n(c, 4 * 6)))
+            .collect::<Vec<u8>>();
+        let rgb = Tensor::from_vec(data, (colours.len(), 3, 4, 6), &Device::Cpu).unwrap();
         rgb_to_hsv(&rgb).unwrap()
     }
 

@@ -8,6 +8,7 @@
 //!   [`flash`] suppression.
 //! * [`quality`]: per-shot brightness, sharpness and motion.
 //! * [`tensors`]: the analysis device and frames as tensors.
+//! * [`faces`]: MTCNN face detection on candle, with facenet-pytorch's weights.
 //! * [`analyze`]: the analyze phase's pipeline, producing [`Analysis`].
 //! * [`render`]: highlight reel and poster with ffmpeg, progress from ffmpeg itself.
 
@@ -18,12 +19,16 @@ mod batcher;
 pub mod decode;
 mod encode;
 pub mod error;
+pub mod faces;
 pub mod flash;
 mod isobmff;
+pub mod kernels;
+pub mod keyframes;
 pub mod probe;
 pub mod quality;
 pub mod render;
 pub mod shots;
+mod simd;
 mod source;
 pub mod tensors;
 mod tool;

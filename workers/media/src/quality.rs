@@ -1,5 +1,7 @@
-//! Per-frame and per-shot picture quality, measured with candle tensor ops on
-//! the same batches the shot detector sees, and the highlight score.
+//! Per-frame and per-shot picture quality, measured with candle ops (the
+//! fused ops of [`crate::kernels`]: luma once per frame, then its mean,
+//! Laplacian and change) on the same batches the shot detector sees, and the
+//! highlight score.
 //!
 //! All measures work on luma, `Y = 0.299 R + 0.587 G + 0.114 B` (BT.601, as
 //! OpenCV's grey conversion), on the 0–255 scale:
@@ -14,7 +16,7 @@
 //! The measures depend on the decode size; they are comparable between shots
 //! of the same analysis.
 
-use crate::tensors::frame_means;
+use crate::kernels;
 use crate::MediaError;
 use candle_core::Tensor;
 
@@ -38,56 +40,61 @@ impl QualityMeter {
         Self::default()
     }
 
-    /// Measures a batch of planar RGB `[3, frames, height, width]` (`f32`).
-    pub fn measure(&mut self, planes: &Tensor) -> Result<Vec<FrameQuality>, MediaError> {
-        let frames = planes.dim(1)?;
-        if frames == 0 {
+    /// Measures a batch of frames of planar RGB (`u8`, `[frames, 3, height,
+    /// width]`, see [`crate::tensors::frames`]).
+    pub fn measure(&mut self, frames: &Tensor) -> Result<Vec<FrameQuality>, MediaError> {
+        let n = frames.dim(0)?;
+        if n == 0 {
             return Ok(Vec::new());
         }
-        let luma = luma(planes)?;
-        let brightness = frame_means(&luma)?;
-        let sharpness = laplacian_magnitude(&luma)?;
-        let last = luma.narrow(0, frames - 1, 1)?;
-        let (series, first_scored) = match self.previous_luma.take() {
-            Some(previous) => (Tensor::cat(&[&previous, &luma], 0)?, 0),
-            None => (luma, 1),
-        };
-        self.previous_luma = Some(last);
-        let pairs = series.dim(0)? - 1;
-        let mut motion = vec![None; first_scored];
-        if pairs > 0 {
-            let diff = (series.narrow(0, 1, pairs)? - series.narrow(0, 0, pairs)?)?.abs()?;
-            motion.extend(frame_means(&diff)?.into_iter().map(Some));
+        let (_, _, h, w) = frames.dims4()?;
+        let luma = luma(frames)?;
+        let stats = kernels::luma_stats(&luma)?.to_vec2::<f64>()?;
+        // Motion: mean |Δ| of luma against the previous frame, as one-plane
+        // frames.
+        let planes = luma.reshape((n, 1, h, w))?;
+        let mut motion = Vec::with_capacity(n);
+        match self.previous_luma.take() {
+            Some(previous) => {
+                let first = planes.narrow(0, 0, 1)?;
+                motion.push(Some(mean_abs_diffs(&previous, &first)?[0]));
+            }
+            None => motion.push(None),
         }
-        Ok((0..frames)
-            .map(|i| FrameQuality {
-                brightness: brightness[i],
-                sharpness: sharpness[i],
-                motion: motion[i],
+        if n > 1 {
+            let (before, after) = (planes.narrow(0, 0, n - 1)?, planes.narrow(0, 1, n - 1)?);
+            motion.extend(mean_abs_diffs(&before, &after)?.into_iter().map(Some));
+        }
+        self.previous_luma = Some(planes.narrow(0, n - 1, 1)?);
+        Ok(stats
+            .iter()
+            .zip(motion)
+            .map(|(s, motion)| FrameQuality {
+                brightness: s[0],
+                sharpness: s[1],
+                motion,
             })
             .collect())
     }
 }
 
-/// BT.601 luma of planar RGB: `[3, n, h, w]` → `[n, h, w]`.
-pub fn luma(planes: &Tensor) -> Result<Tensor, MediaError> {
-    let r = planes.get(0)?.affine(0.299, 0.0)?;
-    let g = planes.get(1)?.affine(0.587, 0.0)?;
-    let b = planes.get(2)?.affine(0.114, 0.0)?;
-    Ok(((r + g)? + b)?)
+/// Mean `|b − a|` of each pair of one-plane frames (`[pairs, 1, h, w]`).
+fn mean_abs_diffs(a: &Tensor, b: &Tensor) -> Result<Vec<f64>, MediaError> {
+    Ok(kernels::plane_abs_diff_means(a, b)?
+        .flatten_all()?
+        .to_vec1::<f64>()?)
 }
 
-/// Mean absolute 4-neighbour Laplacian of each frame of `luma` (`[n, h, w]`);
-/// 0 for frames too small to have interior pixels.
+/// BT.601 luma of frames of planar RGB: `u8` `[n, 3, h, w]` → `f32` `[n, h, w]`.
+pub fn luma(frames: &Tensor) -> Result<Tensor, MediaError> {
+    Ok(kernels::luma(frames)?)
+}
+
+/// Mean absolute 4-neighbour Laplacian of each frame of `luma` (`f32`, `[n,
+/// h, w]`); 0 for frames too small to have interior pixels.
 pub fn laplacian_magnitude(luma: &Tensor) -> Result<Vec<f64>, MediaError> {
-    let (n, h, w) = luma.dims3()?;
-    if h < 3 || w < 3 {
-        return Ok(vec![0.0; n]);
-    }
-    let at = |dy: usize, dx: usize| luma.narrow(1, dy, h - 2)?.narrow(2, dx, w - 2);
-    let neighbours = (((at(0, 1)? + at(2, 1)?)? + at(1, 0)?)? + at(1, 2)?)?;
-    let laplacian = (at(1, 1)?.affine(4.0, 0.0)? - neighbours)?.abs()?;
-    frame_means(&laplacian)
+    let stats = kernels::luma_stats(luma)?.to_vec2::<f64>()?;
+    Ok(stats.iter().map(|s| s[1]).collect())
 }
 
 /// Mean quality over the frames of one shot.
@@ -168,26 +175,27 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// Planar RGB `[3, n, h, w]` from grey frames given as rows of luma.
-    fn grey_frames(frames: &[Vec<Vec<f32>>]) -> Tensor {
-        let mut data: Vec<f32> = Vec::new();
-        for _ in 0..3 {
-            for frame in frames {
+    /// Frames `[n, 3, h, w]` of planar RGB from grey frames given as rows of
+    /// levels.
+    fn grey_frames(frames: &[Vec<Vec<u8>>]) -> Tensor {
+        let mut data: Vec<u8> = Vec::new();
+        for frame in frames {
+            for _ in 0..3 {
                 data.extend(frame.iter().flatten());
             }
         }
         let (h, w) = (frames[0].len(), frames[0][0].len());
-        Tensor::from_vec(data, (3, frames.len(), h, w), &Device::Cpu).unwrap()
+        Tensor::from_vec(data, (frames.len(), 3, h, w), &Device::Cpu).unwrap()
     }
 
-    fn flat(value: f32) -> Vec<Vec<f32>> {
+    fn flat(value: u8) -> Vec<Vec<u8>> {
         vec![vec![value; 5]; 4]
     }
 
     #[test]
     fn luma_uses_bt601_weights() {
-        let planes = Tensor::from_vec(vec![255f32, 0.0, 0.0], (3, 1, 1, 1), &Device::Cpu).unwrap();
-        let y = luma(&planes)
+        let frames = Tensor::from_vec(vec![255u8, 0, 0], (1, 3, 1, 1), &Device::Cpu).unwrap();
+        let y = luma(&frames)
             .unwrap()
             .flatten_all()
             .unwrap()
@@ -198,11 +206,11 @@ mod tests {
 
     #[test]
     fn measures_brightness_sharpness_and_motion() {
-        let mut spot = flat(10.0);
-        spot[1][2] = 110.0;
+        let mut spot = flat(10);
+        spot[1][2] = 110;
         let mut meter = QualityMeter::new();
         let first = meter
-            .measure(&grey_frames(&[flat(10.0), spot.clone()]))
+            .measure(&grey_frames(&[flat(10), spot.clone()]))
             .unwrap();
         assert_eq!(first[0].motion, None);
         assert!((first[0].brightness - 10.0).abs() < 1e-4);

@@ -137,8 +137,9 @@ pub fn select_highlights(shots: &[Shot], target_s: f64) -> Vec<(f64, f64)> {
     picked
 }
 
-/// The poster's time: the middle of the best-scoring shot (ties to the earlier
-/// shot), or the middle of the video when there are no shots.
+/// The poster's time: the keyframe of the best-scoring shot (ties to the
+/// earlier shot; its middle if it has no keyframe), or the middle of the video
+/// when there are no shots.
 pub fn poster_time(analysis: &Analysis) -> f64 {
     let score = |s: &Shot| {
         if s.score.is_nan() {
@@ -153,7 +154,10 @@ pub fn poster_time(analysis: &Analysis) -> f64 {
         .filter(|s| s.end_s > s.start_s)
         .reduce(|best, s| if score(s) > score(best) { s } else { best });
     let t = match best {
-        Some(shot) => (shot.start_s + shot.end_s) / 2.0,
+        Some(shot) => match &shot.keyframe {
+            Some(k) => k.time_s,
+            None => (shot.start_s + shot.end_s) / 2.0,
+        },
         None => analysis.duration_s / 2.0,
     };
     if t.is_finite() {
@@ -177,6 +181,9 @@ mod tests {
             brightness: 100.0,
             sharpness: 10.0,
             motion: 5.0,
+            keyframe: None,
+            faces: 0,
+            largest_face: None,
             score,
         }
     }
@@ -275,6 +282,7 @@ mod tests {
             height: 240,
             duration_s: 10.0,
             detector: serde_json::json!({}),
+            models: Vec::new(),
             shots: vec![
                 shot(0, 0.0, 4.0, 0.3),
                 shot(1, 4.0, 6.0, 0.8),
@@ -282,6 +290,12 @@ mod tests {
             ],
         };
         assert_eq!(poster_time(&analysis), 5.0);
+        analysis.shots[1].keyframe = Some(crate::analysis::Keyframe {
+            frame: 110,
+            time_s: 4.4,
+            sharpness: 12.0,
+        });
+        assert_eq!(poster_time(&analysis), 4.4, "the best shot's keyframe");
         analysis.shots.clear();
         assert_eq!(poster_time(&analysis), 5.0);
     }

@@ -1,4 +1,5 @@
-//! Shot boundary detection on decoded frames, with candle tensor operations.
+//! Shot boundary detection on decoded frames, with candle ops (the fused
+//! HSV conversion and plane differences of [`crate::kernels`]).
 //!
 //! [`ContentDetector`] follows PySceneDetect's content detector: each frame is
 //! converted to HSV with OpenCV's 8-bit convention (H in 0..180, S and V in
@@ -13,8 +14,9 @@
 //! compares a frame's score with its neighbours' (an adaptive detector) fits
 //! the same interface. [`ContentScorer`] is the reusable scoring part.
 
+use crate::kernels;
 use crate::MediaError;
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// A shot boundary detector fed with consecutive batches of frames.
@@ -23,10 +25,11 @@ pub trait Detector {
     fn name(&self) -> &'static str;
     /// The detector's parameters, recorded in the analysis.
     fn params(&self) -> serde_json::Value;
-    /// Feeds the next batch: planar RGB `f32` of shape `[3, frames, height,
-    /// width]` (see [`crate::tensors::rgb_planes`]). Returns the cuts decided
-    /// so far, as indices of the frames that start a new shot, ascending.
-    fn push(&mut self, planes: &Tensor) -> Result<Vec<u64>, MediaError>;
+    /// Feeds the next batch: frames of planar RGB, `u8` of shape `[frames,
+    /// 3, height, width]` (see [`crate::tensors::frames`]). Returns the cuts
+    /// decided so far, as indices of the frames that start a new shot,
+    /// ascending.
+    fn push(&mut self, frames: &Tensor) -> Result<Vec<u64>, MediaError>;
     /// The stream has ended: cuts still held back.
     fn finish(&mut self) -> Vec<u64>;
 }
@@ -63,32 +66,13 @@ impl ContentWeights {
     }
 }
 
-/// Converts planar RGB (`[3, ...]`, `f32`, 0–255) to planar HSV of the same
-/// shape with OpenCV's 8-bit convention: `V = max`, `S = 255·(max−min)/max`,
-/// `H` = hue in degrees halved (0..180), each rounded to an integer as OpenCV
-/// does (`floor(x + 0.5)`); grey pixels have `H = S = 0`.
-pub fn rgb_to_hsv(planes: &Tensor) -> Result<Tensor, MediaError> {
-    let (r, g, b) = (planes.get(0)?, planes.get(1)?, planes.get(2)?);
-    let v = r.maximum(&g)?.maximum(&b)?;
-    let min = r.minimum(&g)?.minimum(&b)?;
-    let chroma = (&v - &min)?;
-    let s = (chroma.affine(255.0, 0.0)? / v.maximum(1.0)?)?
-        .affine(1.0, 0.5)?
-        .floor()?;
-    // The hue sector, in units of `chroma`, from whichever channel is the
-    // maximum (red first, then green, as OpenCV breaks ties).
-    let from_r = (&g - &b)?;
-    let from_g = ((&b - &r)? + chroma.affine(2.0, 0.0)?)?;
-    let from_b = ((&r - &g)? + chroma.affine(4.0, 0.0)?)?;
-    let sector = v
-        .eq(&r)?
-        .where_cond(&from_r, &v.eq(&g)?.where_cond(&from_g, &from_b)?)?;
-    // 60° per sector unit, halved: 30 per unit of `chroma`.
-    let h = (sector.affine(30.0, 0.0)? / chroma.maximum(1.0)?)?
-        .affine(1.0, 0.5)?
-        .floor()?;
-    let h = h.lt(0.0)?.where_cond(&h.affine(1.0, 180.0)?, &h)?;
-    Ok(Tensor::stack(&[h, s, v], 0)?)
+/// Converts frames of planar RGB (`u8`, `[frames, 3, height, width]`) to
+/// planar HSV of the same shape and type with OpenCV's 8-bit convention:
+/// `V = max`, `S = 255·(max−min)/max`, `H` = hue in degrees halved (0..180),
+/// each rounded to an integer as OpenCV does (`floor(x + 0.5)`); grey pixels
+/// have `H = S = 0`. One fused op (see [`crate::kernels`]).
+pub fn rgb_to_hsv(frames: &Tensor) -> Result<Tensor, MediaError> {
+    Ok(kernels::rgb_to_hsv(frames)?)
 }
 
 /// Scores frames by their content change against the previous frame. Keeps
@@ -111,58 +95,63 @@ impl ContentScorer {
         self.weights
     }
 
-    /// One score per frame of the batch; `None` for the stream's first frame,
-    /// which has nothing to be compared with.
-    pub fn scores(&mut self, planes: &Tensor) -> Result<Vec<Option<f64>>, MediaError> {
-        if planes.dim(1)? == 0 {
+    /// One score per frame of the batch (`u8` RGB frames, see
+    /// [`Detector::push`]); `None` for the stream's first frame, which has
+    /// nothing to be compared with.
+    pub fn scores(&mut self, frames: &Tensor) -> Result<Vec<Option<f64>>, MediaError> {
+        if frames.dim(0)? == 0 {
             return Ok(Vec::new());
         }
-        self.scores_hsv(&rgb_to_hsv(planes)?)
+        self.scores_hsv(&rgb_to_hsv(frames)?)
     }
 
     /// As [`scores`](Self::scores), for frames already converted with
     /// [`rgb_to_hsv`] (so a detector that keeps the HSV frames converts once).
     pub fn scores_hsv(&mut self, hsv: &Tensor) -> Result<Vec<Option<f64>>, MediaError> {
-        let frames = hsv.dim(1)?;
+        let frames = hsv.dim(0)?;
         if frames == 0 {
             return Ok(Vec::new());
         }
-        let last = hsv.narrow(1, frames - 1, 1)?;
-        let (series, first_scored) = match self.previous.take() {
-            Some(previous) => (Tensor::cat(&[&previous, hsv], 1)?, 0),
-            None => (hsv.clone(), 1),
-        };
-        self.previous = Some(last);
-        let pairs = series.dim(1)? - 1;
-        let mut scores = vec![None; first_scored];
-        if pairs == 0 {
-            return Ok(scores);
+        let mut scores = Vec::with_capacity(frames);
+        match self.previous.take() {
+            Some(previous) => {
+                let first = hsv.narrow(0, 0, 1)?;
+                scores.extend(
+                    pair_scores(self.weights, &previous, &first)?
+                        .into_iter()
+                        .map(Some),
+                );
+            }
+            None => scores.push(None),
         }
-        let after = series.narrow(1, 1, pairs)?;
-        let before = series.narrow(1, 0, pairs)?;
-        let pair = pair_scores(self.weights, &before, &after)?;
-        scores.extend(pair.into_iter().map(Some));
+        if frames > 1 {
+            let before = hsv.narrow(0, 0, frames - 1)?;
+            let after = hsv.narrow(0, 1, frames - 1)?;
+            scores.extend(
+                pair_scores(self.weights, &before, &after)?
+                    .into_iter()
+                    .map(Some),
+            );
+        }
+        self.previous = Some(hsv.narrow(0, frames - 1, 1)?);
         Ok(scores)
     }
 }
 
 /// Content scores between frame pairs: `a` and `b` are HSV frames of the
-/// same shape `[3, pairs, height, width]`; the score of pair `i` is the
-/// weighted average of the mean `|Δ|` of H, S and V between `a[:, i]` and
-/// `b[:, i]`.
+/// same shape `[pairs, 3, height, width]` (`u8`); the score of pair `i` is
+/// the weighted average of the mean `|Δ|` of H, S and V between `a[i]` and
+/// `b[i]`.
 pub fn pair_scores(
     weights: ContentWeights,
     a: &Tensor,
     b: &Tensor,
 ) -> Result<Vec<f64>, MediaError> {
-    // [3, pairs]: mean |Δ| of H, S and V for each pair.
-    let deltas = (b - a)?
-        .abs()?
-        .mean((2, 3))?
-        .to_dtype(DType::F64)?
-        .to_vec2::<f64>()?;
-    Ok((0..deltas[0].len())
-        .map(|i| weights.average(deltas[0][i], deltas[1][i], deltas[2][i]))
+    // [pairs, 3]: mean |Δ| of H, S and V for each pair.
+    let deltas = kernels::plane_abs_diff_means(a, b)?.to_vec2::<f64>()?;
+    Ok(deltas
+        .iter()
+        .map(|d| weights.average(d[0], d[1], d[2]))
         .collect())
 }
 
@@ -239,8 +228,8 @@ impl Detector for ContentDetector {
         })
     }
 
-    fn push(&mut self, planes: &Tensor) -> Result<Vec<u64>, MediaError> {
-        let scores = self.scorer.scores(planes)?;
+    fn push(&mut self, frames: &Tensor) -> Result<Vec<u64>, MediaError> {
+        let scores = self.scorer.scores(frames)?;
         Ok(self.decide(&scores))
     }
 
@@ -254,36 +243,13 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// Planar RGB `[3, n, h, w]` of `n` frames, each a flat colour.
+    /// Frames `[n, 3, h, w]` of planar RGB, each a flat colour.
     fn flat_frames(colours: &[[u8; 3]], h: usize, w: usize) -> Tensor {
-        let mut data = Vec::new();
-        for c in 0..3 {
-            for colour in colours {
-                data.extend(std::iter::repeat_n(f32::from(colour[c]), h * w));
-            }
-        }
-        Tensor::from_vec(data, (3, colours.len(), h, w), &Device::Cpu).unwrap()
-    }
-
-    fn hsv_of(rgb: [u8; 3]) -> [f32; 3] {
-        let hsv = rgb_to_hsv(&flat_frames(&[rgb], 1, 1)).unwrap();
-        let v = hsv.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        [v[0], v[1], v[2]]
-    }
-
-    #[test]
-    fn hsv_follows_opencv_8bit_convention() {
-        assert_eq!(hsv_of([255, 0, 0]), [0.0, 255.0, 255.0]);
-        assert_eq!(hsv_of([0, 255, 0]), [60.0, 255.0, 255.0]);
-        assert_eq!(hsv_of([0, 0, 255]), [120.0, 255.0, 255.0]);
-        assert_eq!(hsv_of([0, 0, 0]), [0.0, 0.0, 0.0]);
-        assert_eq!(hsv_of([128, 128, 128]), [0.0, 0.0, 128.0]);
-        // 330° → 165; negative sector wraps.
-        assert_eq!(hsv_of([255, 0, 128]), [165.0, 255.0, 255.0]);
-        // 210° → 105, S = 255·20/30 = 170.
-        assert_eq!(hsv_of([10, 20, 30]), [105.0, 170.0, 30.0]);
-        // Ties go to red: yellow is 60° → 30.
-        assert_eq!(hsv_of([255, 255, 0]), [30.0, 255.0, 255.0]);
+        let data = colours
+            .iter()
+            .flat_map(|colour| colour.iter().flat_map(|&c| std::iter::repeat_n(c, h * w)))
+            .collect::<Vec<u8>>();
+        Tensor::from_vec(data, (colours.len(), 3, h, w), &Device::Cpu).unwrap()
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::decode::FrameBatch;
 use crate::MediaError;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use std::sync::OnceLock;
 
 /// The device for analysis, resolved once per process: the first CUDA GPU
@@ -33,17 +33,10 @@ pub fn device_name(device: &Device) -> &'static str {
     }
 }
 
-/// A batch as planar RGB: `f32` of shape `[3, frames, height, width]`, values
-/// 0–255. `planes.get(0)` is red for every frame of the batch, and so on.
-pub fn rgb_planes(batch: &FrameBatch, device: &Device) -> Result<Tensor, MediaError> {
-    Ok(batch
-        .to_tensor(device)?
-        .permute((1, 0, 2, 3))?
-        .contiguous()?
-        .to_dtype(DType::F32)?)
-}
-
-/// Per-frame means of `x` (`[frames, height, width]`) as `f64`s.
-pub fn frame_means(x: &Tensor) -> Result<Vec<f64>, MediaError> {
-    Ok(x.mean((1, 2))?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
+/// A batch as a tensor without copying its frames on the CPU: planar RGB,
+/// `u8` of shape `[frames, 3, height, width]` (see [`FrameBatch`]).
+/// `frames.get(i)` is frame `i` of the batch, its red plane first.
+pub fn frames(batch: FrameBatch, device: &Device) -> Result<Tensor, MediaError> {
+    let shape = (batch.len, 3, batch.height as usize, batch.width as usize);
+    Ok(Tensor::from_vec(batch.data, shape, device)?)
 }

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use sprocket_media::analyze::{analyze, AnalyzeParams};
+use sprocket_media::faces::Mtcnn;
 use sprocket_media::{Analysis, MediaError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,7 +37,12 @@ fn make_video(dir: &Path, name: &str, segments: &[(&str, u32)]) -> PathBuf {
 }
 
 fn run(path: &Path, params: &AnalyzeParams) -> Result<Analysis, MediaError> {
-    analyze(path, params, &mut |_| {}, &AtomicBool::new(false))
+    analyze(path, params, mtcnn(), &mut |_| {}, &AtomicBool::new(false))
+}
+
+/// The analyze phase's face model (weights from `models/fetch.sh`).
+fn mtcnn() -> &'static Mtcnn {
+    Mtcnn::shared_default().expect("MTCNN weights")
 }
 
 fn cuts(analysis: &Analysis) -> Vec<u64> {
@@ -94,6 +100,7 @@ fn finds_hard_cuts_at_known_frames() {
     let analysis = analyze(
         &video,
         &AnalyzeParams::default(),
+        mtcnn(),
         &mut |p| progress.push(p),
         &AtomicBool::new(false),
     )
@@ -200,6 +207,7 @@ fn cancellation_stops_decoding_quickly() {
     let result = analyze(
         &video,
         &AnalyzeParams::default(),
+        mtcnn(),
         &mut |_| {
             calls += 1;
             cancel.store(true, Ordering::Relaxed);
@@ -212,7 +220,13 @@ fn cancellation_stops_decoding_quickly() {
     assert!(cancelled_at.unwrap().elapsed() < Duration::from_secs(2));
 
     let already = AtomicBool::new(true);
-    let result = analyze(&video, &AnalyzeParams::default(), &mut |_| {}, &already);
+    let result = analyze(
+        &video,
+        &AnalyzeParams::default(),
+        mtcnn(),
+        &mut |_| {},
+        &already,
+    );
     assert!(matches!(result, Err(MediaError::Cancelled)), "{result:?}");
 }
 

@@ -115,6 +115,7 @@ pub fn completion(phase: Phase) -> EventBody {
             frames: 312,
             fps: 25.0,
             shots: 4,
+            summary: None,
         }),
         Phase::Render => EventBody::MediaRendered(MediaRendered {
             artifacts: vec![work("highlight.mp4"), work("poster.jpg")],

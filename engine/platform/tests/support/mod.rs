@@ -108,6 +108,11 @@ pub fn bodies() -> Vec<EventBody> {
             frames: 300,
             fps: 25.0,
             shots: 4,
+            summary: Some(sprocket_core::event::AnalysisSummary {
+                faces: 2,
+                shots_with_faces: 1,
+                models: [("mtcnn".to_owned(), "facenet-pytorch==2.6.0".to_owned())].into(),
+            }),
         }),
         EventBody::MediaRendered(MediaRendered {
             artifacts: vec![artifact("highlight.mp4"), artifact("poster.jpg")],

@@ -155,6 +155,7 @@ fn completion(job: &JobId, phase: Phase) -> EventBody {
             frames: 300,
             fps: 30.0,
             shots: 3,
+            summary: None,
         }),
         Phase::Render => EventBody::MediaRendered(MediaRendered {
             artifacts: vec![work("highlight.mp4"), work("poster.jpg")],

@@ -87,11 +87,23 @@ pub fn pyscenedetect(python: &Path, video: &Path, args: &[&str]) -> Vec<u64> {
         .collect()
 }
 
+/// The analyze phase's face model (weights from `models/fetch.sh`).
+fn mtcnn() -> &'static sprocket_media::faces::Mtcnn {
+    sprocket_media::faces::Mtcnn::shared_default().expect("MTCNN weights")
+}
+
 /// Sprocket's cuts for `video` with the analyze phase's `params` (given as
 /// recipe JSON, so they go through the same parsing as in production).
 pub fn sprocket(video: &Path, params: serde_json::Value) -> Vec<u64> {
     let params = AnalyzeParams::from_params(params.as_object().expect("an object")).unwrap();
-    let analysis = analyze(video, &params, &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    let analysis = analyze(
+        video,
+        &params,
+        mtcnn(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     analysis
         .shots
         .iter()
