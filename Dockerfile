@@ -12,7 +12,7 @@ FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
 # Native build dependencies: librdkafka (built by rdkafka-sys), OpenSSL, libpq, zlib.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config perl python3 libssl-dev libpq-dev zlib1g-dev \
+      build-essential cmake pkg-config perl python3 python3-pip libssl-dev libpq-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -20,10 +20,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p sprocket --bin sprocket \
  && install -D -m 0755 target/release/sprocket /out/bin/sprocket
-# Model weights: shipped in the image when the source tree has a models/ folder;
-# an empty directory otherwise.
-RUN mkdir -p /out/models \
- && if [ -d models ]; then cp -a models/. /out/models/; fi
+# Model weights: MTCNN's, from the facenet-pytorch wheel on PyPI (verified by
+# its sha256) converted to safetensors by models/fetch.sh; never fetched at run time.
+RUN bash models/fetch.sh --weights-only \
+ && mkdir -p /out/models \
+ && cp -a models/mtcnn /out/models/
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # ffmpeg/ffprobe for the media phases, libpq for PostgreSQL projections, tini as
@@ -41,7 +42,8 @@ COPY --from=builder /out/models /opt/sprocket/models
 USER 10001:10001
 WORKDIR /var/lib/sprocket
 ENV TMPDIR=/tmp \
-    SPROCKET__WORKER__SCRATCH_DIR=/scratch
+    SPROCKET__WORKER__SCRATCH_DIR=/scratch \
+    SPROCKET_MODELS_DIR=/opt/sprocket/models
 EXPOSE 8080 9090
 # sprocket shuts down gracefully on SIGINT (Ctrl-C): workers stop polling and
 # give up their partitions. Docker and Kubernetes (containerd, CRI-O) send the

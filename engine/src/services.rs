@@ -82,7 +82,7 @@ pub async fn start_projector(
 pub async fn start_worker(cfg: Arc<Config>, phase: Phase) -> anyhow::Result<WorkerHandle> {
     let bus = Bus::connect(&cfg, producer_name(&format!("worker-{phase}"))).await?;
     let stores = Stores::open(&cfg)?;
-    let stepper = Stepper::new(phase_work(phase), bus, stores, cfg)?;
+    let stepper = Stepper::new(phase_work(phase, &cfg)?, bus, stores, cfg)?;
     Ok(run_worker(stepper)?)
 }
 

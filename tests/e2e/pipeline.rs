@@ -58,6 +58,21 @@ async fn a_job_flows_through_all_four_phases() {
         .map(|s| s["start_frame"].as_u64().unwrap())
         .collect();
     assert_eq!(starts[0], 0);
+    // Every shot has a keyframe inside it and a face count; the model that
+    // counted them is named with its weights' digests.
+    for s in analysis["shots"].as_array().unwrap() {
+        let k = s["keyframe"]["frame"].as_u64().expect("a keyframe");
+        assert!(
+            k >= s["start_frame"].as_u64().unwrap() && k < s["end_frame"].as_u64().unwrap(),
+            "{s}"
+        );
+        assert!(s["faces"].is_u64(), "{s}");
+    }
+    assert_eq!(analysis["models"][0]["name"], "mtcnn", "{analysis}");
+    assert_eq!(
+        analysis["models"][0]["weights"].as_array().map(Vec::len),
+        Some(3)
+    );
     assert_eq!(
         starts.len(),
         cuts.len() + 1,
@@ -154,6 +169,20 @@ async fn a_job_flows_through_all_four_phases() {
     assert!(
         types.contains(&"PhaseProgress"),
         "render reports progress: {types:?}"
+    );
+    let analyzed = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "MediaAnalyzed")
+        .unwrap();
+    let summary = &analyzed["data"]["summary"];
+    assert!(summary["faces"].is_u64(), "{analyzed}");
+    assert!(
+        summary["models"]["mtcnn"]
+            .as_str()
+            .is_some_and(|v| v.contains("facenet-pytorch")),
+        "{analyzed}"
     );
     app.dev.stop().await;
 }

@@ -395,7 +395,11 @@ impl Drop for Stack {
         if let Some(keep) = std::env::var_os("SPROCKET_KEEP_LOGS") {
             let to = std::path::Path::new(&keep).join(self.db.name.as_str());
             let _ = std::fs::create_dir_all(&to);
-            for e in std::fs::read_dir(self.root().join("logs")).into_iter().flatten().flatten() {
+            for e in std::fs::read_dir(self.root().join("logs"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let _ = std::fs::copy(e.path(), to.join(e.file_name()));
             }
             eprintln!("logs kept in {}", to.display());

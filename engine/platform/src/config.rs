@@ -107,6 +107,10 @@ pub struct IngestConfig {
 pub struct WorkerConfig {
     /// Scratch directory for media work (default: the system temp dir).
     pub scratch_dir: Option<PathBuf>,
+    /// Where the analyze phase finds its model weights (`mtcnn/…`, made by
+    /// `models/fetch.sh`). Default: `SPROCKET_MODELS_DIR`, else `./models`,
+    /// else the source tree's `models/`.
+    pub models_dir: Option<PathBuf>,
     /// Attempts at a phase before the job fails and its item is dead-lettered.
     pub max_attempts: u32,
     /// Delay before the first retry, in milliseconds (doubles each attempt).
@@ -186,6 +190,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             scratch_dir: None,
+            models_dir: None,
             max_attempts: 3,
             retry_delay_ms: 1000,
             retry_multiplier: 2.0,

@@ -1,16 +1,38 @@
-//! Analyze: shots, per-shot quality and highlight scores, as `analysis.json`.
+//! Analyze: shots, per-shot keyframes, faces, quality and highlight scores, as
+//! `analysis.json`.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use sprocket_core::event::MediaAnalyzed;
+use sprocket_core::event::{AnalysisSummary, MediaAnalyzed};
 use sprocket_core::{EventBody, Phase, WorkItem};
 use sprocket_media::analyze::{analyze, AnalyzeParams};
+use sprocket_media::faces::{Mtcnn, MTCNN_SUBDIR};
+use sprocket_media::tensors::device;
 
 use super::{blocking, fetch_artifact, publish_file, Done, PhaseWork};
 use crate::{Cx, WorkError};
 
 const PHASE: Phase = Phase::Analyze;
 
-pub struct Analyze;
+/// The analyze phase, with its models loaded once for the worker's life.
+pub struct Analyze {
+    faces: Arc<Mtcnn>,
+}
+
+impl Analyze {
+    /// Loads the models from `models_dir` (which holds `mtcnn/`) on the
+    /// analysis device; missing weights are an error naming the setup command.
+    pub fn load(models_dir: &Path) -> Result<Analyze, WorkError> {
+        let faces = Mtcnn::load(&models_dir.join(MTCNN_SUBDIR), device())
+            .map_err(WorkError::media(PHASE))?;
+        tracing::info!(model = %faces.info().version, device = ?faces.device(), "analyze: MTCNN loaded");
+        Ok(Analyze {
+            faces: Arc::new(faces),
+        })
+    }
+}
 
 #[async_trait]
 impl PhaseWork for Analyze {
@@ -23,8 +45,9 @@ impl PhaseWork for Analyze {
         let src = fetch_artifact(PHASE, cx, item, "source").await?;
         let mut progress = cx.progress();
         let cancel = cx.cancel.clone();
+        let faces = self.faces.clone();
         let analysis = blocking(PHASE, move || {
-            analyze(&src, &params, &mut progress, &cancel)
+            analyze(&src, &params, &faces, &mut progress, &cancel)
         })
         .await?;
         let json = cx.scratch_file("analysis.json");
@@ -46,6 +69,15 @@ impl PhaseWork for Analyze {
                 frames: analysis.frames,
                 fps: analysis.fps,
                 shots: analysis.shots.len() as u32,
+                summary: Some(AnalysisSummary {
+                    faces: analysis.shots.iter().map(|s| s.faces).sum(),
+                    shots_with_faces: analysis.shots.iter().filter(|s| s.faces > 0).count() as u32,
+                    models: analysis
+                        .models
+                        .iter()
+                        .map(|m| (m.name.clone(), m.version.clone()))
+                        .collect(),
+                }),
             }),
             artifacts: vec![artifact],
             media: None,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sprocket_core::event::{Artifact, MediaInfo};
 use sprocket_core::{EventBody, Phase, WorkItem};
+use sprocket_platform::config::Config;
 use sprocket_platform::store::{self, Store};
 
 use crate::{Cx, WorkError};
@@ -32,14 +33,22 @@ pub trait PhaseWork: Send + Sync + 'static {
     async fn run(&self, item: &WorkItem, cx: &Cx) -> Result<Done, WorkError>;
 }
 
-/// The work of a phase.
-pub fn phase_work(phase: Phase) -> Arc<dyn PhaseWork> {
-    match phase {
+/// The work of a phase, with what it needs loaded (the analyze phase's models,
+/// from `worker.models_dir` or [`default_model_dir`](sprocket_media::faces::default_model_dir)).
+pub fn phase_work(phase: Phase, cfg: &Config) -> Result<Arc<dyn PhaseWork>, WorkError> {
+    Ok(match phase {
         Phase::Ingest => Arc::new(ingest::Ingest),
-        Phase::Analyze => Arc::new(analyze::Analyze),
+        Phase::Analyze => {
+            let dir = cfg
+                .worker
+                .models_dir
+                .clone()
+                .unwrap_or_else(sprocket_media::faces::default_model_dir);
+            Arc::new(analyze::Analyze::load(&dir)?)
+        }
         Phase::Render => Arc::new(render::Render),
         Phase::Archive => Arc::new(archive::Archive),
-    }
+    })
 }
 
 /// The outputs each phase writes, by name.
