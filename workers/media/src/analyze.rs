@@ -32,10 +32,9 @@
 
 use crate::adaptive::{AdaptiveDetector, AdaptiveParams};
 use crate::analysis::{FaceBox, Keyframe};
-use crate::decode::FrameBatch;
 use crate::decode::{DecodeOptions, FrameDecoder};
 use crate::faces::Mtcnn;
-use crate::keyframes::{Candidate, KeyframePicker};
+use crate::keyframes::ShotKeyframes;
 use crate::quality::{shot_quality, FrameQuality, QualityMeter};
 use crate::shots::{ContentDetector, ContentParams, ContentWeights, Detector};
 use crate::tensors::{device, device_name, frames as frame_tensor};
@@ -278,112 +277,6 @@ pub fn analyze(
         models: vec![faces.info().clone()],
         shots,
     })
-}
-
-/// Frames kept pending for keyframes after they pass: a cut is confirmed at
-/// most a batch, the adaptive window and a flash after it happens.
-const KEYFRAME_HORIZON: u64 = 2 * BATCH_FRAMES as u64 + 64;
-
-/// Each shot's keyframe and the faces on it, found as the shots close.
-struct ShotKeyframes<'a> {
-    picker: KeyframePicker,
-    faces: &'a Mtcnn,
-    /// Shot start frame → keyframe, faces on it, the largest face.
-    found: BTreeMap<u64, (Keyframe, u32, Option<FaceBox>)>,
-    /// Cuts already closed (detectors report each once, in order).
-    last_cut: u64,
-}
-
-impl<'a> ShotKeyframes<'a> {
-    fn new(min_shot_len: u32, faces: &'a Mtcnn) -> Self {
-        ShotKeyframes {
-            // Every shot (at least `min_shot_len` frames) holds a candidate.
-            picker: KeyframePicker::new(min_shot_len as u64, KEYFRAME_HORIZON),
-            faces,
-            found: BTreeMap::new(),
-            last_cut: 0,
-        }
-    }
-
-    /// Copies of the batch's candidate frames, by index in the stream.
-    fn candidates(&self, batch: &FrameBatch) -> Vec<(u64, Vec<u8>)> {
-        let size = batch.width as usize * batch.height as usize * 3;
-        (0..batch.len)
-            .map(|i| (batch.first_frame + i as u64, i))
-            .filter(|(f, _)| self.picker.wants(*f))
-            .map(|(f, i)| (f, batch.data[i * size..(i + 1) * size].to_vec()))
-            .collect()
-    }
-
-    fn offer(&mut self, candidates: Vec<(u64, Vec<u8>)>, first: u64, quality: &[FrameQuality]) {
-        for (f, rgb) in candidates {
-            let sharpness = quality[(f - first) as usize].sharpness;
-            self.picker.offer(f, sharpness, &rgb);
-        }
-    }
-
-    /// The shot ending at `c` closes: faces are looked for on its keyframe.
-    fn cut(&mut self, c: u64, width: u32, height: u32) -> Result<(), MediaError> {
-        if c <= self.last_cut {
-            return Ok(());
-        }
-        self.last_cut = c;
-        let (start, pick) = self.picker.cut(c);
-        self.record(start, pick, width, height)
-    }
-
-    fn finish(&mut self, width: u32, height: u32) -> Result<(), MediaError> {
-        let (start, pick) = self.picker.finish();
-        self.record(start, pick, width, height)
-    }
-
-    fn record(
-        &mut self,
-        start: u64,
-        pick: Option<Candidate>,
-        width: u32,
-        height: u32,
-    ) -> Result<(), MediaError> {
-        let Some(k) = pick else { return Ok(()) };
-        let faces = self
-            .faces
-            .detect(&packed(&k.rgb), width as usize, height as usize)?;
-        let (w, h) = (width as f64, height as f64);
-        let largest = faces
-            .iter()
-            .max_by(|a, b| area(a).total_cmp(&area(b)))
-            .map(|f| FaceBox {
-                x: (f.bbox[0] as f64 / w).clamp(0.0, 1.0),
-                y: (f.bbox[1] as f64 / h).clamp(0.0, 1.0),
-                w: ((f.bbox[2] - f.bbox[0]) as f64 / w).clamp(0.0, 1.0),
-                h: ((f.bbox[3] - f.bbox[1]) as f64 / h).clamp(0.0, 1.0),
-                prob: f.prob as f64,
-            });
-        let keyframe = Keyframe {
-            frame: k.frame,
-            time_s: 0.0,
-            sharpness: k.sharpness,
-        };
-        self.found
-            .insert(start, (keyframe, faces.len() as u32, largest));
-        Ok(())
-    }
-}
-
-/// One planar RGB frame (the decoder's layout) as packed RGB24 (MTCNN's input).
-fn packed(planar: &[u8]) -> Vec<u8> {
-    let n = planar.len() / 3;
-    let (r, rest) = planar.split_at(n);
-    let (g, b) = rest.split_at(n);
-    let mut out = Vec::with_capacity(planar.len());
-    for i in 0..n {
-        out.extend_from_slice(&[r[i], g[i], b[i]]);
-    }
-    out
-}
-
-fn area(f: &crate::faces::Face) -> f32 {
-    (f.bbox[2] - f.bbox[0]).max(0.0) * (f.bbox[3] - f.bbox[1]).max(0.0)
 }
 
 /// A shot's highlight score: [`quality::score`](crate::quality::score) times
