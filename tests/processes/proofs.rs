@@ -167,8 +167,8 @@ pub async fn prove(stack: &mut Stack, ids: &[String], timeout: Duration) -> Coun
     counted
 }
 
-/// `sprocket.events` records of `job` (any type) that occurred after `t_ms`
-/// (milliseconds since the epoch): the first one's time, if any.
+/// When the first record on the log (any job, any type) occurred after `t_ms`
+/// (milliseconds since the epoch), if one did.
 pub fn first_event_after(log: &TopicLog, t_ms: i64) -> Option<i64> {
     log.records
         .iter()
