@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+#[path = "../tests/photos/mod.rs"]
+mod photos;
+
 const FIXTURES: [&str; 4] = [
     "astronaut.png",
     "astronaut_pair.png",
@@ -27,27 +30,6 @@ struct Image {
     rgb: Vec<u8>,
     width: usize,
     height: usize,
-}
-
-/// RGB24 bytes of `path` from ffmpeg, and its size from ffprobe.
-fn decode(path: &Path) -> (Vec<u8>, usize, usize) {
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    let size = String::from_utf8(probe.stdout).expect("utf-8");
-    let (w, h) = size.trim().split_once(',').expect("width,height");
-    let (width, height) = (w.parse().expect("width"), h.parse().expect("height"));
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert_eq!(out.stdout.len(), width * height * 3, "{}", path.display());
-    (out.stdout, width, height)
 }
 
 fn facenet_pytorch(
@@ -90,18 +72,14 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
     let threads = candle_core::utils::get_num_threads();
-    let models = default_model_dir();
-    let mtcnn =
-        Mtcnn::load(&models.join(MTCNN_SUBDIR), &Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
-    let paths: Vec<PathBuf> = FIXTURES
-        .iter()
-        .map(|f| models.join("fixtures").join(f))
-        .collect();
+    let mtcnn = Mtcnn::load(&default_model_dir().join(MTCNN_SUBDIR), &Device::Cpu)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let paths: Vec<PathBuf> = FIXTURES.iter().map(|f| photos::fixture(f)).collect();
     let images: Vec<Image> = FIXTURES
         .iter()
         .zip(&paths)
         .map(|(name, path)| {
-            let (rgb, width, height) = decode(path);
+            let (rgb, width, height) = photos::decode_rgb(path);
             Image {
                 name,
                 rgb,

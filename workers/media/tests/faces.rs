@@ -10,8 +10,10 @@ use serde::Deserialize;
 use sprocket_media::faces::{default_model_dir, Face, Mtcnn, MTCNN_SUBDIR};
 use sprocket_media::MediaError;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod photos;
+use photos::{decode_rgb, fixture};
+use std::path::Path;
 
 /// Least IoU between a Sprocket box and its facenet-pytorch match.
 const MIN_IOU: f32 = 0.9;
@@ -42,44 +44,6 @@ fn golden() -> Golden {
 fn model() -> Mtcnn {
     let dir = default_model_dir().join(MTCNN_SUBDIR);
     Mtcnn::load(&dir, &Device::Cpu).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn fixture(name: &str) -> PathBuf {
-    let path = default_model_dir().join("fixtures").join(name);
-    assert!(
-        path.exists(),
-        "fixture {} is missing: run `bash models/fetch.sh` (or `bash .ci/setup`)",
-        path.display()
-    );
-    path
-}
-
-/// The image's width and height, from ffprobe.
-fn probe_size(path: &Path) -> (usize, usize) {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(out.status.success(), "ffprobe failed on {}", path.display());
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let (w, h) = text.trim().split_once(',').expect("width,height");
-    (w.parse().expect("width"), h.parse().expect("height"))
-}
-
-/// The image decoded to RGB24 by ffmpeg, with its size.
-fn decode_rgb(path: &Path) -> (Vec<u8>, usize, usize) {
-    let (width, height) = probe_size(path);
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(out.status.success(), "ffmpeg failed on {}", path.display());
-    assert_eq!(out.stdout.len(), width * height * 3, "{}", path.display());
-    (out.stdout, width, height)
 }
 
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {

@@ -7,18 +7,20 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use sprocket_media::analyze::{analyze, AnalyzeParams};
-use sprocket_media::faces::{default_model_dir, Mtcnn};
+use sprocket_media::faces::Mtcnn;
+
+mod photos;
+use photos::fixture;
 
 /// 2 s of each photograph at 25 fps, 640x360, letterboxed.
 fn portrait_then_coffee(out: &Path) {
-    let fixtures = default_model_dir().join("fixtures");
     let fit = "scale=640:360:force_original_aspect_ratio=decrease,\
                pad=640:360:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=25,format=yuv420p";
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-loop", "1", "-t", "2", "-i"])
-        .arg(fixtures.join("astronaut.png"))
+        .arg(fixture("astronaut.png"))
         .args(["-loop", "1", "-t", "2", "-i"])
-        .arg(fixtures.join("coffee.png"))
+        .arg(fixture("coffee.png"))
         .arg("-filter_complex")
         .arg(format!("[0]{fit}[a];[1]{fit}[b];[a][b]concat=n=2:v=1[v]"))
         .args(["-map", "[v]", "-c:v", "libx264", "-crf", "18"])
