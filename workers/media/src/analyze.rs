@@ -31,16 +31,15 @@
 //! the default carries (adaptive without it: 3 / 0) does not.
 
 use crate::adaptive::{AdaptiveDetector, AdaptiveParams};
-use crate::analysis::{FaceBox, Keyframe};
+use crate::analysis::Keyframe;
 use crate::decode::{DecodeOptions, FrameDecoder};
 use crate::faces::Mtcnn;
-use crate::keyframes::ShotKeyframes;
+use crate::keyframes::{face_queue, find_faces, ShotFaces, ShotKeyframes};
 use crate::quality::{shot_quality, FrameQuality, QualityMeter};
 use crate::shots::{ContentDetector, ContentParams, ContentWeights, Detector};
 use crate::tensors::{device, device_name, frames as frame_tensor};
 use crate::{Analysis, MediaError, Shot};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -219,36 +218,55 @@ pub fn analyze(
     let mut meter = QualityMeter::new();
     let mut cuts = Vec::new();
     let mut frames: Vec<FrameQuality> = Vec::new();
-    let mut keys = ShotKeyframes::new(params.min_shot_len, faces);
-    while let Some(batch) = decoder.next_batch(on_progress, cancel)? {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(MediaError::Cancelled);
+    let (jobs, queue) = face_queue();
+    // The face finder runs MTCNN on each shot's keyframe on a thread of its
+    // own, beside the decoding and the analysis; what it found is joined at
+    // the end. Leaving the scope early (an error, a cancel) drops the queue's
+    // sender, which ends it.
+    let found = std::thread::scope(|scope| -> Result<_, MediaError> {
+        let finder = std::thread::Builder::new()
+            .name("faces".into())
+            .spawn_scoped(scope, || find_faces(queue, faces, cancel))
+            .map_err(|e| MediaError::io(input, e))?;
+        let mut keys = ShotKeyframes::new(params.min_shot_len, jobs);
+        while let Some(batch) = decoder.next_batch(on_progress, cancel)? {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(MediaError::Cancelled);
+            }
+            if keys.finder_gone() {
+                break;
+            }
+            let candidates = keys.candidates(&batch);
+            let (first, width, height) = (batch.first_frame, batch.width, batch.height);
+            let batch = frame_tensor(batch, device)?;
+            let found = detector.push(&batch)?;
+            let quality = meter.measure(&batch)?;
+            keys.offer(candidates, first, &quality);
+            for &c in &found {
+                keys.cut(c, width, height);
+            }
+            cuts.extend(found);
+            frames.extend(quality);
         }
-        let candidates = keys.candidates(&batch);
-        let (first, width, height) = (batch.first_frame, batch.width, batch.height);
-        let batch = frame_tensor(batch, device)?;
-        let found = detector.push(&batch)?;
-        let quality = meter.measure(&batch)?;
-        keys.offer(candidates, first, &quality);
-        for &c in &found {
-            keys.cut(c, width, height)?;
+        let total = decoder.frames();
+        let (width, height) = decoder.size();
+        for c in detector.finish() {
+            if c < total {
+                keys.cut(c, width, height);
+                cuts.push(c);
+            }
         }
-        cuts.extend(found);
-        frames.extend(quality);
-    }
+        keys.finish(width, height);
+        finder.join().unwrap_or_else(|_| {
+            Err(candle_core::Error::Msg("the face finder panicked".into()).into())
+        })
+    })?;
     let total = decoder.frames();
     let (width, height) = decoder.size();
-    for c in detector.finish() {
-        if c < total {
-            keys.cut(c, width, height)?;
-            cuts.push(c);
-        }
-    }
-    keys.finish(width, height)?;
 
     let fps = decoder.fps();
     let rate = decoder.frame_rate();
-    let shots = build_shots(&cuts, &frames, fps, &keys.found);
+    let shots = build_shots(&cuts, &frames, fps, &found);
     on_progress(100.0);
     tracing::debug!(
         frames = total,
@@ -288,12 +306,7 @@ fn score_with_faces(base: f64, faces: u32) -> f64 {
 
 /// Shots between consecutive cuts (`cuts` ascending, inside `1..frames.len()`),
 /// with the mean quality of their frames and their score.
-fn build_shots(
-    cuts: &[u64],
-    frames: &[FrameQuality],
-    fps: f64,
-    keys: &BTreeMap<u64, (Keyframe, u32, Option<FaceBox>)>,
-) -> Vec<Shot> {
+fn build_shots(cuts: &[u64], frames: &[FrameQuality], fps: f64, keys: &ShotFaces) -> Vec<Shot> {
     let total = frames.len() as u64;
     let mut bounds = vec![0];
     bounds.extend(cuts.iter().copied().filter(|&c| c > 0 && c < total));

@@ -12,9 +12,12 @@
 //! most `1 + horizon / stride` frames are held at any time.
 //!
 //! `ShotKeyframes` is the analyze phase's use of it: each shot's keyframe as
-//! the detector confirms the shot, and the faces MTCNN finds on it.
+//! the detector confirms the shot, handed to [`find_faces`], which runs MTCNN
+//! on it on a thread of its own while the decoding and the analysis go on.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::analysis::{FaceBox, Keyframe};
 use crate::decode::FrameBatch;
@@ -117,29 +120,50 @@ fn sharper(a: Option<Candidate>, b: Option<Candidate>) -> Option<Candidate> {
 }
 
 // --- The analyze phase's use: keyframes of the shots a detector finds, and the
-// faces on them.
+// faces on them, looked for on a thread of their own.
 
 /// Frames kept pending for keyframes after they pass: a cut is confirmed at
 /// most a batch, the adaptive window and a flash after it happens.
 const KEYFRAME_HORIZON: u64 = 2 * crate::analyze::BATCH_FRAMES as u64 + 64;
 
-/// Each shot's keyframe and the faces on it, found as the shots close.
-pub(crate) struct ShotKeyframes<'a> {
+/// Keyframes waiting for the face finder at most. MTCNN takes about as long
+/// on a keyframe as the decoder takes on a shot of the shortest length, so
+/// a few absorb runs of short shots; when they are all taken, the analysis
+/// waits (which bounds the memory: a few frames).
+const FACE_QUEUE: usize = 4;
+
+/// Each shot's keyframe and the faces on it, by the shot's first frame.
+pub(crate) type ShotFaces = BTreeMap<u64, (Keyframe, u32, Option<FaceBox>)>;
+
+/// A closed shot's keyframe, for the face finder.
+pub(crate) struct FaceJob {
+    start: u64,
+    key: Candidate,
+    width: u32,
+    height: u32,
+}
+
+/// Picks each shot's keyframe as the detector confirms the shot, and hands
+/// it to the face finder ([`find_faces`], on its own thread, so that MTCNN
+/// runs beside the decoding instead of holding it up).
+pub(crate) struct ShotKeyframes {
     picker: KeyframePicker,
-    faces: &'a Mtcnn,
-    /// Shot start frame → keyframe, faces on it, the largest face.
-    pub(crate) found: BTreeMap<u64, (Keyframe, u32, Option<FaceBox>)>,
+    jobs: SyncSender<FaceJob>,
+    /// Whether the face finder has stopped (it failed: its result says why).
+    finder_gone: bool,
     /// Cuts already closed (detectors report each once, in order).
     last_cut: u64,
 }
 
-impl<'a> ShotKeyframes<'a> {
-    pub(crate) fn new(min_shot_len: u32, faces: &'a Mtcnn) -> Self {
+impl ShotKeyframes {
+    /// Keyframes for shots of at least `min_shot_len` frames, sent to the
+    /// face finder reading [`face_queue`]'s other end.
+    pub(crate) fn new(min_shot_len: u32, jobs: SyncSender<FaceJob>) -> Self {
         ShotKeyframes {
             // Every shot (at least `min_shot_len` frames) holds a candidate.
             picker: KeyframePicker::new(min_shot_len as u64, KEYFRAME_HORIZON),
-            faces,
-            found: BTreeMap::new(),
+            jobs,
+            finder_gone: false,
             last_cut: 0,
         }
     }
@@ -166,34 +190,63 @@ impl<'a> ShotKeyframes<'a> {
         }
     }
 
-    /// The shot ending at `c` closes: faces are looked for on its keyframe.
-    pub(crate) fn cut(&mut self, c: u64, width: u32, height: u32) -> Result<(), MediaError> {
+    /// The shot ending at `c` closes: its keyframe goes to the face finder.
+    pub(crate) fn cut(&mut self, c: u64, width: u32, height: u32) {
         if c <= self.last_cut {
-            return Ok(());
+            return;
         }
         self.last_cut = c;
         let (start, pick) = self.picker.cut(c);
-        self.record(start, pick, width, height)
+        self.send(start, pick, width, height);
     }
 
-    pub(crate) fn finish(&mut self, width: u32, height: u32) -> Result<(), MediaError> {
+    /// The video ended: the last shot closes, and the face finder is told
+    /// there is nothing more.
+    pub(crate) fn finish(mut self, width: u32, height: u32) {
         let (start, pick) = self.picker.finish();
-        self.record(start, pick, width, height)
+        self.send(start, pick, width, height);
     }
 
-    fn record(
-        &mut self,
-        start: u64,
-        pick: Option<Candidate>,
-        width: u32,
-        height: u32,
-    ) -> Result<(), MediaError> {
-        let Some(k) = pick else { return Ok(()) };
-        let faces = self
-            .faces
-            .detect(&packed(&k.rgb), width as usize, height as usize)?;
-        let (w, h) = (width as f64, height as f64);
-        let largest = faces
+    /// Whether the face finder has stopped early (it failed).
+    pub(crate) fn finder_gone(&self) -> bool {
+        self.finder_gone
+    }
+
+    fn send(&mut self, start: u64, pick: Option<Candidate>, width: u32, height: u32) {
+        let Some(key) = pick else { return };
+        let job = FaceJob {
+            start,
+            key,
+            width,
+            height,
+        };
+        if !self.finder_gone && self.jobs.send(job).is_err() {
+            self.finder_gone = true;
+        }
+    }
+}
+
+/// The channel between [`ShotKeyframes`] and [`find_faces`].
+pub(crate) fn face_queue() -> (SyncSender<FaceJob>, Receiver<FaceJob>) {
+    sync_channel(FACE_QUEUE)
+}
+
+/// The face finder: MTCNN on each keyframe received, until the sender is
+/// gone (then the faces of every shot) or `cancel` is set (`Cancelled`).
+pub(crate) fn find_faces(
+    jobs: Receiver<FaceJob>,
+    faces: &Mtcnn,
+    cancel: &AtomicBool,
+) -> Result<ShotFaces, MediaError> {
+    let mut found = ShotFaces::new();
+    for job in jobs {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(MediaError::Cancelled);
+        }
+        let (w, h) = (job.width as usize, job.height as usize);
+        let on_key = faces.detect(&packed(&job.key.rgb), w, h)?;
+        let (w, h) = (w as f64, h as f64);
+        let largest = on_key
             .iter()
             .max_by(|a, b| area(a).total_cmp(&area(b)))
             .map(|f| FaceBox {
@@ -204,14 +257,13 @@ impl<'a> ShotKeyframes<'a> {
                 prob: f.prob as f64,
             });
         let keyframe = Keyframe {
-            frame: k.frame,
+            frame: job.key.frame,
             time_s: 0.0,
-            sharpness: k.sharpness,
+            sharpness: job.key.sharpness,
         };
-        self.found
-            .insert(start, (keyframe, faces.len() as u32, largest));
-        Ok(())
+        found.insert(job.start, (keyframe, on_key.len() as u32, largest));
     }
+    Ok(found)
 }
 
 /// One planar RGB frame (the decoder's layout) as packed RGB24 (MTCNN's input).
@@ -290,5 +342,53 @@ mod tests {
         assert_eq!(p.cut(7), (3, None));
         p.offer(10, 1.0, &[0]);
         assert_eq!(p.finish().1.map(|c| c.frame), Some(10));
+    }
+
+    fn grey_job(start: u64, frame: u64) -> FaceJob {
+        FaceJob {
+            start,
+            key: Candidate {
+                frame,
+                sharpness: 1.0,
+                rgb: vec![128; 64 * 48 * 3],
+            },
+            width: 64,
+            height: 48,
+        }
+    }
+
+    #[test]
+    fn the_face_finder_reports_every_shot_it_was_sent() {
+        let mtcnn = Mtcnn::shared_default().expect("MTCNN weights (bash models/fetch.sh)");
+        let cancel = AtomicBool::new(false);
+        let (jobs, queue) = face_queue();
+        let found = std::thread::scope(|s| {
+            let finder = s.spawn(|| find_faces(queue, mtcnn, &cancel));
+            for (start, frame) in [(0, 5), (30, 45), (60, 60)] {
+                jobs.send(grey_job(start, frame)).expect("the finder runs");
+            }
+            drop(jobs);
+            finder.join().expect("no panic")
+        })
+        .expect("faces");
+        let shots: Vec<(u64, u64, u32)> = found
+            .iter()
+            .map(|(start, (key, faces, largest))| {
+                assert!(largest.is_none());
+                (*start, key.frame, *faces)
+            })
+            .collect();
+        assert_eq!(shots, [(0, 5, 0), (30, 45, 0), (60, 60, 0)]);
+    }
+
+    #[test]
+    fn a_cancelled_face_finder_stops_with_cancelled() {
+        let mtcnn = Mtcnn::shared_default().expect("MTCNN weights (bash models/fetch.sh)");
+        let cancel = AtomicBool::new(true);
+        let (jobs, queue) = face_queue();
+        jobs.send(grey_job(0, 0)).expect("room in the queue");
+        drop(jobs);
+        let err = find_faces(queue, mtcnn, &cancel).expect_err("cancelled");
+        assert!(matches!(err, MediaError::Cancelled), "{err:?}");
     }
 }
