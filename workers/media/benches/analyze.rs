@@ -29,6 +29,12 @@
 //!   keyframes' faces) over batches decoded beforehand, to show what they
 //!   cost by themselves.
 //!
+//! After the rounds, MTCNN's images per second on the fixture photographs,
+//! Sprocket's and facenet-pytorch's (from `.venv-torch`, when
+//! `scripts/torch-venv.sh` has made it), with one thread each: the threads
+//! analyze runs MTCNN with (see `tensors::one_cpu_thread_unless_set`, which
+//! this bench calls as the `sprocket` binary does).
+//!
 //! `ANALYZE_BENCH_ROUNDS` sets the rounds (default 5; the analysis alone is
 //! timed once per input); the report gives the median and the best round.
 //! Results go to `benches/REPORT.md` (section `speed`).
@@ -40,6 +46,8 @@
 
 #[path = "analyze/measure.rs"]
 mod measure;
+#[path = "mtcnn/timing.rs"]
+mod mtcnn_timing;
 #[path = "analyze/report.rs"]
 mod report;
 #[path = "analyze/videos.rs"]
@@ -52,6 +60,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 fn main() {
+    // As the `sprocket` binary does (see the function).
+    sprocket_media::tensors::one_cpu_thread_unless_set();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--analyze-child") {
         return analyze_child(Path::new(&args[i + 1]));
@@ -105,9 +115,9 @@ fn speed_mode() {
             }
         }
     }
-    let mtcnn = mtcnn_images_per_second();
+    let mtcnn = mtcnn_rates();
     let took = started.elapsed();
-    let section = report::speed_section(&runs, rounds, &load_start, took, mtcnn);
+    let section = report::speed_section(&runs, rounds, &load_start, took, &mtcnn);
     println!("{section}");
     let path = report::write_section("speed", &section);
     eprintln!("wrote {}", path.display());
@@ -152,16 +162,19 @@ fn one_round(run: &mut VideoRun, round: usize) -> Vec<(usize, Sample)> {
     row
 }
 
-// ---------------------------------------------------------------------------
-// MTCNN (reserved): images per second of the face detector
-// (`sprocket_media::faces`). To be written with the face detector: return
-// `Some(images per second)` and the speed report gets an MTCNN line (see
-// `report::speed_section`). Not measured by the analyze benchmark itself.
-// ---------------------------------------------------------------------------
+/// Passes over the fixture photographs for the MTCNN rates.
+const MTCNN_PASSES: usize = 10;
 
-/// MTCNN face-detection throughput, images/s; `None` until it is written.
-fn mtcnn_images_per_second() -> Option<f64> {
-    None
+/// MTCNN's images per second on the fixture photographs, Sprocket's (with
+/// the threads analyze runs it with) and facenet-pytorch's with as many.
+fn mtcnn_rates() -> mtcnn_timing::Rates {
+    let faces = sprocket_media::faces::Mtcnn::shared_default().expect("MTCNN weights");
+    let rates = mtcnn_timing::measure(faces, MTCNN_PASSES);
+    eprintln!(
+        "MTCNN: {:.2} images/s, facenet-pytorch {:?}",
+        rates.sprocket, rates.reference
+    );
+    rates
 }
 
 /// `--compute`: the analysis alone on the 720p mix, five times, for

@@ -22,6 +22,33 @@ pub fn device() -> &'static Device {
     })
 }
 
+/// The environment variables candle's CPU thread pools are sized by: its
+/// element-wise ops (`CANDLE_NUM_THREADS`, else the next) and its matrix
+/// products and convolutions (`RAYON_NUM_THREADS`).
+pub const CPU_THREADS_VARS: [&str; 2] = ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"];
+
+/// Runs candle's CPU operations (MTCNN's) on one thread, unless
+/// [`CPU_THREADS_VARS`] say otherwise. Call it first thing in `main`, before
+/// any other thread exists: it sets environment variables.
+///
+/// Why one: in the analyze phase MTCNN runs on a thread of its own beside
+/// ffmpeg, whose decoding takes the other cores, and a worker analyses one
+/// video per partition it owns; candle's pools, sized to every core, then
+/// wait for each other's threads by spinning. In the analyze benchmark on a
+/// 2-core machine one thread took Sprocket's own CPU time from 0.79–0.98 to
+/// 0.54 ms per 720p frame and analyze from 266 to 282 frames/s
+/// (`benches/REPORT.md`).
+pub fn one_cpu_thread_unless_set() {
+    if CPU_THREADS_VARS
+        .iter()
+        .all(|v| std::env::var_os(v).is_none())
+    {
+        for var in CPU_THREADS_VARS {
+            std::env::set_var(var, "1");
+        }
+    }
+}
+
 /// A short name of `device` for the analysis record.
 pub fn device_name(device: &Device) -> &'static str {
     if device.is_cuda() {

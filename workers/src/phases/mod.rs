@@ -16,6 +16,8 @@ use sprocket_platform::store::{self, Store};
 
 use crate::{Cx, WorkError};
 
+pub use sprocket_media::tensors::one_cpu_thread_unless_set;
+
 /// What a completed phase hands on.
 #[derive(Debug, Clone)]
 pub struct Done {
