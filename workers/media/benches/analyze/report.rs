@@ -56,7 +56,7 @@ pub fn speed_section(
     rounds: usize,
     load_start: &str,
     took: Duration,
-    mtcnn_images_per_second: Option<f64>,
+    mtcnn: &crate::mtcnn_timing::Rates,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## Speed\n");
@@ -133,14 +133,7 @@ pub fn speed_section(
             );
         }
     }
-    let _ = writeln!(out, "\n### MTCNN\n");
-    let _ = match mtcnn_images_per_second {
-        Some(ips) => writeln!(out, "Face detection: {ips:.1} images/s."),
-        None => writeln!(
-            out,
-            "Not measured yet (`mtcnn_images_per_second` in the bench)."
-        ),
-    };
+    mtcnn_section(&mut out, mtcnn);
     if let Some(run) = runs.first() {
         let args: Vec<String> = decode_args(&run.path, false)
             .iter()
@@ -290,4 +283,34 @@ fn ffmpeg_version() -> String {
                 .map(|l| l.split(" Copyright").next().unwrap_or(l).into())
         })
         .unwrap_or_else(|| "ffmpeg: unknown version".into())
+}
+
+fn mtcnn_section(out: &mut String, rates: &crate::mtcnn_timing::Rates) {
+    let _ = writeln!(out, "\n### MTCNN\n");
+    let _ = writeln!(
+        out,
+        "Face detection on the CPU with {} thread(s), on scikit-image's photographs \
+         ({}; {} images, 400 to 1024 pixels wide), {} passes after a warm-up; images per \
+         second over the median pass (`--bench mtcnn` times it alone, with more passes \
+         and any threads):\n",
+        rates.threads,
+        crate::mtcnn_timing::FIXTURES.join(", "),
+        rates.images,
+        rates.iterations
+    );
+    let _ = writeln!(out, "| detector | images/s | Sprocket / facenet-pytorch |");
+    let _ = writeln!(out, "|---|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| Sprocket (candle, `faces::Mtcnn`) | {:.2} | |",
+        rates.sprocket
+    );
+    let _ = match &rates.reference {
+        Ok(reference) => writeln!(
+            out,
+            "| facenet-pytorch 2.6.0 (`MTCNN.detect`, torch 2.2.2) | {reference:.2} | {:.2} |",
+            rates.sprocket / reference
+        ),
+        Err(why) => writeln!(out, "| facenet-pytorch | {why} | |"),
+    };
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Times facenet-pytorch's MTCNN.detect on CPU, for benches/mtcnn.rs.
+"""Times facenet-pytorch's MTCNN.detect on CPU, for the mtcnn and analyze
+benches (benches/mtcnn/timing.rs).
 
     .venv-torch/bin/python workers/media/tests/reference/mtcnn_bench.py \
         --threads 2 --iterations 20 models/fixtures/astronaut.png ...
 
-(.venv-torch is set up as mtcnn_golden.py's header says.) The images are decoded
+(.venv-torch is made by `bash scripts/torch-venv.sh`.) The images are decoded
 to RGB arrays first, as Sprocket's bench decodes them to RGB24 bytes, so only
 detection is timed: one warm-up pass, then `iterations` passes over all images.
 Prints one line: `facenet-pytorch images_per_second=N (mean M) threads=T images=K`,

@@ -5,10 +5,7 @@ Run from the repository root, after `bash models/fetch.sh` (the photographs) and
 with facenet-pytorch in its own virtualenv (torch is large and pins old versions,
 so it is kept apart from .venv; .venv-torch/ is git-ignored):
 
-    python3 -m venv .venv-torch
-    .venv-torch/bin/pip install torch==2.2.2 torchvision==0.17.2 numpy==1.26.4 \
-        pillow==10.2.0 requests tqdm
-    .venv-torch/bin/pip install --no-deps facenet-pytorch==2.6.0
+    bash scripts/torch-venv.sh
     .venv-torch/bin/python workers/media/tests/reference/mtcnn_golden.py
 
 It runs `MTCNN(keep_all=True, device='cpu').detect(img, landmarks=True)` with the
