@@ -26,7 +26,8 @@ fn axis(input: usize, output: usize) -> Axis {
 
 /// Window sums along `dim` (1 or 2 of `[lead, h, w]`) as a sum of `taps`
 /// row or column gathers; a window shorter than `taps` gathers zeros
-/// (candle's `u32::MAX` index). Rows are whole-row copies (`index_select`),
+/// (candle's `u32::MAX` index: its CPU backend and its CUDA kernels,
+/// `candle-kernels/src/indexing.cu`, both write 0 for it). Rows are whole-row copies (`index_select`),
 /// columns element gathers (`gather`, much cheaper per element than an
 /// `index_select` of single elements).
 fn gather_sums(x: &Tensor, dim: usize, axis: &Axis) -> Result<Tensor> {
