@@ -201,37 +201,23 @@ impl Bus {
     /// are derived from the message's position ([`fill_for`]), so every reader
     /// fills in the same values.
     pub async fn decode<M: Message>(&self, msg: &M) -> Result<Envelope, CodecError> {
-        let fill = || {
-            fill_for(
-                msg.topic(),
-                msg.partition(),
-                msg.offset(),
-                msg.timestamp().to_millis(),
-            )
-        };
         self.codec
-            .decode(msg.payload().unwrap_or_default(), fill)
+            .decode(msg.payload().unwrap_or_default(), fill_of(msg))
             .await
     }
 
-    /// Like [`decode`](Self::decode), but waits out errors that may pass (the
-    /// schema registry unreachable or overloaded), retrying with backoff from
-    /// 100 ms to 5 s, so a good message is never given up for a registry outage.
-    /// Only errors that can never pass are returned. Dropping the future stops
-    /// the wait.
+    /// Like [`decode`](Self::decode), but waits out a schema registry outage
+    /// ([`Codec::decode_patiently`]), so a good message is never given up for
+    /// one. Only errors that can never pass are returned.
     pub async fn decode_patiently<M: Message>(&self, msg: &M) -> Result<Envelope, CodecError> {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match self.decode(msg).await {
-                Err(e) if e.retryable() => {
-                    tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(),
-                        error = %e, retry_in_ms = delay.as_millis() as u64, "cannot decode yet; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                done => return done,
-            }
-        }
+        let waiting = |e: &CodecError, delay: Duration| {
+            tracing::warn!(topic = msg.topic(), partition = msg.partition(), offset = msg.offset(),
+                error = %e, retry_in_ms = delay.as_millis() as u64, "cannot decode yet; retrying");
+        };
+        let payload = msg.payload().unwrap_or_default();
+        self.codec
+            .decode_patiently(payload, fill_of(msg), waiting)
+            .await
     }
 
     /// Produces one record and waits for the broker's acknowledgement.
@@ -360,6 +346,18 @@ pub fn fill_for(topic: &str, partition: i32, offset: i64, timestamp_ms: Option<i
         event_id: id.to_string(),
         occurred_at: DateTime::<Utc>::from_timestamp_millis(ms as i64).unwrap_or_else(Utc::now),
         producer: "external".into(),
+    }
+}
+
+/// [`fill_for`] a consumed message's position.
+fn fill_of<M: Message>(msg: &M) -> impl Fn() -> Fill + '_ {
+    || {
+        fill_for(
+            msg.topic(),
+            msg.partition(),
+            msg.offset(),
+            msg.timestamp().to_millis(),
+        )
     }
 }
 

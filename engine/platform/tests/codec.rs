@@ -13,8 +13,11 @@ use serde_json::{json, Value};
 use sprocket_core::event::{EventBody, EventKind};
 use sprocket_core::{JobId, RecipeRef, Source};
 use sprocket_platform::codec::{catalog, Codec, CodecError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use support::{envelopes, fill, no_fill, registry};
+use support::{envelopes, fill, no_fill, registry, registry_at};
 
 #[test]
 fn samples_cover_every_event_type() {
@@ -310,6 +313,65 @@ async fn decoding_after_the_registry_went_away_is_retryable_for_new_ids() {
     let unseen = [&[0u8][..], &777u32.to_be_bytes(), &bytes[5..]].concat();
     let e = codec.decode(&unseen, no_fill).await.unwrap_err();
     assert!(e.retryable(), "{e}");
+}
+
+#[tokio::test]
+async fn patient_decoding_waits_out_a_registry_outage() {
+    let first = registry().await;
+    let writer = Codec::connect(&first.url, "sprocket.").await.unwrap();
+    let env = envelopes()[2].clone();
+    let bytes = writer.encode(&env).await.unwrap();
+    // A reader that has not looked this schema id up yet, as a worker started
+    // just before the registry went down.
+    let reader = Codec::connect(&first.url, "sprocket.").await.unwrap();
+    let addr = first.addr;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let waits = Arc::new(AtomicUsize::new(0));
+    let counted = waits.clone();
+    let decoding = tokio::spawn(async move {
+        let waiting = |e: &CodecError, _delay| {
+            assert!(e.retryable(), "{e}");
+            counted.fetch_add(1, Ordering::Relaxed);
+        };
+        reader.decode_patiently(&bytes, no_fill, waiting).await
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !decoding.is_finished(),
+        "patient decoding gave up while the registry was down"
+    );
+    // The registry comes back (empty); registering the same schemas in the
+    // same order gives them the same ids, as restarting a real deployment's
+    // registry from its _schemas topic would.
+    let second = registry_at(addr).await;
+    Codec::connect(&second.url, "sprocket.").await.unwrap();
+    let decoded = tokio::time::timeout(Duration::from_secs(10), decoding)
+        .await
+        .expect("decoded within 10 s of the registry's return")
+        .expect("no panic")
+        .expect("the message decodes");
+    assert_eq!(decoded, env);
+    assert!(waits.load(Ordering::Relaxed) >= 3, "waited with backoff");
+}
+
+#[tokio::test]
+async fn patient_decoding_returns_errors_that_cannot_pass_at_once() {
+    let r = registry().await;
+    let codec = Codec::connect(&r.url, "sprocket.").await.unwrap();
+    let bytes = codec.encode(&envelopes()[2]).await.unwrap();
+    let unknown = [&[0u8][..], &777u32.to_be_bytes(), &bytes[5..]].concat();
+    let never = |e: &CodecError, _| panic!("waited on {e}");
+    let e = codec
+        .decode_patiently(&unknown, no_fill, never)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CodecError::UnknownSchemaId(777)), "{e}");
+    let e = codec
+        .decode_patiently(b"not json", no_fill, never)
+        .await
+        .unwrap_err();
+    assert!(!e.retryable(), "{e}");
 }
 
 #[test]

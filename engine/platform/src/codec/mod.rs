@@ -29,6 +29,9 @@ pub use error::CodecError;
 
 /// How long one registry call may take.
 const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first and the longest wait of [`Codec::decode_patiently`].
+const PATIENCE_FIRST: Duration = Duration::from_millis(100);
+const PATIENCE_MAX: Duration = Duration::from_secs(5);
 
 /// Encodes and decodes envelopes. Cheap to clone; clones share caches.
 #[derive(Clone)]
@@ -152,6 +155,30 @@ impl Codec {
             ))),
             Some(b) => Err(CodecError::NotWireFormat(format!("first byte is {b:#04x}"))),
             None => Err(CodecError::NotWireFormat("the payload is empty".into())),
+        }
+    }
+
+    /// Like [`decode`](Self::decode), but waits out errors that may pass (the
+    /// schema registry unreachable or overloaded), retrying with backoff from
+    /// 100 ms to 5 s and telling `waiting` each time, so a good message is never
+    /// given up for a registry outage. Only errors that can never pass are
+    /// returned. Dropping the future stops the wait.
+    pub async fn decode_patiently(
+        &self,
+        payload: &[u8],
+        fill: impl Fn() -> Fill,
+        mut waiting: impl FnMut(&CodecError, Duration),
+    ) -> Result<Envelope, CodecError> {
+        let mut delay = PATIENCE_FIRST;
+        loop {
+            match self.decode(payload, &fill).await {
+                Err(e) if e.retryable() => {
+                    waiting(&e, delay);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(PATIENCE_MAX);
+                }
+                done => return done,
+            }
         }
     }
 

@@ -9,17 +9,40 @@ use sprocket_core::{ErrorInfo, JobId, Phase, PhaseTimes, Recipe, RecipeRef, Sour
 
 pub struct Registry {
     pub url: String,
+    pub addr: std::net::SocketAddr,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
+/// The embedded registry on a free port.
 pub async fn registry() -> Registry {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    serve_registry(listener)
+}
+
+/// The embedded registry (empty) on `addr`, once the port is free again
+/// (a registry dropped just before may still be letting go of it).
+pub async fn registry_at(addr: std::net::SocketAddr) -> Registry {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => return serve_registry(listener),
+            Err(e) if std::time::Instant::now() > deadline => panic!("binding {addr}: {e}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+}
+
+fn serve_registry(listener: tokio::net::TcpListener) -> Registry {
+    let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(sprocket_platform::registry::serve(listener, async {
         let _ = stopped.await;
     }));
-    Registry { url, _stop: stop }
+    Registry {
+        url: format!("http://{addr}"),
+        addr,
+        _stop: stop,
+    }
 }
 
 pub fn fill() -> Fill {
