@@ -16,8 +16,8 @@
 //!   runs it with ([`sprocket_media::decode::ffmpeg_args`]: input options,
 //!   scale filter, frame-rate grid, `rgb24` output), to the null muxer;
 //! * **decode only, pipe**: the same command writing raw frames to a pipe
-//!   that Rust reads and drops — the floor analyze is held to, since it pays
-//!   for the pipe too;
+//!   (sized as analyze sizes it) that Rust reads and drops — the floor
+//!   analyze is held to, since it pays for the pipe too;
 //! * **decode only, FrameDecoder**: Sprocket's decoder (ffprobe, ffmpeg,
 //!   reader thread, planar batches over a bounded channel), batches dropped;
 //! * **analyze**: [`sprocket_media::analyze::analyze`] with the default

@@ -27,7 +27,7 @@ pub use crate::source::{probe_source, FrameRate, SourceInfo};
 
 mod start;
 
-pub use start::ffmpeg_args;
+pub use start::{ffmpeg_args, widen_pipe, PIPE_BYTES};
 
 use crate::batcher::{drain_log, read_batches, Delivery};
 use crate::source::tool_error;
@@ -74,15 +74,21 @@ pub struct FrameBatch {
     pub data: Vec<u8>,
 }
 
+/// Full batches the reader thread may have waiting for the caller: enough
+/// to ride out the analysis thread being preempted for a few milliseconds by
+/// ffmpeg's own threads (with the pipe's buffer, see [`PIPE_BYTES`]), few
+/// enough to keep the memory at a few megabytes.
+const QUEUED_BATCHES: usize = 4;
+
 /// How long a wait for the next batch lasts before `cancel` is looked at again.
 const CANCEL_POLL: Duration = Duration::from_millis(20);
 
 /// A running ffmpeg decode of one input. Dropping it kills ffmpeg.
 ///
-/// A reader thread collects ffmpeg's frames into batches and keeps one batch
-/// ready ahead of the caller, so decoding overlaps with the analysis of the
-/// previous batch; at most three batches exist at once (one being filled, one
-/// in the channel, one being analysed).
+/// A reader thread collects ffmpeg's frames into batches and keeps up to
+/// [`QUEUED_BATCHES`] ready ahead of the caller, so decoding overlaps with
+/// the analysis of earlier batches; at most `QUEUED_BATCHES + 2` batches exist
+/// at once (one being filled, those queued, one being analysed).
 pub struct FrameDecoder {
     child: ffmpeg_sidecar::child::FfmpegChild,
     batches: Receiver<Delivery>,
@@ -157,7 +163,7 @@ impl FrameDecoder {
             ..
         } = started;
         let frame_bytes = width as usize * height as usize * 3;
-        let (sender, batches) = sync_channel(1);
+        let (sender, batches) = sync_channel(QUEUED_BATCHES);
         let batch_frames = options.batch_frames;
         let spawned = std::thread::Builder::new()
             .name("ffmpeg-log".into())

@@ -135,6 +135,8 @@ pub fn decode_pipe(video: &Path, frame_bytes: u64) -> Sample {
             .spawn()
             .expect("ffmpeg runs");
         let mut stdout = child.stdout.take().expect("piped");
+        // The pipe as analyze's decoder sizes it.
+        sprocket_media::decode::widen_pipe(&stdout);
         let mut buf = vec![0u8; 1 << 20];
         let mut bytes = 0u64;
         loop {

@@ -43,6 +43,22 @@ pub fn ffmpeg_args(
     args
 }
 
+/// The size the decoder asks for ffmpeg's stdout pipe: about six 320x180
+/// frames, where the default (64 KiB) holds not even one, so that ffmpeg
+/// keeps decoding through a short hold-up on the reading side instead of
+/// blocking on its next write. Linux's limit for unprivileged processes
+/// (`/proc/sys/fs/pipe-max-size`) is 1 MiB by default.
+pub const PIPE_BYTES: i32 = 1 << 20;
+
+/// Asks for [`PIPE_BYTES`] of buffer in `pipe`; where the system refuses (an
+/// older kernel, a lower limit), the pipe keeps its size, which only costs
+/// some overlap.
+pub fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    // SAFETY: F_SETPIPE_SZ on a valid descriptor only resizes the pipe's
+    // buffer; a failure changes nothing.
+    let _ = unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_BYTES) };
+}
+
 /// A running ffmpeg that has announced its output stream.
 pub(super) struct Started {
     pub child: FfmpegChild,
@@ -72,6 +88,9 @@ impl Started {
         // ffmpeg-sidecar's events: straight into the batch, without a copy
         // and a thread hand-over per frame.
         let output = child.take_stdout();
+        if let Some(output) = &output {
+            widen_pipe(output);
+        }
         let started = child
             .iter()
             .and_then(|mut events| events.collect_metadata().map(|meta| (events, meta)));
