@@ -10,6 +10,7 @@ use sprocket::dev::{Dev, DevOptions};
 use sprocket_core::Phase;
 use sprocket_platform::config::Config;
 
+pub mod api;
 pub mod pg;
 pub mod procs;
 /// Videos with hard cuts at known frames.
@@ -59,28 +60,11 @@ impl TestApp {
     }
 
     pub async fn upload(&self, file: &Path) -> Value {
-        let bytes = std::fs::read(file).expect("test file");
-        let r = self
-            .http
-            .post(format!("{}/v1/uploads", self.url))
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "upload");
-        r.json().await.unwrap()
+        api::upload(&self.http, &self.url, file).await
     }
 
     pub async fn post_job(&self, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/v1/jobs", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        api::post_json(&self.http, &format!("{}/v1/jobs", self.url), &body).await
     }
 
     /// Uploads `file` and submits it with `recipe`; returns the job id.
@@ -94,25 +78,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        api::get(&self.http, &format!("{}{path}", self.url)).await
     }
 
     pub async fn bytes(&self, path: &str) -> Vec<u8> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "GET {path}");
-        r.bytes().await.unwrap().to_vec()
+        api::bytes(&self.http, &format!("{}{path}", self.url)).await
     }
 
     /// Polls the job until `done` holds for it, or panics after `timeout`.
@@ -137,13 +107,7 @@ impl TestApp {
 
     /// Waits until the job reaches a terminal status.
     pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
-        self.wait_for(id, timeout, |j| {
-            matches!(
-                j["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            )
-        })
-        .await
+        self.wait_for(id, timeout, api::is_terminal).await
     }
 }
 

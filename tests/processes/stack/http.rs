@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sprocket_tests::api;
 
 use super::Stack;
 
@@ -38,14 +39,7 @@ impl Stack {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.api))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        api::get(&self.http, &format!("{}{path}", self.api)).await
     }
 
     /// `GET path`, which must answer 200 with JSON.
@@ -56,41 +50,16 @@ impl Stack {
     }
 
     pub async fn bytes(&self, path: &str) -> Vec<u8> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.api))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        assert_eq!(r.status(), 200, "GET {path}");
-        r.bytes().await.expect("body").to_vec()
+        api::bytes(&self.http, &format!("{}{path}", self.api)).await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.api))
-            .json(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        api::post_json(&self.http, &format!("{}{path}", self.api), body).await
     }
 
     /// Uploads a file; returns the upload id.
     pub async fn upload(&self, file: &Path) -> Value {
-        let bytes = std::fs::read(file).expect("test file");
-        let r = self
-            .http
-            .post(format!("{}/v1/uploads", self.api))
-            .body(bytes)
-            .send()
-            .await
-            .expect("POST /v1/uploads");
-        assert_eq!(r.status(), 201, "upload");
-        let body: Value = r.json().await.expect("upload JSON");
-        body["upload"].clone()
+        api::upload(&self.http, &self.api, file).await["upload"].clone()
     }
 
     /// Uploads `clip` and submits it as job `id` with `recipe`.
@@ -129,12 +98,6 @@ impl Stack {
 
     /// Waits until the job is succeeded, failed or cancelled.
     pub async fn wait_terminal(&mut self, id: &str, timeout: Duration) -> Value {
-        self.wait_for(id, timeout, |j| {
-            matches!(
-                j["status"].as_str(),
-                Some("succeeded" | "failed" | "cancelled")
-            )
-        })
-        .await
+        self.wait_for(id, timeout, api::is_terminal).await
     }
 }
