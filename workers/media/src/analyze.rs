@@ -223,7 +223,7 @@ pub fn analyze(
     // own, beside the decoding and the analysis; what it found is joined at
     // the end. Leaving the scope early (an error, a cancel) drops the queue's
     // sender, which ends it.
-    let found = std::thread::scope(|scope| -> Result<_, MediaError> {
+    let (found, total, (width, height)) = std::thread::scope(|scope| -> Result<_, MediaError> {
         let finder = std::thread::Builder::new()
             .name("faces".into())
             .spawn_scoped(scope, || find_faces(queue, faces, cancel))
@@ -257,12 +257,11 @@ pub fn analyze(
             }
         }
         keys.finish(width, height);
-        finder.join().unwrap_or_else(|_| {
+        let found = finder.join().unwrap_or_else(|_| {
             Err(candle_core::Error::Msg("the face finder panicked".into()).into())
-        })
+        })?;
+        Ok((found, total, (width, height)))
     })?;
-    let total = decoder.frames();
-    let (width, height) = decoder.size();
 
     let fps = decoder.fps();
     let rate = decoder.frame_rate();
