@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use sprocket_broker::EmbeddedBroker;
 use sprocket_core::{Phase, Topics};
-use sprocket_platform::broker::EmbeddedBroker;
 use sprocket_platform::config::Config;
 use sprocket_platform::registry;
 use sprocket_workers::WorkerHandle;

@@ -28,7 +28,7 @@ use rdkafka_sys as rdsys;
 use rdsys::types::RDKafkaApiKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sprocket_platform::broker::EmbeddedBroker;
+use sprocket_broker::EmbeddedBroker;
 use tokio::net::TcpListener;
 
 /// One fault, as posted.

@@ -2,12 +2,10 @@
 //!
 //! * [`config`]: layered, validated configuration.
 //! * [`bus`]: Kafka clients (rdkafka): producers, consumers, headers.
-//! * [`broker`]: the embedded Kafka-protocol broker (librdkafka's mock cluster).
 //! * [`codec`]: the Confluent wire format with JSON Schema, through the registry.
 //! * [`registry`]: the embedded schema registry (Confluent REST API).
 //! * [`store`]: object stores (local files, memory, S3).
 
-pub mod broker;
 pub mod bus;
 pub mod codec;
 pub mod config;

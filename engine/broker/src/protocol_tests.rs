@@ -2,9 +2,9 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::protocol::{self, PRODUCE};
-use super::test_frames::{batch, end_txn_frame, init_pid_frame, produce_frame, VERSIONS};
-use super::wire::{crc32c, put_empty_tags};
+use crate::protocol::{self, PRODUCE};
+use crate::test_frames::{batch, end_txn_frame, init_pid_frame, produce_frame, VERSIONS};
+use crate::wire::{crc32c, put_empty_tags};
 
 #[test]
 fn produce_requests_of_every_version_parse_back() {

@@ -5,10 +5,10 @@ use std::sync::Mutex;
 
 use bytes::BytesMut;
 
-use super::intercept::{intercept, Action};
-use super::protocol;
-use super::test_frames::{batch, end_txn_frame, frame, init_pid_frame, produce_frame, put_header};
-use super::txn::Transactions;
+use crate::intercept::{intercept, Action};
+use crate::protocol;
+use crate::test_frames::{batch, end_txn_frame, frame, init_pid_frame, produce_frame, put_header};
+use crate::txn::Transactions;
 
 fn held_produce(
     txns: &Mutex<Transactions>,

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::wire::{put_array_len, put_empty_tags, put_nullable_str, put_str, Reader, WireError};
+use crate::wire::{put_array_len, put_empty_tags, put_nullable_str, put_str, Reader, WireError};
 
 pub(crate) const PRODUCE: i16 = 0;
 pub(crate) const INIT_PRODUCER_ID: i16 = 22;
@@ -167,7 +167,7 @@ pub(crate) fn batches(records: &[u8]) -> Result<Vec<Batch>, WireError> {
 /// Rewrites a record batch's base sequence and its CRC (which covers it).
 pub(crate) fn set_base_sequence(batch: &mut [u8], sequence: i32) {
     batch[BATCH_BASE_SEQUENCE..BATCH_BASE_SEQUENCE + 4].copy_from_slice(&sequence.to_be_bytes());
-    let crc = super::wire::crc32c(&batch[BATCH_ATTRIBUTES..]);
+    let crc = crate::wire::crc32c(&batch[BATCH_ATTRIBUTES..]);
     batch[BATCH_CRC..BATCH_CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 

@@ -7,7 +7,7 @@
 //! `read_committed` consumers. So the relay keeps transactional records from
 //! the mock until their transaction commits:
 //!
-//! * a Produce request with a transactional id is held ([`super::txn`]) and
+//! * a Produce request with a transactional id is held ([`crate::txn`]) and
 //!   answered at once with a success of its own making (base offset -1);
 //! * EndTxn(commit) first replays that producer's held requests, in arrival
 //!   order, on the EndTxn's connection, under relay-private (negative)
@@ -42,21 +42,21 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-use super::intercept::{intercept, Action};
-use super::protocol;
-use super::txn::Transactions;
+use crate::intercept::{intercept, Action};
+use crate::protocol;
+use crate::txn::Transactions;
 
 /// Forwards every connection on the broker's address to the mock cluster, on a
 /// thread and runtime of its own: the broker stays reachable however busy the
 /// application's runtime is (its threads may block on Kafka calls whose answers
 /// pass through here).
-pub(super) struct Relay {
+pub(crate) struct Relay {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Relay {
-    pub(super) fn start(listener: std::net::TcpListener, target: String) -> std::io::Result<Relay> {
+    pub(crate) fn start(listener: std::net::TcpListener, target: String) -> std::io::Result<Relay> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("sprocket-broker-relay")
@@ -83,7 +83,7 @@ impl Relay {
         })
     }
 
-    pub(super) fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -2,8 +2,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::protocol::{self, END_TXN, INIT_PRODUCER_ID, PRODUCE};
-use super::wire::{crc32c, put_array_len, put_empty_tags, put_nullable_str, put_str, put_uvarint};
+use crate::protocol::{self, END_TXN, INIT_PRODUCER_ID, PRODUCE};
+use crate::wire::{crc32c, put_array_len, put_empty_tags, put_nullable_str, put_str, put_uvarint};
 
 /// Every Produce version a transactional producer may use.
 pub(crate) const VERSIONS: [i16; 8] = [3, 4, 5, 6, 7, 8, 9, 10];

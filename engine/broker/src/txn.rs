@@ -1,7 +1,7 @@
 //! The transaction buffer: transactional Produce requests held until their
 //! transaction commits.
 //!
-//! Pure state, no I/O: the relay ([`super::relay`]) holds requests here, takes
+//! Pure state, no I/O: the relay ([`crate::relay`]) holds requests here, takes
 //! them back, ready to replay, on EndTxn(commit), and drops them on
 //! EndTxn(abort) or when the transactional id is initialised again.
 //!
@@ -18,8 +18,8 @@ use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
-use super::protocol::{self, Produce};
-use super::wire::WireError;
+use crate::protocol::{self, Produce};
+use crate::wire::WireError;
 
 /// A producer id and epoch.
 pub(crate) type Producer = (i64, i16);

@@ -11,7 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use sprocket_platform::broker::EmbeddedBroker;
+use sprocket_broker::EmbeddedBroker;
 use tokio::task::block_in_place;
 
 const T: Duration = Duration::from_secs(10);

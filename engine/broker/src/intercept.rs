@@ -1,12 +1,12 @@
 //! What the relay does with each client request: the decision only, as data;
-//! [`super::relay`] executes it.
+//! [`crate::relay`] executes it.
 
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
 
-use super::protocol::{self, END_TXN, INIT_PRODUCER_ID, PRODUCE};
-use super::txn::{Held, Transactions};
+use crate::protocol::{self, END_TXN, INIT_PRODUCER_ID, PRODUCE};
+use crate::txn::{Held, Transactions};
 
 /// The relay's answer to one request frame.
 #[derive(Debug)]
