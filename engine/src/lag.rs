@@ -12,7 +12,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Serialize;
 use sprocket_core::{Phase, Topics};
 
-use crate::scale::{self, PartitionOffsets, Plan, Trigger};
+use crate::scale::{self, PartitionOffsets, Plan, ScaledObject, TopicReading};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -155,7 +155,16 @@ impl LagProbe {
             .fetch_group_list(Some(&group), TIMEOUT)
             .ok()
             .and_then(|l| l.groups().first().map(|g| g.members().len()));
-        let scale = scale::plan(&offsets, &Trigger::for_phase(phase, count as i64));
+        // The group's members stand for the running replicas (one consumer per
+        // worker process). Only the phase topic is read here: the retry
+        // trigger shows under `unread`, and no previous reading is kept, so
+        // excludePersistentLag (off in Sprocket's triggers) could not act.
+        let scale = scale::plan(
+            &ScaledObject::for_phase(&self.topics, phase, count as i64),
+            &[TopicReading::new(&topic, &offsets)],
+            members.unwrap_or(0) as i64,
+        )
+        .expect("Sprocket's own ScaledObjects pass KEDA's checks (scale.rs tests)");
         Ok(PhaseView {
             phase,
             topic,

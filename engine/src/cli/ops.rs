@@ -2,65 +2,90 @@
 
 use anyhow::Context;
 use serde_json::Value;
-use sprocket_core::Phase;
+use sprocket_core::{Phase, Topics};
 
-use crate::scale::{self, OffsetResetPolicy, PartitionOffsets, Trigger};
+use crate::scale::{self, OffsetResetPolicy, PartitionOffsets, ScaledObject, TopicReading};
 
-/// Trigger settings to try instead of Sprocket's per-phase defaults.
+/// Trigger settings to try instead of Sprocket's own (`ScaledObject::for_phase`);
+/// each applies to both of a phase's triggers (its topic and its retry topic).
+/// KEDA's checks apply: a lagThreshold ≤ 0 or a negative activationLagThreshold
+/// is refused.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TriggerFlags {
-    /// lagThreshold for every phase (default: render 1, analyze 2, ingest/archive 10).
+    /// lagThreshold for every phase (default: render 1, analyze 2, ingest/archive 20).
     #[arg(long)]
     pub lag_threshold: Option<i64>,
+    /// activationLagThreshold (default 0).
     #[arg(long)]
     pub activation_lag_threshold: Option<i64>,
-    #[arg(long)]
-    pub allow_idle_consumers: bool,
-    #[arg(long)]
-    pub limit_to_partitions_with_lag: bool,
-    #[arg(long)]
-    pub scale_to_zero_on_invalid_offset: bool,
+    /// allowIdleConsumers (default false); `--allow-idle-consumers=false` to unset.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_idle_consumers: Option<bool>,
+    /// limitToPartitionsWithLag (default true).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub limit_to_partitions_with_lag: Option<bool>,
+    /// scaleToZeroOnInvalidOffset (default false).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub scale_to_zero_on_invalid_offset: Option<bool>,
+    /// excludePersistentLag (default false): takes two readings
+    /// `--polling-interval` apart and leaves out partitions whose committed
+    /// offset did not move between them.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub exclude_persistent_lag: Option<bool>,
+    /// Seconds between the two readings of `--exclude-persistent-lag`
+    /// (KEDA's default pollingInterval).
+    #[arg(long, default_value_t = 15)]
+    pub polling_interval: u64,
     /// latest or earliest (default earliest).
     #[arg(long)]
     pub offset_reset_policy: Option<String>,
+    /// minReplicaCount (default 0).
     #[arg(long)]
     pub min_replicas: Option<i64>,
-    /// Default: the partition count.
+    /// maxReplicaCount (default: the partition count).
     #[arg(long)]
     pub max_replicas: Option<i64>,
+    /// The replicas running now (default: the members of the phase's group).
+    #[arg(long)]
+    pub current_replicas: Option<i64>,
 }
 
 impl TriggerFlags {
-    fn trigger(&self, phase: Phase, partitions: i64) -> anyhow::Result<Trigger> {
-        let mut t = Trigger::for_phase(phase, partitions);
-        if let Some(v) = self.lag_threshold {
-            anyhow::ensure!(v > 0, "lagThreshold must be positive");
-            t.lag_threshold = v;
+    fn scaled_object(
+        &self,
+        phase: Phase,
+        prefix: &str,
+        partitions: i64,
+    ) -> anyhow::Result<ScaledObject> {
+        let mut so = ScaledObject::for_phase(&Topics::new(prefix), phase, partitions);
+        let policy = match self.offset_reset_policy.as_deref() {
+            None => None,
+            Some("latest") => Some(OffsetResetPolicy::Latest),
+            Some("earliest") => Some(OffsetResetPolicy::Earliest),
+            Some(other) => anyhow::bail!("offsetResetPolicy {other:?}: use latest or earliest"),
+        };
+        for t in &mut so.triggers {
+            let set = |field: &mut bool, flag: Option<bool>| *field = flag.unwrap_or(*field);
+            t.lag_threshold = self.lag_threshold.unwrap_or(t.lag_threshold);
+            t.activation_lag_threshold = self
+                .activation_lag_threshold
+                .unwrap_or(t.activation_lag_threshold);
+            t.offset_reset_policy = policy.unwrap_or(t.offset_reset_policy);
+            set(&mut t.allow_idle_consumers, self.allow_idle_consumers);
+            set(
+                &mut t.limit_to_partitions_with_lag,
+                self.limit_to_partitions_with_lag,
+            );
+            set(
+                &mut t.scale_to_zero_on_invalid_offset,
+                self.scale_to_zero_on_invalid_offset,
+            );
+            set(&mut t.exclude_persistent_lag, self.exclude_persistent_lag);
         }
-        if let Some(v) = self.activation_lag_threshold {
-            t.activation_lag_threshold = v;
-        }
-        t.allow_idle_consumers = self.allow_idle_consumers;
-        t.limit_to_partitions_with_lag = self.limit_to_partitions_with_lag;
-        anyhow::ensure!(
-            !(t.allow_idle_consumers && t.limit_to_partitions_with_lag),
-            "allowIdleConsumers and limitToPartitionsWithLag cannot be set together (KEDA refuses it)"
-        );
-        t.scale_to_zero_on_invalid_offset = self.scale_to_zero_on_invalid_offset;
-        if let Some(p) = &self.offset_reset_policy {
-            t.offset_reset_policy = match p.as_str() {
-                "latest" => OffsetResetPolicy::Latest,
-                "earliest" => OffsetResetPolicy::Earliest,
-                other => anyhow::bail!("offsetResetPolicy {other:?}: use latest or earliest"),
-            };
-        }
-        if let Some(v) = self.min_replicas {
-            t.min_replica_count = v;
-        }
-        if let Some(v) = self.max_replicas {
-            t.max_replica_count = v;
-        }
-        Ok(t)
+        so.min_replica_count = self.min_replicas.unwrap_or(so.min_replica_count);
+        so.max_replica_count = self.max_replicas.unwrap_or(so.max_replica_count);
+        so.validate()?;
+        Ok(so)
     }
 }
 
@@ -103,10 +128,40 @@ pub async fn lag(api: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A phase's partitions as `GET /v1/phases` reports them.
+fn offsets(p: &Value) -> Vec<PartitionOffsets> {
+    p["partitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| PartitionOffsets {
+            end: x["end_offset"].as_i64().unwrap_or(0),
+            committed: x["committed_offset"].as_i64(),
+        })
+        .collect()
+}
+
 pub async fn scale_plan(api: &str, flags: &TriggerFlags) -> anyhow::Result<()> {
+    let mut previous: Vec<Value> = Vec::new();
+    if flags.exclude_persistent_lag == Some(true) {
+        previous = phases(api).await?;
+        eprintln!(
+            "excludePersistentLag: second reading in {} s",
+            flags.polling_interval
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(flags.polling_interval)).await;
+    }
     println!(
-        "{:<8} {:>10} {:>9} {:>8} {:>7} {:>7} {:>9}",
-        "phase", "partitions", "threshold", "lag", "metric", "active", "replicas"
+        "{:<8} {:<24} {:>10} {:>9} {:>8} {:>7} {:>7} {:>8} {:>9}",
+        "phase",
+        "topic",
+        "partitions",
+        "threshold",
+        "lag",
+        "metric",
+        "active",
+        "current",
+        "replicas"
     );
     for p in phases(api).await? {
         let phase: Phase = p["phase"]
@@ -114,27 +169,41 @@ pub async fn scale_plan(api: &str, flags: &TriggerFlags) -> anyhow::Result<()> {
             .unwrap_or_default()
             .parse()
             .map_err(anyhow::Error::msg)?;
-        let parts: Vec<PartitionOffsets> = p["partitions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|x| PartitionOffsets {
-                end: x["end_offset"].as_i64().unwrap_or(0),
-                committed: x["committed_offset"].as_i64(),
-            })
-            .collect();
-        let t = flags.trigger(phase, parts.len() as i64)?;
-        let plan = scale::plan(&parts, &t);
-        println!(
-            "{:<8} {:>10} {:>9} {:>8} {:>7} {:>7} {:>9}",
-            phase.as_str(),
-            parts.len(),
-            t.lag_threshold,
-            plan.total_lag,
-            plan.metric,
-            plan.active,
-            plan.replicas
-        );
+        let topic = p["topic"].as_str().unwrap_or_default();
+        // The reported topic is `<prefix><phase>`: the prefix names the triggers.
+        let prefix = topic.strip_suffix(phase.as_str()).unwrap_or("sprocket.");
+        let parts = offsets(&p);
+        let before = previous
+            .iter()
+            .find(|q| q["phase"] == p["phase"])
+            .map(offsets)
+            .unwrap_or_default();
+        let so = flags.scaled_object(phase, prefix, parts.len() as i64)?;
+        let reading = TopicReading {
+            topic,
+            partitions: &parts,
+            previous: &before,
+        };
+        let current = flags
+            .current_replicas
+            .unwrap_or_else(|| p["members"].as_i64().unwrap_or(0));
+        let plan = scale::plan(&so, &[reading], current)?;
+        for t in &so.triggers {
+            let read = plan.triggers.iter().find(|r| r.topic == t.topic);
+            let cell = |f: &dyn Fn(&scale::TriggerPlan) -> String| read.map_or("-".into(), f);
+            println!(
+                "{:<8} {:<24} {:>10} {:>9} {:>8} {:>7} {:>7} {:>8} {:>9}",
+                phase.as_str(),
+                t.topic,
+                read.map_or("not read".into(), |_| parts.len().to_string()),
+                t.lag_threshold,
+                cell(&|r| r.total_lag_with_persistent.to_string()),
+                cell(&|r| r.metric.to_string()),
+                cell(&|r| r.active.to_string()),
+                plan.current_replicas,
+                plan.replicas
+            );
+        }
     }
     Ok(())
 }
