@@ -2,10 +2,12 @@
 //! [`crate::relay`] executes it.
 
 use std::sync::Mutex;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::protocol::{self, END_TXN, INIT_PRODUCER_ID, PRODUCE};
+use crate::response::{self, INVALID_PRODUCER_EPOCH};
 use crate::txn::{Held, Transactions};
 
 /// The relay's answer to one request frame.
@@ -25,25 +27,37 @@ pub(crate) enum Action {
     },
 }
 
-/// Decides what becomes of `frame` (size prefix included).
-pub(crate) fn intercept(frame: &[u8], txns: &Mutex<Transactions>) -> Action {
+/// Decides what becomes of `frame` (size prefix included), arrived `now`.
+/// Every frame first aborts the transactions that timed out by then.
+pub(crate) fn intercept(frame: &[u8], txns: &Mutex<Transactions>, now: Instant) -> Action {
+    for e in lock(txns).expire(now) {
+        tracing::info!(
+            txn_id = e.transactional_id,
+            producer_id = e.producer.0,
+            producer_epoch = e.producer.1,
+            dropped = e.dropped,
+            "embedded broker: transaction timed out; aborted and its producer fenced"
+        );
+    }
     let payload = frame.get(4..).unwrap_or_default();
     let Ok(head) = protocol::head(payload) else {
         return Action::Forward(None);
     };
     let forward = Action::Forward(Some(head.correlation_id));
     match head.api_key {
-        PRODUCE => produce(payload, txns).unwrap_or(forward),
+        PRODUCE => produce(payload, txns, now).unwrap_or(forward),
         END_TXN => end_txn(payload, txns).unwrap_or(forward),
         INIT_PRODUCER_ID => {
-            if let Ok(Some(id)) = protocol::init_producer_id(payload) {
-                let dropped = lock(txns).reset(id);
-                if dropped > 0 {
-                    tracing::debug!(
-                        txn_id = id,
-                        dropped,
-                        "embedded broker: transactional id initialised; held records dropped"
-                    );
+            if let Ok(init) = protocol::init_producer_id(payload) {
+                if let Some(id) = init.transactional_id {
+                    let dropped = lock(txns).init(id, init.transaction_timeout_ms);
+                    if dropped > 0 {
+                        tracing::debug!(
+                            txn_id = id,
+                            dropped,
+                            "embedded broker: transactional id initialised; held records dropped"
+                        );
+                    }
                 }
             }
             forward
@@ -52,8 +66,9 @@ pub(crate) fn intercept(frame: &[u8], txns: &Mutex<Transactions>) -> Action {
     }
 }
 
-/// Holds a transactional Produce request; `None` to forward it as it is.
-fn produce(payload: &[u8], txns: &Mutex<Transactions>) -> Option<Action> {
+/// Holds a transactional Produce request (or refuses it: its producer is
+/// fenced); `None` to forward it as it is.
+fn produce(payload: &[u8], txns: &Mutex<Transactions>, now: Instant) -> Option<Action> {
     let p = match protocol::produce(payload) {
         Ok(p) => p,
         Err(e) => {
@@ -71,41 +86,67 @@ fn produce(payload: &[u8], txns: &Mutex<Transactions>) -> Option<Action> {
             return None;
         }
     };
-    if !lock(txns).hold(id, held) {
-        tracing::debug!(
-            txn_id = id,
-            "embedded broker: resent Produce request already held"
-        );
-    }
+    // A partition leader answers a fenced producer's Produce so, and
+    // librdkafka takes it as fatal (the producer was fenced).
+    let code = match lock(txns).hold(id, held, now) {
+        Ok(true) => 0,
+        Ok(false) => {
+            tracing::debug!(
+                txn_id = id,
+                "embedded broker: resent Produce request already held"
+            );
+            0
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "embedded broker: Produce request refused");
+            INVALID_PRODUCER_EPOCH
+        }
+    };
     Some(Action::Answer(
-        (p.acks != 0).then(|| protocol::produce_response(&p)),
+        (p.acks != 0).then(|| response::produce_response(&p, code)),
     ))
 }
 
 /// Takes the held requests on EndTxn(commit), drops them on EndTxn(abort);
 /// `None` to forward the EndTxn as it is.
+///
+/// A fenced producer's EndTxn, commit or abort, is answered here as Kafka's
+/// coordinator answers it after aborting the transaction on timeout (see
+/// [`response::end_txn_fenced_error`]). librdkafka takes either code as fatal:
+/// `commit_transaction` fails with a fatal error (`_FENCED`), nothing of the
+/// transaction is written, and the application must create a new producer,
+/// whose InitProducerId starts the transactional id afresh. That is the clean
+/// failure a real cluster gives; an abortable error instead would teach
+/// applications a recovery they never get from Kafka.
 fn end_txn(payload: &[u8], txns: &Mutex<Transactions>) -> Option<Action> {
     let e = protocol::end_txn(payload).ok()?;
     let producer = (e.producer_id, e.producer_epoch);
     let id = e.transactional_id;
-    if !e.committed {
-        let dropped = lock(txns).abort(id, producer);
-        tracing::debug!(txn_id = id, dropped, "embedded broker: transaction aborted");
-        return None;
-    }
-    let replays = lock(txns).commit(id, producer);
-    tracing::debug!(
-        txn_id = id,
-        requests = replays.len(),
-        "embedded broker: transaction committed"
-    );
-    if replays.is_empty() {
-        return None;
-    }
-    Some(Action::Commit {
-        replays,
-        correlation_id: e.head.correlation_id,
-        version: e.head.version,
+    let outcome = if e.committed {
+        lock(txns).commit(id, producer).map(|replays| {
+            tracing::debug!(
+                txn_id = id,
+                requests = replays.len(),
+                "embedded broker: transaction committed"
+            );
+            (!replays.is_empty()).then_some(Action::Commit {
+                replays,
+                correlation_id: e.head.correlation_id,
+                version: e.head.version,
+            })
+        })
+    } else {
+        lock(txns).abort(id, producer).map(|dropped| {
+            tracing::debug!(txn_id = id, dropped, "embedded broker: transaction aborted");
+            None
+        })
+    };
+    outcome.unwrap_or_else(|err| {
+        tracing::info!(error = %err, "embedded broker: EndTxn refused");
+        let code = response::end_txn_fenced_error(e.head.version);
+        Some(Action::Answer(Some(response::end_txn_response(
+            e.head, code,
+        ))))
     })
 }
 

@@ -1,4 +1,7 @@
-//! The embedded Kafka-protocol broker: librdkafka's mock cluster, memory-only.
+//! The embedded Kafka-protocol broker: librdkafka's mock cluster, memory-only,
+//! for `sprocket dev`, `sprocket broker` and tests. It is a stand-in for Kafka
+//! and lives in a crate of its own so that nothing on a production path
+//! depends on it.
 //!
 //! The mock cluster binds an ephemeral loopback port. To serve a fixed address
 //! (`127.0.0.1:9092` by default) a relay listens there and the broker advertises the
@@ -6,20 +9,34 @@
 //! The mock cluster does not serve CreateTopics, so Sprocket's topics are created
 //! here when the broker starts.
 //! The mock cluster has no transaction markers, so the relay holds transactional
-//! records until their transaction commits ([`relay`] explains).
+//! records until their transaction commits, and aborts transactions that time
+//! out ([`relay`] explains). The relay reads every frame a client sends, so its
+//! decoder is hardened: frames over [`MAX_REQUEST_BYTES`] are refused, and the
+//! decoder is fuzzed (`fuzz/`, through the hidden [`fuzzing`] module).
 
+mod capture;
+mod frames;
 mod intercept;
+mod ledger;
 mod protocol;
 mod relay;
+mod response;
 mod txn;
 mod wire;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
+#[cfg(test)]
+mod expiry_tests;
 #[cfg(test)]
 mod protocol_tests;
 #[cfg(test)]
 mod test_frames;
 #[cfg(test)]
 mod txn_tests;
+
+pub use frames::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 
 use std::ffi::{CStr, CString};
 use std::net::SocketAddr;
@@ -28,6 +45,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka_sys as rdsys;
 
+use capture::Capture;
 use relay::Relay;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +75,11 @@ unsafe impl Sync for EmbeddedBroker {}
 impl EmbeddedBroker {
     /// Starts a one-broker mock cluster reachable at `addr` (port 0 picks one).
     pub async fn start(addr: &str) -> Result<EmbeddedBroker, BrokerError> {
+        EmbeddedBroker::launch(addr, None)
+    }
+
+    /// Starts the broker, recording every relayed frame in `capture` if given.
+    fn launch(addr: &str, capture: Option<Capture>) -> Result<EmbeddedBroker, BrokerError> {
         let listen = |source| BrokerError::Listen {
             addr: addr.to_owned(),
             source,
@@ -99,7 +122,7 @@ impl EmbeddedBroker {
             .unwrap_or_default()
             .trim_start_matches("PLAINTEXT://")
             .to_owned();
-        let relay = Relay::start(listener, target).map_err(listen)?;
+        let relay = Relay::start(listener, target, capture).map_err(listen)?;
         tracing::info!(addr = %local, "embedded Kafka broker (mock cluster) listening");
         Ok(EmbeddedBroker {
             cluster,

@@ -1,15 +1,14 @@
-//! The few Kafka messages the relay reads or writes: request headers, Produce
-//! requests and responses, record batch headers, EndTxn and InitProducerId.
+//! The few Kafka requests the relay reads: request headers, Produce requests
+//! and their record batch headers, EndTxn and InitProducerId ([`crate::response`]
+//! has the responses).
 //!
 //! Frames here are payloads: the bytes after the 4-byte size prefix. Only the
 //! versions' differences that matter to these messages are modelled; see
-//! Kafka's `clients/src/main/resources/common/message/*.json`.
+//! Kafka's `clients/src/main/resources/common/message/*Request.json`.
 
 use std::ops::Range;
 
-use bytes::{BufMut, Bytes, BytesMut};
-
-use crate::wire::{put_array_len, put_empty_tags, put_nullable_str, put_str, Reader, WireError};
+use crate::wire::{Reader, WireError};
 
 pub(crate) const PRODUCE: i16 = 0;
 pub(crate) const INIT_PRODUCER_ID: i16 = 22;
@@ -60,11 +59,6 @@ fn body(payload: &[u8], head: Head) -> Result<Reader<'_>, WireError> {
 /// Sets a request's or relay-built frame's correlation id in place.
 pub(crate) fn set_correlation_id(payload: &mut [u8], id: i32) {
     payload[4..8].copy_from_slice(&id.to_be_bytes());
-}
-
-/// The correlation id of a response (the first field of every response header).
-pub(crate) fn response_correlation_id(payload: &[u8]) -> Result<i32, WireError> {
-    Reader::new(payload).i32()
 }
 
 /// A Produce request: where each partition's records lie in the payload.
@@ -171,118 +165,6 @@ pub(crate) fn set_base_sequence(batch: &mut [u8], sequence: i32) {
     batch[BATCH_CRC..BATCH_CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
-/// A successful Produce response frame (size prefix included) of `version`
-/// for every partition of `request`. The base offset is -1 (unknown): the
-/// records get theirs when their transaction commits.
-pub(crate) fn produce_response(request: &Produce<'_>) -> Bytes {
-    let v = request.head.version;
-    let flex = flexible(PRODUCE, v);
-    let mut b = BytesMut::with_capacity(64);
-    b.put_i32(0); // size, set below
-    b.put_i32(request.head.correlation_id);
-    if flex {
-        put_empty_tags(&mut b);
-    }
-    put_array_len(&mut b, flex, request.topics.len());
-    for t in &request.topics {
-        put_str(&mut b, flex, t.name);
-        put_array_len(&mut b, flex, t.partitions.len());
-        for (index, _) in &t.partitions {
-            b.put_i32(*index);
-            b.put_i16(0); // error code
-            b.put_i64(-1); // base offset
-            if v >= 2 {
-                b.put_i64(-1); // log append time
-            }
-            if v >= 5 {
-                b.put_i64(-1); // log start offset
-            }
-            if v >= 8 {
-                put_array_len(&mut b, flex, 0); // record errors
-                put_nullable_str(&mut b, flex, None); // error message
-            }
-            if flex {
-                put_empty_tags(&mut b);
-            }
-        }
-        if flex {
-            put_empty_tags(&mut b);
-        }
-    }
-    if v >= 1 {
-        b.put_i32(0); // throttle time
-    }
-    if flex {
-        put_empty_tags(&mut b);
-    }
-    let size = (b.len() - 4) as i32;
-    b[..4].copy_from_slice(&size.to_be_bytes());
-    b.freeze()
-}
-
-/// One partition's outcome in a Produce response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Ack {
-    pub topic: String,
-    pub partition: i32,
-    pub error_code: i16,
-    pub base_offset: i64,
-}
-
-/// Reads a Produce response of `version` (payload, header included).
-pub(crate) fn produce_acks(version: i16, payload: &[u8]) -> Result<Vec<Ack>, WireError> {
-    let flex = flexible(PRODUCE, version);
-    let mut r = Reader::new(payload);
-    r.i32()?;
-    if flex {
-        r.skip_tags()?;
-    }
-    let mut acks = Vec::new();
-    for _ in 0..r.array_len(flex)? {
-        let topic = r.str(flex)?.to_owned();
-        for _ in 0..r.array_len(flex)? {
-            let partition = r.i32()?;
-            let error_code = r.i16()?;
-            let base_offset = r.i64()?;
-            if version >= 2 {
-                r.i64()?;
-            }
-            if version >= 5 {
-                r.i64()?;
-            }
-            if version >= 8 {
-                for _ in 0..r.array_len(flex)? {
-                    r.i32()?;
-                    r.nullable_str(flex)?;
-                    if flex {
-                        r.skip_tags()?;
-                    }
-                }
-                r.nullable_str(flex)?;
-            }
-            if flex {
-                r.skip_tags()?;
-            }
-            acks.push(Ack {
-                topic: topic.clone(),
-                partition,
-                error_code,
-                base_offset,
-            });
-        }
-        if flex {
-            r.skip_tags()?;
-        }
-    }
-    if version >= 1 {
-        r.i32()?;
-    }
-    if flex {
-        r.skip_tags()?;
-    }
-    Ok(acks)
-}
-
 /// An EndTxn request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EndTxn<'a> {
@@ -305,31 +187,19 @@ pub(crate) fn end_txn(payload: &[u8]) -> Result<EndTxn<'_>, WireError> {
     })
 }
 
-/// Sets the error code of an EndTxn response of `version` unless it carries one
-/// already; returns the code the response ends up with.
-pub(crate) fn set_end_txn_error(version: i16, payload: &mut [u8], code: i16) -> i16 {
-    let mut r = Reader::new(payload);
-    let at = (|| {
-        r.i32()?;
-        if flexible(END_TXN, version) {
-            r.skip_tags()?;
-        }
-        r.i32()?; // throttle time
-        let at = r.pos();
-        r.i16().map(|existing| (at, existing))
-    })();
-    match at {
-        Ok((_, existing)) if existing != 0 => existing,
-        Ok((at, _)) => {
-            payload[at..at + 2].copy_from_slice(&code.to_be_bytes());
-            code
-        }
-        Err(_) => code,
-    }
+/// An InitProducerId request: the transactional id, if any, and how long the
+/// coordinator is to let each of its transactions stay open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InitProducerId<'a> {
+    pub transactional_id: Option<&'a str>,
+    pub transaction_timeout_ms: i32,
 }
 
-/// The transactional id of an InitProducerId request, if it has one.
-pub(crate) fn init_producer_id(payload: &[u8]) -> Result<Option<&str>, WireError> {
+pub(crate) fn init_producer_id(payload: &[u8]) -> Result<InitProducerId<'_>, WireError> {
     let head = head(payload)?;
-    body(payload, head)?.nullable_str(flexible(INIT_PRODUCER_ID, head.version))
+    let mut r = body(payload, head)?;
+    Ok(InitProducerId {
+        transactional_id: r.nullable_str(flexible(INIT_PRODUCER_ID, head.version))?,
+        transaction_timeout_ms: r.i32()?,
+    })
 }

@@ -3,6 +3,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::protocol::{self, PRODUCE};
+use crate::response;
 use crate::test_frames::{batch, end_txn_frame, init_pid_frame, produce_frame, VERSIONS};
 use crate::wire::{crc32c, put_empty_tags};
 
@@ -81,11 +82,11 @@ fn synthesized_produce_responses_decode() {
             )],
         );
         let p = protocol::produce(&f[4..]).unwrap();
-        let r = protocol::produce_response(&p);
+        let r = response::produce_response(&p, 0);
         let size = i32::from_be_bytes([r[0], r[1], r[2], r[3]]) as usize;
         assert_eq!(size, r.len() - 4);
-        assert_eq!(protocol::response_correlation_id(&r[4..]).unwrap(), 77);
-        let acks = protocol::produce_acks(v, &r[4..]).unwrap();
+        assert_eq!(response::response_correlation_id(&r[4..]).unwrap(), 77);
+        let acks = response::produce_acks(v, &r[4..]).unwrap();
         let got: Vec<(String, i32, i16, i64)> = acks
             .into_iter()
             .map(|a| (a.topic, a.partition, a.error_code, a.base_offset))
@@ -108,8 +109,8 @@ fn produce_response_decoder_reads_every_byte() {
         -1,
         &[("e", vec![(0, Some(batch((1, 0), 0, 1)))])],
     );
-    let r = protocol::produce_response(&protocol::produce(&f[4..]).unwrap());
-    assert!(protocol::produce_acks(10, &r[4..r.len() - 1]).is_err());
+    let r = response::produce_response(&protocol::produce(&f[4..]).unwrap(), 0);
+    assert!(response::produce_acks(10, &r[4..r.len() - 1]).is_err());
 }
 
 #[test]
@@ -128,10 +129,14 @@ fn end_txn_and_init_producer_id_parse() {
         );
     }
     for v in [0, 1, 2, 4] {
-        let f = init_pid_frame(v, Some("txn-a"));
-        assert_eq!(protocol::init_producer_id(&f[4..]).unwrap(), Some("txn-a"));
-        let f = init_pid_frame(v, None);
-        assert_eq!(protocol::init_producer_id(&f[4..]).unwrap(), None);
+        let f = init_pid_frame(v, Some("txn-a"), 60_000);
+        let init = protocol::init_producer_id(&f[4..]).unwrap();
+        assert_eq!(init.transactional_id, Some("txn-a"));
+        assert_eq!(init.transaction_timeout_ms, 60_000);
+        let f = init_pid_frame(v, None, 1_000);
+        let init = protocol::init_producer_id(&f[4..]).unwrap();
+        assert_eq!(init.transactional_id, None);
+        assert_eq!(init.transaction_timeout_ms, 1_000);
     }
 }
 
@@ -145,9 +150,9 @@ fn end_txn_error_is_set_only_over_success() {
         }
         r.put_i32(0);
         r.put_i16(0);
-        assert_eq!(protocol::set_end_txn_error(v, &mut r, 45), 45);
+        assert_eq!(response::set_end_txn_error(v, &mut r, 45), 45);
         assert_eq!(&r[r.len() - 2..], &45i16.to_be_bytes());
-        assert_eq!(protocol::set_end_txn_error(v, &mut r, 10), 45);
+        assert_eq!(response::set_end_txn_error(v, &mut r, 10), 45);
     }
 }
 
@@ -159,4 +164,20 @@ fn renumbered_batches_keep_a_valid_crc() {
     let crc = u32::from_be_bytes([b[17], b[18], b[19], b[20]]);
     assert_eq!(crc, crc32c(&b[21..]));
     assert_eq!(b, batch((5, 0), 4, 2));
+}
+
+#[test]
+fn end_txn_responses_of_every_version_read_back() {
+    for v in 0..=5 {
+        let head = protocol::Head {
+            api_key: protocol::END_TXN,
+            version: v,
+            correlation_id: 31,
+        };
+        let r = response::end_txn_response(head, 90);
+        let size = i32::from_be_bytes([r[0], r[1], r[2], r[3]]) as usize;
+        assert_eq!(size, r.len() - 4);
+        assert_eq!(response::response_correlation_id(&r[4..]).unwrap(), 31);
+        assert_eq!(response::set_end_txn_error(v, &mut r[4..].to_vec(), 0), 90);
+    }
 }

@@ -16,33 +16,36 @@
 //!   client sees a failed commit (requests replayed before it stay appended);
 //! * EndTxn(abort) drops them; InitProducerId for the transactional id (a
 //!   restarted producer, or an epoch bump) drops whatever was left;
-//! * a closed connection changes nothing: the producer may reconnect and commit.
+//! * a closed connection changes nothing: the producer may reconnect and commit;
+//! * a transaction open longer than the timeout its producer asked for (in
+//!   InitProducerId) is aborted, as Kafka's coordinator aborts it: its held
+//!   requests are dropped and the producer is fenced ([`crate::txn`] explains).
 //!
-//! Everything else passes through unchanged. Clients expect responses in request
-//! order per connection, so each connection keeps a queue of what it owes the
-//! client: a response the broker will send (matched by correlation id), a replay
-//! response to swallow, or one the relay wrote.
+//! Everything else passes through unchanged. Responses go back in request
+//! order ([`crate::ledger`]). Frames over a size cap are refused, in both
+//! directions, and close the connection ([`crate::frames`]).
 //!
 //! Unlike Kafka: held records get their offsets at commit, after records
 //! produced meanwhile, and an open transaction holds back no one (there is no
 //! last stable offset); `read_uncommitted` consumers do not see them either;
-//! delivery reports of transactional records carry offset -1. The relay does
-//! not fence (nor does the mock: every InitProducerId gets a new producer id)
-//! and enforces no transaction timeout: an abandoned transaction's records stay
-//! held until its transactional id is initialised again. TxnOffsetCommit is
-//! passed through, and the mock still does not store it.
+//! delivery reports of transactional records carry offset -1. The relay fences
+//! only producers whose transaction timed out (the mock gives every
+//! InitProducerId a new producer id, so a restarted producer is never fenced by
+//! its successor). TxnOffsetCommit is passed through, and the mock still does
+//! not store it.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use bytes::{BufMut, BytesMut};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 
+use crate::capture::{Capture, Direction};
+use crate::frames::{FrameError, Frames, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 use crate::intercept::{intercept, Action};
+use crate::ledger::{deliver, Ledger, Owed};
 use crate::protocol;
 use crate::txn::Transactions;
 
@@ -56,7 +59,13 @@ pub(crate) struct Relay {
 }
 
 impl Relay {
-    pub(crate) fn start(listener: std::net::TcpListener, target: String) -> std::io::Result<Relay> {
+    /// Relays `listener`'s connections to `target`, recording every frame in
+    /// `capture` if there is one.
+    pub(crate) fn start(
+        listener: std::net::TcpListener,
+        target: String,
+        capture: Option<Capture>,
+    ) -> std::io::Result<Relay> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("sprocket-broker-relay")
@@ -72,7 +81,7 @@ impl Relay {
                     };
                     tokio::select! {
                         _ = stopped => {}
-                        _ = accept(listener, target) => {}
+                        _ = accept(listener, target, capture) => {}
                     }
                 });
                 rt.shutdown_background();
@@ -93,7 +102,7 @@ impl Relay {
     }
 }
 
-async fn accept(listener: TcpListener, target: String) {
+async fn accept(listener: TcpListener, target: String, capture: Option<Capture>) {
     let txns = Arc::new(Mutex::new(Transactions::default()));
     loop {
         let Ok((inbound, _)) = listener.accept().await else {
@@ -101,9 +110,10 @@ async fn accept(listener: TcpListener, target: String) {
         };
         let target = target.clone();
         let txns = txns.clone();
+        let capture = capture.clone();
         tokio::spawn(async move {
             match TcpStream::connect(&target).await {
-                Ok(outbound) => connection(inbound, outbound, txns).await,
+                Ok(outbound) => connection(inbound, outbound, txns, capture).await,
                 Err(e) => {
                     tracing::warn!(%target, error = %e, "embedded broker relay: connect failed")
                 }
@@ -112,80 +122,43 @@ async fn accept(listener: TcpListener, target: String) {
     }
 }
 
-/// What the relay owes the client, in request order.
-#[derive(Debug)]
-enum Owed {
-    /// The broker's response with this correlation id.
-    Forwarded(i32),
-    /// The response to a replayed Produce request: checked, not passed on.
-    Replayed { correlation_id: i32, version: i16 },
-    /// The broker's response to an EndTxn that followed replays.
-    EndTxn { correlation_id: i32, version: i16 },
-    /// A response the relay wrote.
-    Ready(Bytes),
-}
-
-/// What a connection owes its client, shared by its two directions.
-#[derive(Debug, Default)]
-struct Ledger {
-    owed: Mutex<VecDeque<Owed>>,
-    /// Wakes the response side for what no broker response announces: a
-    /// response the relay wrote, or the client's end.
-    wake: Notify,
-    closed: AtomicBool,
-}
-
-impl Ledger {
-    fn owe(&self, o: Owed) {
-        let wake = matches!(o, Owed::Ready(_));
-        self.lock().push_back(o);
-        if wake {
-            self.wake.notify_one();
-        }
-    }
-
-    fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.wake.notify_one();
-    }
-
-    fn is_done(&self) -> bool {
-        self.closed.load(Ordering::SeqCst) && self.lock().is_empty()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Owed>> {
-        self.owed.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The relay's own responses at the front of the queue, taken off it.
-    fn take_ready(&self) -> Vec<Bytes> {
-        let mut owed = self.lock();
-        let mut ready = Vec::new();
-        while let Some(Owed::Ready(_)) = owed.front() {
-            if let Some(Owed::Ready(r)) = owed.pop_front() {
-                ready.push(r);
-            }
-        }
-        ready
-    }
-}
-
-async fn connection(inbound: TcpStream, outbound: TcpStream, txns: Arc<Mutex<Transactions>>) {
+async fn connection(
+    inbound: TcpStream,
+    outbound: TcpStream,
+    txns: Arc<Mutex<Transactions>>,
+    capture: Option<Capture>,
+) {
     let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
+    let peer = inbound.peer_addr().ok();
     let (client_read, client_write) = inbound.into_split();
     let (broker_read, broker_write) = outbound.into_split();
     let ledger = Arc::new(Ledger::default());
     let requests = tokio::spawn({
         let ledger = ledger.clone();
+        let capture = capture.clone();
         async move {
-            let r = requests(Frames::new(client_read), broker_write, &ledger, &txns).await;
-            ledger.close();
-            r
+            let client = Frames::new(client_read, MAX_REQUEST_BYTES);
+            match requests(client, broker_write, &ledger, &txns, capture.as_ref()).await {
+                Err(e) if e.is_violation() => {
+                    tracing::warn!(?peer, error = %e, "embedded broker relay: bad request frame; connection closed");
+                    ledger.abandon();
+                }
+                Err(e) => {
+                    tracing::debug!(?peer, error = %e, "embedded broker relay: client side closed");
+                    ledger.close();
+                }
+                Ok(()) => ledger.close(),
+            }
         }
     });
-    if let Err(e) = responses(Frames::new(broker_read), client_write, &ledger).await {
-        tracing::debug!(error = %e, "embedded broker relay: connection closed");
+    let broker = Frames::new(broker_read, MAX_RESPONSE_BYTES);
+    match responses(broker, client_write, &ledger, capture.as_ref()).await {
+        Err(e) if e.is_violation() => {
+            tracing::warn!(?peer, error = %e, "embedded broker relay: bad response frame; connection closed")
+        }
+        Err(e) => tracing::debug!(?peer, error = %e, "embedded broker relay: connection closed"),
+        Ok(()) => {}
     }
     requests.abort();
 }
@@ -197,10 +170,14 @@ async fn requests(
     mut broker: OwnedWriteHalf,
     ledger: &Ledger,
     txns: &Mutex<Transactions>,
-) -> std::io::Result<()> {
+    capture: Option<&Capture>,
+) -> Result<(), FrameError> {
     let mut private_id: i32 = 0;
     while let Some(frame) = client.next().await? {
-        match intercept(&frame, txns) {
+        if let Some(c) = capture {
+            c.record(Direction::Request, &frame);
+        }
+        match intercept(&frame, txns, Instant::now()) {
             Action::Forward(response) => {
                 // Owed before it is asked: the response cannot come first.
                 if let Some(id) = response {
@@ -242,7 +219,7 @@ async fn requests(
             }
         }
     }
-    broker.shutdown().await
+    Ok(broker.shutdown().await?)
 }
 
 /// Broker to client: responses in request order, the relay's own in between.
@@ -250,7 +227,8 @@ async fn responses(
     mut broker: Frames<OwnedReadHalf>,
     mut client: OwnedWriteHalf,
     ledger: &Ledger,
-) -> std::io::Result<()> {
+    capture: Option<&Capture>,
+) -> Result<(), FrameError> {
     // The first error of the replays before the next EndTxn.
     let mut replay_error: i16 = 0;
     loop {
@@ -264,6 +242,12 @@ async fn responses(
             _ = ledger.wake.notified() => {}
             frame = broker.next() => {
                 let Some(frame) = frame? else { break };
+                if ledger.is_done() {
+                    break; // abandoned: nothing is owed any more
+                }
+                if let Some(c) = capture {
+                    c.record(Direction::Response, &frame);
+                }
                 for r in ledger.take_ready() {
                     client.write_all(&r).await?;
                 }
@@ -274,97 +258,5 @@ async fn responses(
             }
         }
     }
-    client.shutdown().await
-}
-
-/// Matches a broker response with the front of the queue; returns what goes to
-/// the client, if anything.
-fn deliver(frame: Bytes, queue: &mut VecDeque<Owed>, replay_error: &mut i16) -> Option<Bytes> {
-    let id = protocol::response_correlation_id(&frame[4..]).ok();
-    let expected = match queue.front() {
-        Some(Owed::Forwarded(c)) => Some(*c),
-        Some(Owed::Replayed { correlation_id, .. } | Owed::EndTxn { correlation_id, .. }) => {
-            Some(*correlation_id)
-        }
-        Some(Owed::Ready(_)) | None => None,
-    };
-    if id.is_none() || id != expected {
-        tracing::warn!(
-            ?id,
-            ?expected,
-            "embedded broker relay: unexpected response passed on"
-        );
-        return Some(frame);
-    }
-    match queue.pop_front() {
-        Some(Owed::Replayed { version, .. }) => {
-            let code = match protocol::produce_acks(version, &frame[4..]) {
-                Ok(acks) => acks.iter().map(|a| a.error_code).find(|c| *c != 0),
-                Err(_) => Some(UNKNOWN_SERVER_ERROR),
-            };
-            if let Some(code) = code {
-                tracing::warn!(
-                    code,
-                    "embedded broker relay: replaying a committed transaction's records failed"
-                );
-                if *replay_error == 0 {
-                    *replay_error = code;
-                }
-            }
-            None
-        }
-        Some(Owed::EndTxn { version, .. }) => {
-            let code = std::mem::take(replay_error);
-            if code == 0 {
-                return Some(frame);
-            }
-            let mut out = BytesMut::from(&frame[..]);
-            protocol::set_end_txn_error(version, &mut out[4..], code);
-            Some(out.freeze())
-        }
-        _ => Some(frame),
-    }
-}
-
-const UNKNOWN_SERVER_ERROR: i16 = -1;
-
-/// Reads whole Kafka frames (size prefix included) off a stream.
-struct Frames<R> {
-    io: R,
-    buf: BytesMut,
-}
-
-impl<R: AsyncRead + Unpin> Frames<R> {
-    fn new(io: R) -> Frames<R> {
-        Frames {
-            io,
-            buf: BytesMut::with_capacity(64 * 1024),
-        }
-    }
-
-    /// The next frame; `None` at the end of the stream. Cancel-safe: a partly
-    /// read frame stays buffered.
-    async fn next(&mut self) -> std::io::Result<Option<Bytes>> {
-        loop {
-            if self.buf.len() >= 4 {
-                let size = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
-                let Ok(size) = usize::try_from(size) else {
-                    return Err(std::io::ErrorKind::InvalidData.into());
-                };
-                if self.buf.len() >= 4 + size {
-                    return Ok(Some(self.buf.split_to(4 + size).freeze()));
-                }
-                self.buf.reserve(4 + size - self.buf.len());
-            } else if self.buf.capacity() - self.buf.len() < 4 {
-                self.buf.reserve(64 * 1024);
-            }
-            if self.io.read_buf(&mut self.buf).await? == 0 {
-                return if self.buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(std::io::ErrorKind::UnexpectedEof.into())
-                };
-            }
-        }
-    }
+    Ok(client.shutdown().await?)
 }

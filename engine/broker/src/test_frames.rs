@@ -120,10 +120,18 @@ pub(crate) fn end_txn_frame(
     frame(b)
 }
 
-pub(crate) fn init_pid_frame(version: i16, id: Option<&str>) -> BytesMut {
+pub(crate) fn init_pid_frame(version: i16, id: Option<&str>, timeout_ms: i32) -> BytesMut {
+    let flex = protocol::flexible(INIT_PRODUCER_ID, version);
     let mut b = BytesMut::new();
     put_header(&mut b, INIT_PRODUCER_ID, version, 5);
-    put_nullable_str(&mut b, protocol::flexible(INIT_PRODUCER_ID, version), id);
-    b.put_i32(60_000);
+    put_nullable_str(&mut b, flex, id);
+    b.put_i32(timeout_ms);
+    if version >= 3 {
+        b.put_i64(-1); // producer id
+        b.put_i16(-1); // producer epoch
+    }
+    if flex {
+        put_empty_tags(&mut b);
+    }
     frame(b)
 }

@@ -1,14 +1,22 @@
 //! The relay's decisions and the transaction buffer: what is held, what a
 //! commit replays (in order, renumbered past aborts), what is dropped.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
 use crate::intercept::{intercept, Action};
 use crate::protocol;
+use crate::response;
 use crate::test_frames::{batch, end_txn_frame, frame, init_pid_frame, produce_frame, put_header};
 use crate::txn::Transactions;
+
+/// A fixed point in time, `ms` milliseconds after the tests' start.
+pub(crate) fn t(ms: u64) -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now) + Duration::from_millis(ms)
+}
 
 fn held_produce(
     txns: &Mutex<Transactions>,
@@ -17,6 +25,18 @@ fn held_produce(
     partition: i32,
     seq: i32,
     count: i32,
+) {
+    held_produce_at(txns, id, producer, partition, seq, count, t(0));
+}
+
+pub(crate) fn held_produce_at(
+    txns: &Mutex<Transactions>,
+    id: &str,
+    producer: (i64, i16),
+    partition: i32,
+    seq: i32,
+    count: i32,
+    now: Instant,
 ) {
     let f = produce_frame(
         10,
@@ -28,9 +48,9 @@ fn held_produce(
             vec![(partition, Some(batch(producer, seq, count)))],
         )],
     );
-    match intercept(&f, txns) {
+    match intercept(&f, txns, now) {
         Action::Answer(Some(r)) => {
-            let acks = protocol::produce_acks(10, &r[4..]).unwrap();
+            let acks = response::produce_acks(10, &r[4..]).unwrap();
             assert_eq!(acks[0].error_code, 0);
         }
         other => panic!("held produce answered with {other:?}"),
@@ -67,7 +87,7 @@ fn commit_replays_in_arrival_order_and_renumbers_past_aborts() {
     held_produce(&txns, "t", me, 1, 0, 2);
     let abort = end_txn_frame(1, 50, "t", me, false);
     assert!(matches!(
-        intercept(&abort, &txns),
+        intercept(&abort, &txns, t(0)),
         Action::Forward(Some(50))
     ));
     assert_eq!(txns.lock().unwrap().held("t"), 0);
@@ -79,12 +99,12 @@ fn commit_replays_in_arrival_order_and_renumbers_past_aborts() {
     held_produce(&txns, "t", me, 0, 4, 2);
     let commit = end_txn_frame(1, 60, "t", me, true);
     assert_eq!(
-        replayed_sequences(intercept(&commit, &txns)),
+        replayed_sequences(intercept(&commit, &txns, t(0))),
         vec![(1, 0), (0, 0), (0, 1)]
     );
     // Nothing is left to replay.
     assert!(matches!(
-        intercept(&commit, &txns),
+        intercept(&commit, &txns, t(0)),
         Action::Forward(Some(60))
     ));
 }
@@ -95,7 +115,7 @@ fn init_producer_id_drops_an_abandoned_transaction() {
     held_produce(&txns, "t", (1000, 0), 0, 0, 2);
     held_produce(&txns, "other", (2000, 0), 0, 0, 1);
     assert!(matches!(
-        intercept(&init_pid_frame(4, Some("t")), &txns),
+        intercept(&init_pid_frame(4, Some("t"), 60_000), &txns, t(0)),
         Action::Forward(Some(5))
     ));
     assert_eq!(txns.lock().unwrap().held("t"), 0);
@@ -103,7 +123,10 @@ fn init_producer_id_drops_an_abandoned_transaction() {
     // The restarted producer numbers from zero under its new id.
     held_produce(&txns, "t", (3000, 0), 0, 0, 1);
     let commit = end_txn_frame(1, 7, "t", (3000, 0), true);
-    assert_eq!(replayed_sequences(intercept(&commit, &txns)), vec![(0, 0)]);
+    assert_eq!(
+        replayed_sequences(intercept(&commit, &txns, t(0))),
+        vec![(0, 0)]
+    );
 }
 
 #[test]
@@ -112,7 +135,10 @@ fn commit_takes_only_the_committing_producers_requests() {
     held_produce(&txns, "t", (1000, 0), 0, 0, 1);
     held_produce(&txns, "t", (1000, 1), 0, 0, 1);
     let commit = end_txn_frame(1, 7, "t", (1000, 1), true);
-    assert_eq!(replayed_sequences(intercept(&commit, &txns)), vec![(0, 0)]);
+    assert_eq!(
+        replayed_sequences(intercept(&commit, &txns, t(0))),
+        vec![(0, 0)]
+    );
     assert_eq!(txns.lock().unwrap().held("t"), 1);
 }
 
@@ -126,7 +152,10 @@ fn other_traffic_is_forwarded() {
         -1,
         &[("e", vec![(0, Some(batch((-1, -1), -1, 1)))])],
     );
-    assert!(matches!(intercept(&plain, &txns), Action::Forward(Some(3))));
+    assert!(matches!(
+        intercept(&plain, &txns, t(0)),
+        Action::Forward(Some(3))
+    ));
     let fire_and_forget = produce_frame(
         10,
         4,
@@ -135,13 +164,13 @@ fn other_traffic_is_forwarded() {
         &[("e", vec![(0, Some(batch((-1, -1), -1, 1)))])],
     );
     assert!(matches!(
-        intercept(&fire_and_forget, &txns),
+        intercept(&fire_and_forget, &txns, t(0)),
         Action::Forward(None)
     ));
     let mut metadata = BytesMut::new();
     put_header(&mut metadata, 3, 12, 8);
     assert!(matches!(
-        intercept(&frame(metadata), &txns),
+        intercept(&frame(metadata), &txns, t(0)),
         Action::Forward(Some(8))
     ));
     // Unreadable transactional requests are the broker's to judge.
@@ -152,9 +181,12 @@ fn other_traffic_is_forwarded() {
         -1,
         &[("e", vec![(0, Some(vec![1, 2, 3]))])],
     );
-    assert!(matches!(intercept(&bad, &txns), Action::Forward(Some(9))));
     assert!(matches!(
-        intercept(&[0, 0, 0, 1, 0], &txns),
+        intercept(&bad, &txns, t(0)),
+        Action::Forward(Some(9))
+    ));
+    assert!(matches!(
+        intercept(&[0, 0, 0, 1, 0], &txns, t(0)),
         Action::Forward(None)
     ));
 }

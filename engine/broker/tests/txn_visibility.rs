@@ -1,13 +1,15 @@
 //! The embedded broker hides uncommitted transactional writes: `read_committed`
 //! consumers see the records of committed transactions only, never those of an
-//! aborted transaction or of a producer that died before committing. Real
-//! rdkafka clients against a fresh [`EmbeddedBroker`] per test.
+//! aborted transaction, of a producer that died before committing, or of a
+//! transaction that outlived its timeout. Real rdkafka clients against a fresh
+//! [`EmbeddedBroker`] per test.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -41,12 +43,24 @@ fn plain_producer(broker: &EmbeddedBroker) -> FutureProducer {
 
 /// A transactional producer, transactions initialised.
 fn txn_producer(broker: &EmbeddedBroker, id: &str) -> FutureProducer {
-    let p: FutureProducer = ClientConfig::new()
+    txn_producer_with(broker, id, &[])
+}
+
+/// A transactional producer with extra settings, transactions initialised.
+fn txn_producer_with(
+    broker: &EmbeddedBroker,
+    id: &str,
+    settings: &[(&str, &str)],
+) -> FutureProducer {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", broker.bootstrap_servers())
         .set("transactional.id", id)
-        .set("linger.ms", "2")
-        .create()
-        .unwrap();
+        .set("linger.ms", "2");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    let p: FutureProducer = config.create().unwrap();
     block_in_place(|| p.init_transactions(T)).unwrap();
     p
 }
@@ -216,4 +230,27 @@ async fn plain_records_are_read_at_once_and_held_ones_at_commit() {
     assert_eq!(values(&read_committed(&broker).await), ["plain"]);
     commit(&t);
     assert_eq!(values(&read_committed(&broker).await), ["plain", "held"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_open_past_its_timeout_is_aborted_and_its_commit_fails() {
+    let broker = broker().await;
+    let timeout = [("transaction.timeout.ms", "1000")];
+    let p = txn_producer_with(&broker, "txn-timeout", &timeout);
+    begin(&p);
+    send(&p, 0, "k", "timed-out").await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let err = block_in_place(|| p.commit_transaction(T)).unwrap_err();
+    // Fenced, as by Kafka's coordinator: fatal, the producer must be replaced.
+    let KafkaError::Transaction(e) = &err else {
+        panic!("not a transaction error: {err:?}");
+    };
+    assert!(e.is_fatal(), "{err:?}");
+    assert_eq!(read_committed(&broker).await, vec![]);
+    drop(p);
+    let next = txn_producer_with(&broker, "txn-timeout", &timeout);
+    begin(&next);
+    send(&next, 1, "k", "in-time").await;
+    commit(&next);
+    assert_eq!(read_committed(&broker).await, vec![(1, "in-time".into())]);
 }
