@@ -50,7 +50,7 @@ impl Projector {
         })
         .await
         .expect("migration task")?;
-        let consumer = bus.consumer("sprocket-projector")?;
+        let consumer = bus.consumer(&bus.topics.named("projector"))?;
         let topics = vec![
             bus.topics.events(),
             bus.topics.phase(sprocket_core::Phase::Ingest),

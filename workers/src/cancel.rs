@@ -79,7 +79,10 @@ impl CancelWatch {
 
     /// Follows `sprocket.cancellations` from its beginning until the task is aborted.
     pub fn follow(&self, bus: &Bus) -> Result<JoinHandle<()>, BusError> {
-        let consumer = bus.consumer(&format!("sprocket-cancel-watch-{}", uuid::Uuid::now_v7()))?;
+        let consumer = bus.consumer(
+            &bus.topics
+                .named(&format!("cancel-watch-{}", uuid::Uuid::now_v7())),
+        )?;
         let topic = bus.topics.cancellations();
         let mut tpl = TopicPartitionList::new();
         for p in 0..bus.partition_count(&consumer, &topic)? {

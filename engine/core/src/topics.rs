@@ -63,8 +63,35 @@ impl Topics {
         Phase::ALL.into_iter().find(|p| self.phase(*p) == topic)
     }
 
-    /// The consumer group of a phase's workers.
-    pub fn group(phase: Phase) -> String {
-        format!("sprocket-{phase}")
+    /// The consumer group of a phase's workers: `sprocket-<phase>` under the
+    /// default prefix. Groups carry the prefix (its trailing `.`, `-` or `_`
+    /// dropped), so two environments with their own prefixes can share one
+    /// cluster: prefix `staging.sprocket.` gives `staging.sprocket-render`.
+    pub fn group(&self, phase: Phase) -> String {
+        self.named(phase.as_str())
+    }
+
+    /// A name of Sprocket's own (a consumer group, a transactional id's stem)
+    /// under this prefix: `sprocket-<name>` under the default one.
+    pub fn named(&self, name: &str) -> String {
+        let stem = self.prefix.trim_end_matches(['.', '-', '_']);
+        let stem = if stem.is_empty() { "sprocket" } else { stem };
+        format!("{stem}-{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_carry_the_prefix() {
+        assert_eq!(Topics::default().group(Phase::Render), "sprocket-render");
+        assert_eq!(
+            Topics::new("staging.sprocket.").group(Phase::Ingest),
+            "staging.sprocket-ingest"
+        );
+        assert_eq!(Topics::new("").group(Phase::Archive), "sprocket-archive");
+        assert_eq!(Topics::new("a_").named("projector"), "a-projector");
     }
 }
