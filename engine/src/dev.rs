@@ -1,6 +1,8 @@
 //! `sprocket dev`: everything in one process on embedded defaults — the embedded
 //! broker and schema registry, SQLite projections, local object stores under the
-//! data directory, the projector, one worker per phase and the API.
+//! data directory, the projector, one worker per phase and the API. Given
+//! `--kafka` (and optionally `--registry`), it runs on an existing Kafka
+//! (and registry) instead of embedding them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +10,7 @@ use std::sync::Arc;
 
 use sprocket_broker::EmbeddedBroker;
 use sprocket_core::{Phase, Topics};
+use sprocket_platform::bus::Bus;
 use sprocket_platform::config::Config;
 use sprocket_platform::registry;
 use sprocket_workers::WorkerHandle;
@@ -21,53 +24,142 @@ use crate::services;
 pub struct DevOptions {
     pub data_dir: PathBuf,
     pub api_addr: String,
+    /// Where the embedded broker listens (when no `kafka` is given).
     pub kafka_addr: String,
+    /// Where the embedded schema registry listens (when no `registry` is given).
     pub registry_addr: String,
     /// Phases to run a worker for (all four in `sprocket dev`).
     pub workers: Vec<Phase>,
+    /// An existing Kafka (bootstrap servers) to run on instead of embedding
+    /// one; Sprocket's topics are created there with CreateTopics.
+    pub kafka: Option<String>,
+    /// An existing schema registry (URL) to use instead of embedding one.
+    pub registry: Option<String>,
 }
 
-/// The embedded broker and registry alone (`sprocket broker`, and the base of dev).
+/// The embedded schema registry alone (`sprocket registry`; part of
+/// `sprocket broker` and `sprocket dev`). Dropping it stops it.
+pub struct EmbeddedRegistry {
+    pub addr: SocketAddr,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl EmbeddedRegistry {
+    pub async fn start(addr: &str) -> anyhow::Result<EmbeddedRegistry> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(registry::serve(listener, std::future::pending()));
+        tracing::info!(registry_addr = %addr, "embedded schema registry listening");
+        Ok(EmbeddedRegistry { addr, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for EmbeddedRegistry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The Kafka and schema registry a stack runs on: embedded ones, or existing
+/// ones named by the caller.
 pub struct Infra {
-    /// Shared with the fault-injection server when one is served.
-    pub broker: Arc<EmbeddedBroker>,
-    pub registry_addr: SocketAddr,
-    registry: JoinHandle<std::io::Result<()>>,
+    /// The embedded broker; `None` on an existing Kafka. Shared with the
+    /// fault-injection server when one is served.
+    pub broker: Option<Arc<EmbeddedBroker>>,
+    /// Bootstrap servers.
+    pub kafka: String,
+    /// The embedded registry; `None` when an existing one is used.
+    pub registry: Option<EmbeddedRegistry>,
+    registry_url: String,
 }
 
 impl Infra {
-    /// Starts the broker, creates Sprocket's topics on it, and starts the registry.
+    /// Starts the embedded broker, creates Sprocket's topics on it, and starts
+    /// the embedded registry (`sprocket broker`).
     pub async fn start(
         kafka_addr: &str,
         registry_addr: &str,
         topics: &Topics,
         partitions: i32,
     ) -> anyhow::Result<Infra> {
+        let broker = Self::embedded_broker(kafka_addr, topics, partitions).await?;
+        let registry = EmbeddedRegistry::start(registry_addr).await?;
+        Ok(Infra {
+            kafka: broker.bootstrap_servers(),
+            broker: Some(broker),
+            registry_url: registry.url(),
+            registry: Some(registry),
+        })
+    }
+
+    async fn embedded_broker(
+        kafka_addr: &str,
+        topics: &Topics,
+        partitions: i32,
+    ) -> anyhow::Result<Arc<EmbeddedBroker>> {
         let broker = Arc::new(EmbeddedBroker::start(kafka_addr).await?);
         for t in topics.all() {
             broker.create_topic(&t, partitions)?;
         }
-        let listener = TcpListener::bind(registry_addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {registry_addr}: {e}"))?;
-        let registry_addr = listener.local_addr()?;
-        let registry = tokio::spawn(registry::serve(listener, std::future::pending()));
-        tracing::info!(%registry_addr, "embedded schema registry listening");
-        Ok(Infra {
+        Ok(broker)
+    }
+
+    /// What `sprocket dev` runs on: the Kafka and registry the options name,
+    /// embedded ones for those they leave out. On an existing Kafka, Sprocket's
+    /// topics are created with CreateTopics (as `sprocket topics create` does).
+    pub async fn for_dev(opts: &DevOptions, cfg: &Config) -> anyhow::Result<Infra> {
+        let topics = Topics::new(cfg.kafka.topic_prefix.clone());
+        let broker = match &opts.kafka {
+            Some(_) => None,
+            None => {
+                Some(Self::embedded_broker(&opts.kafka_addr, &topics, cfg.kafka.partitions).await?)
+            }
+        };
+        let registry = match &opts.registry {
+            Some(_) => None,
+            None => Some(EmbeddedRegistry::start(&opts.registry_addr).await?),
+        };
+        let infra = Infra {
+            kafka: match (&opts.kafka, &broker) {
+                (Some(k), _) => k.clone(),
+                (None, b) => b.as_ref().expect("embedded").bootstrap_servers(),
+            },
+            registry_url: match (&opts.registry, &registry) {
+                (Some(url), _) => url.clone(),
+                (None, r) => r.as_ref().expect("embedded").url(),
+            },
             broker,
-            registry_addr,
             registry,
-        })
+        };
+        if opts.kafka.is_some() {
+            let mut cfg = cfg.clone();
+            cfg.kafka.brokers = infra.kafka.clone();
+            cfg.registry.url = infra.registry_url.clone();
+            let bus = Bus::connect(&cfg, services::producer_name("dev")).await?;
+            let report = bus.create_topics().await?;
+            tracing::info!(kafka = %infra.kafka, "topics:\n{report}");
+            if !report.differing().is_empty() {
+                anyhow::bail!(
+                    "Sprocket's topics on {} differ from its configuration:\n{report}",
+                    infra.kafka
+                );
+            }
+        }
+        Ok(infra)
+    }
+
+    pub fn bootstrap_servers(&self) -> String {
+        self.kafka.clone()
     }
 
     pub fn registry_url(&self) -> String {
-        format!("http://{}", self.registry_addr)
-    }
-}
-
-impl Drop for Infra {
-    fn drop(&mut self) {
-        self.registry.abort();
+        self.registry_url.clone()
     }
 }
 
@@ -88,15 +180,8 @@ impl Dev {
     pub async fn start(opts: &DevOptions, mut base: Config) -> anyhow::Result<Dev> {
         std::fs::create_dir_all(&opts.data_dir)?;
         let data = std::fs::canonicalize(&opts.data_dir)?;
-        let topics = Topics::new(base.kafka.topic_prefix.clone());
-        let infra = Infra::start(
-            &opts.kafka_addr,
-            &opts.registry_addr,
-            &topics,
-            base.kafka.partitions,
-        )
-        .await?;
-        base.kafka.brokers = infra.broker.bootstrap_servers();
+        let infra = Infra::for_dev(opts, &base).await?;
+        base.kafka.brokers = infra.bootstrap_servers();
         base.registry.url = infra.registry_url();
         base.database.url = format!("sqlite://{}", data.join("sprocket.db").display());
         base.store.url = format!("file://{}", data.join("store").display());

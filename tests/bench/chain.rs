@@ -85,7 +85,8 @@ pub async fn run(
 ) -> anyhow::Result<ChainRun> {
     let topic = |k: usize| format!("bench.{tag}.hop{k}");
     for k in 0..HOPS {
-        infra.broker.create_topic(&topic(k), partitions)?;
+        let broker = infra.broker.as_ref().expect("the bench embeds its broker");
+        broker.create_topic(&topic(k), partitions)?;
     }
     let mut tasks: Vec<JoinHandle<anyhow::Result<()>>> = Vec::new();
     let mut consumers = Vec::new();

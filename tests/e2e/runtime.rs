@@ -86,7 +86,7 @@ pub(crate) async fn setup(extra: &[(&str, &str)]) -> (Infra, Bus, Arc<Config>) {
         .await
         .unwrap();
     let mut cfg = Config::default();
-    cfg.kafka.brokers = infra.broker.bootstrap_servers();
+    cfg.kafka.brokers = infra.bootstrap_servers();
     cfg.registry.url = infra.registry_url();
     cfg.store.url = "memory://".into();
     cfg.archive.url = "memory://".into();

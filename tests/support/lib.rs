@@ -11,6 +11,7 @@ use sprocket_core::Phase;
 use sprocket_platform::config::Config;
 
 pub mod api;
+pub mod kafka;
 pub mod pg;
 pub mod procs;
 /// Videos with hard cuts at known frames.
@@ -38,6 +39,8 @@ impl TestApp {
             kafka_addr: "127.0.0.1:0".into(),
             registry_addr: "127.0.0.1:0".into(),
             workers,
+            kafka: None,
+            registry: None,
         };
         let dev = Dev::start(&opts, cfg).await.expect("sprocket dev starts");
         let url = dev.api_url();
@@ -50,7 +53,7 @@ impl TestApp {
     }
 
     pub fn kafka(&self) -> String {
-        self.dev.infra.broker.bootstrap_servers()
+        self.dev.infra.bootstrap_servers()
     }
 
     pub fn inbox(&self) -> PathBuf {

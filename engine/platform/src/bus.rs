@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use sprocket_core::event::Fill;
 use sprocket_core::{Envelope, Topics};
 
+use crate::admin::{self, TopicsReport};
 use crate::codec::{Codec, CodecError};
 use crate::config::Config;
 
@@ -132,14 +133,20 @@ impl Bus {
             .map_err(BusError::kafka("creating a producer"))
     }
 
-    /// A transactional producer with `transactional.id = id`, transactions initialised.
+    /// A transactional producer with `transactional.id = id`, transactions
+    /// initialised. A transaction is open only while an outcome is written
+    /// (never during the work), so `transaction.timeout.ms` (60 s unless
+    /// `[kafka.properties]` sets it) bounds the writing, not the work.
     pub fn transactional_producer(&self, id: &str) -> Result<FutureProducer, BusError> {
         use rdkafka::producer::Producer;
         let p: FutureProducer = self
             .base
             .clone()
             .set("transactional.id", id)
-            .set("transaction.timeout.ms", "60000")
+            .set(
+                "transaction.timeout.ms",
+                self.base.get("transaction.timeout.ms").unwrap_or("60000"),
+            )
             .set("linger.ms", "2")
             .set("client.id", &self.producer_name)
             .create()
@@ -151,32 +158,43 @@ impl Bus {
     }
 
     /// A consumer that sees committed data only and never commits by itself
-    /// (session timeout 10 s and heartbeats every second unless
-    /// `[kafka.properties]` sets `session.timeout.ms` / `heartbeat.interval.ms`).
+    /// ([`consumer_config`](Self::consumer_config)).
     pub fn consumer(&self, group: &str) -> Result<StreamConsumer, BusError> {
-        self.base
-            .clone()
-            .set("group.id", group)
+        self.consumer_config(group)
+            .create()
+            .map_err(BusError::kafka(format!("creating a consumer in {group}")))
+    }
+
+    /// The configuration of a consumer in `group`: `read_committed`, no
+    /// automatic commits or offset stores, from the earliest offset when the
+    /// group has none. Unless `[kafka.properties]` says otherwise: session
+    /// timeout 10 s with heartbeats every second, and the cooperative-sticky
+    /// assignor, so a rebalance moves only the partitions that change owner
+    /// and every other lane keeps working (`group.protocol = "consumer"`, the
+    /// KIP-848 protocol, may be set instead).
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let or = |key: &str, default: &'static str| -> String {
+            self.base.get(key).unwrap_or(default).to_owned()
+        };
+        let mut c = self.base.clone();
+        c.set("group.id", group)
             .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
-            .set(
-                "fetch.wait.max.ms",
-                self.base.get("fetch.wait.max.ms").unwrap_or("100"),
-            )
-            .set(
-                "session.timeout.ms",
-                self.base.get("session.timeout.ms").unwrap_or("10000"),
-            )
-            .set(
-                "heartbeat.interval.ms",
-                self.base.get("heartbeat.interval.ms").unwrap_or("1000"),
-            )
-            .set("client.id", &self.producer_name)
-            .create()
-            .map_err(BusError::kafka(format!("creating a consumer in {group}")))
+            .set("fetch.wait.max.ms", or("fetch.wait.max.ms", "100"))
+            .set("client.id", &self.producer_name);
+        if self.base.get("group.protocol") != Some("consumer") {
+            // The KIP-848 protocol has its session and assignment on the broker.
+            c.set("session.timeout.ms", or("session.timeout.ms", "10000"))
+                .set("heartbeat.interval.ms", or("heartbeat.interval.ms", "1000"))
+                .set(
+                    "partition.assignment.strategy",
+                    or("partition.assignment.strategy", "cooperative-sticky"),
+                );
+        }
+        c
     }
 
     /// Encodes an event for `topic` with the contract's key and headers.
@@ -236,77 +254,16 @@ impl Bus {
         Ok((d.partition, d.offset))
     }
 
-    /// Creates Sprocket's topics with the configured partitions. Topics that exist
-    /// already are fine; so is a broker that does not serve CreateTopics (the
-    /// embedded one) as long as the topics are there.
-    pub async fn create_topics(&self) -> Result<Vec<String>, BusError> {
+    /// Creates Sprocket's missing topics with their configs and checks the
+    /// existing ones against them ([`crate::admin`]). A broker that does not
+    /// serve CreateTopics (the embedded one) is never asked when all exist.
+    pub async fn create_topics(&self) -> Result<TopicsReport, BusError> {
         let admin: AdminClient<DefaultClientContext> = self
             .base
             .create()
             .map_err(BusError::kafka("creating an admin client"))?;
-        let names = self.topics.all();
-        // Only the missing topics are requested: a broker that does not serve
-        // CreateTopics (the embedded one) is never asked when all exist.
-        let missing: Vec<&String> = names
-            .iter()
-            .filter(|n| self.check_topic_exists(&admin, n).is_err())
-            .collect();
-        if missing.is_empty() {
-            return Ok(names);
-        }
-        let events = self.topics.events();
-        let cancellations = self.topics.cancellations();
-        let new: Vec<NewTopic> = missing
-            .iter()
-            .map(|n| {
-                let t = NewTopic::new(
-                    n,
-                    self.partitions,
-                    TopicReplication::Fixed(self.replication),
-                );
-                if **n == events {
-                    t.set("retention.ms", "-1").set("retention.bytes", "-1")
-                } else if **n == cancellations {
-                    t.set("cleanup.policy", "compact")
-                } else {
-                    t
-                }
-            })
-            .collect();
-        let opts = AdminOptions::new()
-            .operation_timeout(Some(Duration::from_secs(10)))
-            .request_timeout(Some(Duration::from_secs(15)));
-        let failed = |e: &KafkaError| BusError::Kafka {
-            context: "creating topics".into(),
-            source: e.clone(),
-        };
-        if let Ok(results) = admin.create_topics(new.iter(), &opts).await {
-            for (name, code) in results.into_iter().filter_map(Result::err) {
-                if code != RDKafkaErrorCode::TopicAlreadyExists {
-                    tracing::warn!(topic = %name, error = %code, "creating a topic failed");
-                }
-            }
-        }
-        for n in missing {
-            self.check_topic_exists(&admin, n).map_err(|e| failed(&e))?;
-        }
-        Ok(names)
-    }
-
-    fn check_topic_exists(
-        &self,
-        admin: &AdminClient<DefaultClientContext>,
-        name: &str,
-    ) -> Result<(), KafkaError> {
-        let md = admin
-            .inner()
-            .fetch_metadata(Some(name), Duration::from_secs(10))?;
-        match md.topics().first() {
-            Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
-            _ => Err(KafkaError::AdminOp(
-                RDKafkaErrorCode::UnknownTopicOrPartition,
-            )),
-        }
+        let wanted = admin::specs(&self.topics, self.partitions, self.replication);
+        admin::ensure(&admin, wanted).await
     }
 
     /// Partition count of a topic, from the cluster's metadata.

@@ -1,14 +1,18 @@
 //! Adapters every Sprocket process shares.
 //!
 //! * [`config`]: layered, validated configuration.
+//! * [`admin`]: Sprocket's topics, created and checked on a cluster.
 //! * [`bus`]: Kafka clients (rdkafka): producers, consumers, headers.
+//! * [`liveness`]: liveness from the progress of each process's loops.
 //! * [`codec`]: the Confluent wire format with JSON Schema, through the registry.
 //! * [`registry`]: the embedded schema registry (Confluent REST API).
 //! * [`store`]: object stores (local files, memory, S3).
 
+pub mod admin;
 pub mod bus;
 pub mod codec;
 pub mod config;
+pub mod liveness;
 pub mod metrics;
 pub mod registry;
 pub mod store;

@@ -31,7 +31,7 @@ pub async fn run(
     println!(
         "sprocket dev: API {} | Kafka {} | schema registry {}",
         dev.api_url(),
-        dev.infra.broker.bootstrap_servers(),
+        dev.infra.bootstrap_servers(),
         dev.infra.registry_url()
     );
     let result = super::client::submit(&dev.api_url(), &file, "highlight", None, true).await;
@@ -40,7 +40,7 @@ pub async fn run(
         println!("archive: {}", data.join("archive/jobs").join(id).display());
         println!(
             "history: kcat -C -b {} -t sprocket.events -e   (while sprocket runs)",
-            dev.infra.broker.bootstrap_servers()
+            dev.infra.bootstrap_servers()
         );
     }
     if keep_running && result.is_ok() {

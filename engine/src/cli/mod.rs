@@ -57,6 +57,12 @@ pub enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// Only the embedded schema registry (Confluent REST API), for separate
+    /// processes run against a real Kafka.
+    Registry {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        registry_addr: String,
+    },
     /// Only the embedded broker and schema registry.
     Broker {
         #[arg(long, default_value = "127.0.0.1:9092")]
@@ -149,7 +155,9 @@ pub enum Command {
     },
 }
 
-/// Where `sprocket dev` (and `demo`) keeps its data and listens.
+/// Where `sprocket dev` (and `demo`) keeps its data and listens. With the
+/// global `--kafka HOST:PORT` it runs on that Kafka instead of embedding one
+/// (and with `--registry URL` on that schema registry).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevArgs {
     #[arg(long, default_value = "./data")]
@@ -163,14 +171,17 @@ pub struct DevArgs {
 }
 
 impl DevArgs {
-    /// The dev stack these flags describe, with a worker for every phase.
-    pub fn options(&self) -> crate::dev::DevOptions {
+    /// The dev stack these flags (and the global `--kafka`, `--registry`)
+    /// describe, with a worker for every phase.
+    pub fn options(&self, cli: &Cli) -> crate::dev::DevOptions {
         crate::dev::DevOptions {
             data_dir: self.data_dir.clone(),
             api_addr: self.api_addr.clone(),
             kafka_addr: self.kafka_addr.clone(),
             registry_addr: self.registry_addr.clone(),
             workers: sprocket_core::Phase::ALL.to_vec(),
+            kafka: cli.kafka.clone(),
+            registry: cli.registry.clone(),
         }
     }
 }

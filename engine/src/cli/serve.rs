@@ -8,7 +8,7 @@ use sprocket_platform::config::Config;
 use tokio::sync::watch;
 
 use super::{Cli, Command, TopicsAction};
-use crate::dev::{Dev, Infra};
+use crate::dev::{Dev, EmbeddedRegistry, Infra};
 use crate::services;
 
 pub async fn run(cli: &Cli) -> anyhow::Result<()> {
@@ -29,12 +29,12 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Dev { dev } => {
             let data_dir = &dev.data_dir;
-            let opts = dev.options();
+            let opts = dev.options(cli);
             let dev = Dev::start(&opts, cfg).await?;
             println!(
                 "sprocket dev: API {} | Kafka {} | schema registry {} | data {}",
                 dev.api_url(),
-                dev.infra.broker.bootstrap_servers(),
+                dev.infra.bootstrap_servers(),
                 dev.infra.registry_url(),
                 data_dir.display()
             );
@@ -48,7 +48,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             dev,
             keep_running,
         } => {
-            let opts = dev.options();
+            let opts = dev.options(cli);
             super::demo::run(cfg, opts, video.clone(), *keep_running).await?;
         }
         Command::Broker {
@@ -65,13 +65,19 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
                     "sprocket broker: fault injection on http://{}/faults",
                     listener.local_addr()?
                 );
-                tokio::spawn(crate::faults::serve(listener, infra.broker.clone()));
+                let broker = infra.broker.clone().expect("sprocket broker embeds one");
+                tokio::spawn(crate::faults::serve(listener, broker));
             }
             println!(
                 "sprocket broker: Kafka {} | schema registry {}",
-                infra.broker.bootstrap_servers(),
+                infra.bootstrap_servers(),
                 infra.registry_url()
             );
+            shutdown_signal().await?;
+        }
+        Command::Registry { registry_addr } => {
+            let registry = EmbeddedRegistry::start(registry_addr).await?;
+            println!("sprocket registry: schema registry {}", registry.url());
             shutdown_signal().await?;
         }
         Command::Migrate => {
@@ -82,8 +88,16 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             action: TopicsAction::Create,
         } => {
             let bus = Bus::connect(&cfg, services::producer_name("admin")).await?;
-            for t in bus.create_topics().await? {
-                println!("{t}");
+            let report = bus.create_topics().await?;
+            println!("{report}");
+            let differing = report.differing();
+            if !differing.is_empty() {
+                let names: Vec<&str> = differing.iter().map(|s| s.name.as_str()).collect();
+                anyhow::bail!(
+                    "{} topic(s) exist unlike Sprocket's configuration and were left as they are: {}",
+                    names.len(),
+                    names.join(", ")
+                );
             }
         }
         Command::Projector { rebuild } => {
