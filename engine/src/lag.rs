@@ -59,14 +59,14 @@ impl LagProbe {
             // Never subscribes: it only asks the group coordinator for offsets.
             let c: BaseConsumer = base
                 .clone()
-                .set("group.id", Topics::group(phase))
+                .set("group.id", topics.group(phase))
                 .set("enable.auto.commit", "false")
                 .create()?;
             groups.insert(phase, c);
         }
         let peek: BaseConsumer = base
             .clone()
-            .set("group.id", "sprocket-lag-probe")
+            .set("group.id", topics.named("lag-probe"))
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
             .create()?;
@@ -116,7 +116,7 @@ impl LagProbe {
     fn read_phase(&self, phase: Phase) -> Result<PhaseView, rdkafka::error::KafkaError> {
         let consumer = &self.groups[&phase];
         let topic = self.topics.phase(phase);
-        let group = Topics::group(phase);
+        let group = self.topics.group(phase);
         let md = consumer.fetch_metadata(Some(&topic), TIMEOUT)?;
         let count = md
             .topics()
