@@ -10,3 +10,4 @@ pub mod projector;
 pub mod sample;
 pub mod scale;
 pub mod services;
+pub mod standin;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -13,18 +13,40 @@ use sprocket_platform::bus::{
 };
 use sprocket_platform::metrics::metrics;
 
+use crate::lane::{LaneShared, LaneState, Revoked};
+use crate::rebalance::WorkerConsumer;
 use crate::step::{Outcome, Stepper};
 
+/// Why an outcome was not committed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommitError {
+    /// The partition was revoked first: its new owner redoes the message.
+    #[error("the partition was revoked")]
+    Revoked,
+    /// Fenced, fatal, or still failing after the retries.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+impl From<Revoked> for CommitError {
+    fn from(_: Revoked) -> Self {
+        CommitError::Revoked
+    }
+}
+
 /// Commits one outcome with the consumed offset in one transaction, retrying
-/// transient failures; gives up only when the producer is fenced or fatal.
+/// transient failures; gives up when the partition is revoked, or when the
+/// producer is fenced or fatal.
 pub(crate) async fn commit(
-    stepper: &Stepper,
-    consumer: &StreamConsumer,
+    shared: &LaneShared,
+    state: &LaneState,
     producer: &mut Option<FutureProducer>,
     txn_id: &str,
     msg: &OwnedMessage,
     outcome: &Outcome,
-) -> Result<(), BusError> {
+) -> Result<(), CommitError> {
+    let stepper = &shared.stepper;
+    let consumer = &shared.consumer;
     let records = records(stepper, msg, outcome).await?;
     let mut attempt = 0u32;
     loop {
@@ -33,49 +55,34 @@ pub(crate) async fn commit(
             *producer = Some(stepper.bus.transactional_producer(txn_id)?);
         }
         let p = producer.as_ref().expect("just created");
-        match transaction(stepper, consumer, p, msg, &records).await {
+        let written = state.committing(|| {
+            let r = transaction(consumer, p, msg, &records);
+            match &r {
+                Ok(()) => {
+                    if let Some(s) = &stepper.stand_in {
+                        s.committed(consumer, msg.topic(), msg.partition(), msg.offset() + 1);
+                    }
+                }
+                Err(_) => {
+                    let _ = p.abort_transaction(Duration::from_secs(10));
+                }
+            }
+            r
+        })?;
+        match written {
             Ok(()) => {
                 count_committed(stepper, outcome);
-                commit_position(consumer, msg);
                 return Ok(());
             }
             Err(e) => {
                 metrics().transactions.with_label_values(&["aborted"]).inc();
-                let _ = blocking(|| p.abort_transaction(Duration::from_secs(10)));
                 if !e.retryable() || attempt >= 5 {
-                    return Err(e);
+                    return Err(e.into());
                 }
                 tracing::warn!(txn_id, attempt, error = %e, "transaction failed; retrying");
                 *producer = None;
                 tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;
             }
-        }
-    }
-}
-
-/// librdkafka's transaction calls block until the broker answers: run them so
-/// they never hold an async worker thread (which could starve the very tasks —
-/// the embedded broker's relay, other lanes — the answer depends on).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
-
-/// Also records the consumed position through the consumer, after the
-/// transaction committed it. Real Kafka already has it from the transaction (this
-/// writes the same offset again); librdkafka's mock cluster — the embedded broker
-/// of `sprocket dev` and the tests — answers transactional offset commits
-/// without storing them, and without this a partition's next owner would start
-/// from its beginning.
-fn commit_position(consumer: &StreamConsumer, msg: &OwnedMessage) {
-    let mut tpl = TopicPartitionList::new();
-    let next = Offset::Offset(msg.offset() + 1);
-    if tpl
-        .add_partition_offset(msg.topic(), msg.partition(), next)
-        .is_ok()
-    {
-        let sync = rdkafka::consumer::CommitMode::Sync;
-        if let Err(e) = blocking(|| consumer.commit(&tpl, sync)) {
-            tracing::debug!(topic = msg.topic(), partition = msg.partition(), error = %e, "position commit");
         }
     }
 }
@@ -105,17 +112,25 @@ fn count_committed(stepper: &Stepper, outcome: &Outcome) {
     }
 }
 
-async fn transaction(
-    stepper: &Stepper,
-    consumer: &StreamConsumer,
+/// One transaction, blocking until the broker answers: the records are
+/// enqueued, the consumed offset added, and the commit flushes them (a record
+/// that cannot be delivered fails the commit). Nothing in it awaits, so it
+/// runs whole under the lane's gate.
+fn transaction(
+    consumer: &WorkerConsumer,
     p: &FutureProducer,
     msg: &OwnedMessage,
     records: &[Record],
 ) -> Result<(), BusError> {
     let t = Duration::from_secs(30);
-    blocking(|| p.begin_transaction()).map_err(BusError::kafka("begin_transaction"))?;
+    p.begin_transaction()
+        .map_err(BusError::kafka("begin_transaction"))?;
     for r in records {
-        stepper.bus.send(p, r).await?;
+        p.send_result(r.future())
+            .map_err(|(e, _)| BusError::Kafka {
+                context: format!("producing to {}", r.topic),
+                source: e,
+            })?;
     }
     let mut offsets = TopicPartitionList::new();
     offsets
@@ -129,9 +144,10 @@ async fn transaction(
         context: "no consumer group metadata".into(),
         source: rdkafka::error::KafkaError::NoMessageReceived,
     })?;
-    blocking(|| p.send_offsets_to_transaction(&offsets, &meta, t))
+    p.send_offsets_to_transaction(&offsets, &meta, t)
         .map_err(BusError::kafka("send_offsets_to_transaction"))?;
-    blocking(|| p.commit_transaction(t)).map_err(BusError::kafka("commit_transaction"))
+    p.commit_transaction(t)
+        .map_err(BusError::kafka("commit_transaction"))
 }
 
 async fn records(

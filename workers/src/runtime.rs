@@ -1,35 +1,48 @@
 //! The exactly-once worker loop.
 //!
-//! One consumer (group `sprocket-<phase>`, `read_committed`, no auto-commit) keeps
-//! polling, so long work never gets the worker evicted from its group. Each
-//! partition it owns gets a lane: a task that handles that partition's messages
-//! in order, with a transactional producer of its own
-//! (`transactional.id = sprocket-<phase>-<topic>-<partition>`, so a new owner of the
-//! partition fences a zombie). A lane commits each message's outcome — events,
-//! next work item, dead letter, and the consumed offset — in one transaction.
-//! A lane with a backlog pauses its partition; the others carry on.
+//! One consumer (group `sprocket-<phase>`, `read_committed`, no auto-commit,
+//! cooperative rebalancing) keeps polling, so long work never gets the worker
+//! evicted from its group. Each partition it owns gets a lane ([`crate::lane`]):
+//! a task that handles that partition's messages in order, with a
+//! transactional producer of its own (`transactional.id =
+//! <group>-<topic>-<partition>`, so a new owner of the partition fences a
+//! zombie). A lane commits each message's outcome — events, next work item,
+//! dead letter, and the consumed offset — in one transaction. A lane with a
+//! backlog pauses its partition; the others carry on. At most
+//! `worker.max_in_flight` items run at once in the whole worker.
+//!
+//! Scale to zero: every transactional write leaves a commit marker at the
+//! offset after it, so a group that committed "last item + 1" would show a lag
+//! of 1 for ever. Once a second, each partition whose lane has nothing pending
+//! gets the consumer's position committed (librdkafka moves it past markers),
+//! so a drained phase reads lag 0 everywhere and KEDA can scale it to zero.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::FutureProducer;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use sprocket_core::Topics;
-use sprocket_platform::bus::{header, BusError, HEADER_RETRY_AT};
+use sprocket_platform::bus::BusError;
+use sprocket_platform::liveness;
 use sprocket_platform::metrics::metrics;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
-use tracing::Instrument;
 
-use crate::commit::commit;
+use crate::lane::{lane_loop, LaneShared, LaneState};
+use crate::rebalance::{Lane, Lanes, Rebalances, WorkerConsumer};
 use crate::step::Stepper;
 
 /// Messages a lane may hold before its partition is paused.
 const LANE_HIGH_WATER: usize = 4;
+
+/// How often the consumer lag gauge is refreshed.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often idle partitions' positions are committed (and liveness beats).
+const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A running worker; `stop` ends it (in-flight work is abandoned uncommitted, so
 /// its messages are redelivered).
@@ -53,16 +66,19 @@ impl WorkerHandle {
     }
 }
 
-struct Lane {
-    tx: mpsc::UnboundedSender<OwnedMessage>,
-    pending: Arc<AtomicUsize>,
-    paused: Arc<AtomicBool>,
-}
-
-/// Starts consuming the stepper's phase topic.
+/// Starts consuming the stepper's phase topic and its retry topic.
 pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
-    let group = Topics::group(stepper.phase);
-    let consumer = Arc::new(stepper.bus.consumer(&group)?);
+    let group = stepper.bus.topics.group(stepper.phase);
+    let lanes = Arc::new(Lanes::default());
+    let consumer: Arc<WorkerConsumer> = Arc::new(
+        stepper
+            .bus
+            .consumer_config(&group)
+            .create_with_context(Rebalances {
+                lanes: lanes.clone(),
+            })
+            .map_err(BusError::kafka(format!("creating a consumer in {group}")))?,
+    );
     let topic = stepper.bus.topics.phase(stepper.phase);
     let retry = stepper.bus.topics.retry(stepper.phase);
     consumer
@@ -73,7 +89,7 @@ pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
     let (stop, stopped) = watch::channel(None);
     let cancels = stepper.cancels.follow(&stepper.bus)?;
     let task = tokio::spawn(async move {
-        poll_loop(Arc::new(stepper), consumer, group, stopped).await;
+        poll_loop(Arc::new(stepper), consumer, lanes, group, stopped).await;
         cancels.abort();
         let _ = cancels.await;
     });
@@ -82,22 +98,35 @@ pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
 
 async fn poll_loop(
     stepper: Arc<Stepper>,
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<WorkerConsumer>,
+    lanes: Arc<Lanes>,
     group: String,
     mut stopped: watch::Receiver<Option<Duration>>,
 ) {
-    let mut lanes: HashMap<(String, i32), Lane> = HashMap::new();
+    let beat_name = format!("worker {group} {}", uuid::Uuid::now_v7());
+    let heartbeat = liveness::register(&beat_name);
     let stopping = Arc::new(AtomicBool::new(false));
     let mut lane_tasks = Vec::new();
     let (resume_tx, mut resume_rx) = mpsc::unbounded_channel::<(String, i32)>();
-    let mut lag_tick = tokio::time::interval(Duration::from_secs(5));
+    let shared = LaneShared {
+        stepper: stepper.clone(),
+        consumer: consumer.clone(),
+        stopping: stopping.clone(),
+        resume: resume_tx,
+        in_flight: Arc::new(Semaphore::new(stepper.config.worker.max_in_flight.max(1))),
+    };
+    let mut idle_committed: HashMap<(String, i32), i64> = HashMap::new();
+    let mut lag_tick = tokio::time::interval(LAG_INTERVAL);
+    let mut idle_tick = tokio::time::interval(IDLE_INTERVAL);
     loop {
+        heartbeat.beat();
         tokio::select! {
             _ = stopped.changed() => break,
             _ = lag_tick.tick() => {
                 let (c, g) = (consumer.clone(), group.clone());
                 tokio::task::spawn_blocking(move || record_lag(&c, &g));
             }
+            _ = idle_tick.tick() => commit_idle_positions(&consumer, &lanes, &mut idle_committed),
             Some((topic, partition)) = resume_rx.recv() => {
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition(&topic, partition);
@@ -115,31 +144,19 @@ async fn poll_loop(
                     }
                 };
                 let key = (msg.topic().to_owned(), msg.partition());
-                if lanes.get(&key).is_some_and(|l| l.tx.is_closed()) {
-                    lanes.remove(&key);
+                let mut map = lanes.lock();
+                if map.get(&key).is_some_and(|l| l.tx.is_closed()) {
+                    map.remove(&key);
                 }
-                let lane = lanes.entry(key.clone()).or_insert_with(|| {
+                let lane = map.entry(key.clone()).or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
-                    let pending = Arc::new(AtomicUsize::new(0));
-                    let paused = Arc::new(AtomicBool::new(false));
-                    let shared = LaneShared {
-                        stepper: stepper.clone(),
-                        consumer: consumer.clone(),
-                        stopping: stopping.clone(),
-                        resume: resume_tx.clone(),
-                    };
-                    lane_tasks.push(tokio::spawn(lane_loop(
-                        shared,
-                        key.clone(),
-                        rx,
-                        pending.clone(),
-                        paused.clone(),
-                    )));
-                    Lane { tx, pending, paused }
+                    let state = Arc::new(LaneState::new());
+                    lane_tasks.push(tokio::spawn(lane_loop(shared.clone(), key.clone(), rx, state.clone())));
+                    Lane { tx, state }
                 });
-                let n = lane.pending.fetch_add(1, Ordering::SeqCst) + 1;
+                let n = lane.state.add();
                 let _ = lane.tx.send(msg);
-                if n >= LANE_HIGH_WATER && !lane.paused.swap(true, Ordering::SeqCst) {
+                if n >= LANE_HIGH_WATER && !lane.state.paused.swap(true, Ordering::SeqCst) {
                     let mut tpl = TopicPartitionList::new();
                     tpl.add_partition(&key.0, key.1);
                     if let Err(e) = consumer.pause(&tpl) {
@@ -154,7 +171,8 @@ async fn poll_loop(
     // another worker redoes it; nothing is half-committed.
     let grace = stopped.borrow().unwrap_or_default();
     stopping.store(true, Ordering::SeqCst);
-    drop(lanes);
+    lanes.lock().clear();
+    drop(shared);
     let deadline = tokio::time::Instant::now() + grace;
     let mut overdue = Vec::new();
     for mut t in lane_tasks {
@@ -166,93 +184,58 @@ async fn poll_loop(
     for t in overdue {
         let _ = t.await;
     }
+    liveness::forget(&beat_name);
 }
 
-/// What every lane of a worker shares.
-struct LaneShared {
-    stepper: Arc<Stepper>,
-    consumer: Arc<StreamConsumer>,
-    /// Set when the worker stops: lanes take no new message.
-    stopping: Arc<AtomicBool>,
-    /// Asks the poll loop to resume a paused partition.
-    resume: mpsc::UnboundedSender<(String, i32)>,
-}
-
-async fn lane_loop(
-    shared: LaneShared,
-    (topic, partition): (String, i32),
-    mut rx: mpsc::UnboundedReceiver<OwnedMessage>,
-    pending: Arc<AtomicUsize>,
-    paused: Arc<AtomicBool>,
+/// Commits the consumer's position for every owned partition with nothing
+/// pending whose position moved past what was committed: only transaction
+/// markers lie between (every message returned before was committed by its
+/// lane), so this loses nothing and brings the group's lag to 0.
+fn commit_idle_positions(
+    consumer: &WorkerConsumer,
+    lanes: &Lanes,
+    idle_committed: &mut HashMap<(String, i32), i64>,
 ) {
-    let LaneShared {
-        stepper,
-        consumer,
-        stopping,
-        resume,
-    } = shared;
-    let txn_id = format!("sprocket-{}-{topic}-{partition}", stepper.phase);
-    // Initialise the partition's transactional id before any work: a previous
-    // owner still working on this partition is fenced now, not at our first commit.
-    let mut producer: Option<FutureProducer> = match stepper.bus.transactional_producer(&txn_id) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            tracing::warn!(%txn_id, error = %e, "transactional producer not ready; retrying at the first commit");
-            None
-        }
+    let Ok(positions) = consumer.position() else {
+        return;
     };
-    // Offsets below this were committed by this lane. If a rebalance takes the
-    // partition away and gives it back before the broker has the position, the
-    // same messages are fetched again: they are done, and skipped.
-    let mut committed_below: i64 = -1;
-    while let Some(msg) = rx.recv().await {
-        if stopping.load(Ordering::SeqCst) || !wait_until_due(&msg, &stopping).await {
-            return;
-        }
-        if msg.offset() < committed_below {
-            tracing::debug!(%topic, partition, offset = msg.offset(), "already committed here; skipped");
-            if pending.fetch_sub(1, Ordering::SeqCst) == 1 && paused.swap(false, Ordering::SeqCst) {
-                let _ = resume.send((topic.clone(), partition));
+    let mut tpl = TopicPartitionList::new();
+    {
+        let map = lanes.lock();
+        for e in positions.elements() {
+            let Some(at) = e.offset().to_raw().filter(|o| *o >= 0) else {
+                continue;
+            };
+            let key = (e.topic().to_owned(), e.partition());
+            let lane = map.get(&key);
+            if lane.is_some_and(|l| l.state.pending() > 0 || l.state.is_revoked()) {
+                continue;
             }
-            continue;
-        }
-        let span = tracing::info_span!("work", phase = %stepper.phase, %topic, partition, offset = msg.offset());
-        let m = metrics();
-        let phase = stepper.phase.as_str();
-        m.jobs_in_flight.with_label_values(&[phase]).inc();
-        let started = std::time::Instant::now();
-        let outcome = stepper
-            .step(&msg, Arc::new(AtomicBool::new(false)))
-            .instrument(span)
-            .await;
-        m.jobs_in_flight.with_label_values(&[phase]).dec();
-        m.phase_duration
-            .with_label_values(&[phase, outcome.label()])
-            .observe(started.elapsed().as_secs_f64());
-        let committed = commit(&stepper, &consumer, &mut producer, &txn_id, &msg, &outcome).await;
-        if committed.is_ok() {
-            committed_below = msg.offset() + 1;
-        }
-        if let Err(e) = committed {
-            // Fenced, or Kafka unavailable for too long: rewind to this message and
-            // end the lane. Whatever it still holds is fetched again, in order, by
-            // a fresh lane (or by the partition's new owner).
-            tracing::warn!(%topic, partition, offset = msg.offset(), error = %e, "outcome not committed; rewinding");
-            rewind(&consumer, &topic, partition, msg.offset());
-            if paused.swap(false, Ordering::SeqCst) {
-                let _ = resume.send((topic.clone(), partition));
+            let known = lane
+                .map(|l| l.state.committed())
+                .max(idle_committed.get(&key).copied())
+                .unwrap_or(-1);
+            if at > known || (lane.is_none() && !idle_committed.contains_key(&key)) {
+                if tpl
+                    .add_partition_offset(&key.0, key.1, Offset::Offset(at))
+                    .is_ok()
+                {
+                    idle_committed.insert(key, at);
+                }
             }
-            return;
         }
-        let left = pending.fetch_sub(1, Ordering::SeqCst) - 1;
-        if left == 0 && paused.swap(false, Ordering::SeqCst) {
-            let _ = resume.send((topic.clone(), partition));
+    }
+    // Forget partitions this worker no longer owns.
+    idle_committed.retain(|(t, p), _| positions.find_partition(t, *p).is_some());
+    if tpl.count() > 0 {
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(error = %e, "committing idle positions");
         }
     }
 }
 
 /// Publishes the consumer lag of every owned partition: its end minus our position.
-pub fn record_lag(consumer: &StreamConsumer, group: &str) {
+pub fn record_lag<C: ConsumerContext>(consumer: &StreamConsumer<C>, group: &str) {
     let (Ok(assigned), Ok(positions)) = (consumer.assignment(), consumer.position()) else {
         return;
     };
@@ -290,35 +273,5 @@ pub fn record_lag(consumer: &StreamConsumer, group: &str) {
             .consumer_lag
             .with_label_values(&[tp.topic(), &tp.partition().to_string(), group])
             .set((high - from).max(0));
-    }
-}
-
-/// A retried item waits on its lane until its `retry-at` time; only that retry
-/// partition waits, the phase topic's partitions go on. False if the worker
-/// stopped meanwhile (the item stays uncommitted and is read again later).
-async fn wait_until_due(msg: &OwnedMessage, stopping: &AtomicBool) -> bool {
-    let Some(due) = header(msg, HEADER_RETRY_AT).and_then(|v| v.parse::<i64>().ok()) else {
-        return true;
-    };
-    loop {
-        let left = due - chrono::Utc::now().timestamp_millis();
-        if left <= 0 {
-            return true;
-        }
-        if stopping.load(Ordering::SeqCst) {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(left.min(100) as u64)).await;
-    }
-}
-
-fn rewind(consumer: &StreamConsumer, topic: &str, partition: i32, offset: i64) {
-    if let Err(e) = consumer.seek(
-        topic,
-        partition,
-        Offset::Offset(offset),
-        Duration::from_secs(5),
-    ) {
-        tracing::warn!(%topic, partition, offset, error = %e, "seek back failed");
     }
 }

@@ -21,6 +21,7 @@ use sprocket_core::retry::{RetryPolicy, Runtime};
 
 use crate::cancel::CancelWatch;
 pub use crate::outcome::{DeadLetter, Outcome, Retry};
+use crate::standin::StandIn;
 use crate::{Cx, PhaseWork, Stores, WorkError};
 
 /// Runs one phase's work for one message at a time.
@@ -34,6 +35,8 @@ pub struct Stepper {
     live: FutureProducer,
     /// Cancellations this worker knows of (fed from `sprocket.cancellations`).
     pub cancels: CancelWatch,
+    /// The workarounds a stand-in broker needs; `None` on Apache Kafka.
+    pub stand_in: Option<Arc<dyn StandIn>>,
 }
 
 impl Stepper {
@@ -55,7 +58,14 @@ impl Stepper {
             config,
             live,
             cancels: CancelWatch::default(),
+            stand_in: None,
         })
+    }
+
+    /// Runs with a stand-in broker's workarounds ([`StandIn`]).
+    pub fn with_stand_in(mut self, stand_in: Arc<dyn StandIn>) -> Stepper {
+        self.stand_in = Some(stand_in);
+        self
     }
 
     /// Decides the outcome of one message. Never fails: what can never be decoded

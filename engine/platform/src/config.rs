@@ -133,6 +133,10 @@ pub struct WorkerConfig {
     /// it is abandoned (uncommitted, so redone elsewhere). Keep it under the
     /// orchestrator's kill deadline (Kubernetes: 30 s).
     pub shutdown_grace_s: u64,
+    /// Work items one worker process runs at once, however many partitions
+    /// it owns (each partition's items still run one after another, in
+    /// order). Default: the CPUs this process may use.
+    pub max_in_flight: usize,
 }
 
 impl Default for Config {
@@ -198,6 +202,9 @@ impl Default for WorkerConfig {
             timeout_s: 3600.0,
             phases: Default::default(),
             shutdown_grace_s: 25,
+            max_in_flight: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1),
         }
     }
 }
@@ -318,6 +325,9 @@ impl Config {
         }
         if self.worker.max_attempts == 0 {
             return invalid("worker.max_attempts", "must be ≥ 1".into());
+        }
+        if self.worker.max_in_flight == 0 {
+            return invalid("worker.max_in_flight", "must be ≥ 1".into());
         }
         Ok(())
     }

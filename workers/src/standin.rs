@@ -1,0 +1,21 @@
+//! What a stand-in broker needs from the runtime besides Kafka's protocol.
+//!
+//! The runtime itself speaks to Apache Kafka only. A stand-in for it (the
+//! embedded broker of `sprocket dev` and the fast tests: librdkafka's mock
+//! cluster, which answers transactional offset commits without storing them)
+//! gets its workarounds through this trait, implemented beside the stand-in
+//! and given to the [`Stepper`](crate::Stepper) only when the cluster is one;
+//! against real Kafka no such code runs.
+
+use crate::rebalance::WorkerConsumer;
+
+pub trait StandIn: Send + Sync {
+    /// Called inside the lane's commit, right after a transaction committed
+    /// `next` as `topic`/`partition`'s position.
+    fn committed(&self, consumer: &WorkerConsumer, topic: &str, partition: i32, next: i64);
+
+    /// Whether lanes skip redelivered messages below the offset they
+    /// committed (a stand-in may hand a partition back before it has stored
+    /// its position).
+    fn skip_committed(&self) -> bool;
+}
