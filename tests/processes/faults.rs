@@ -20,7 +20,7 @@ use sprocket_tests::video;
 
 use crate::crash::FAST_FAILOVER;
 use crate::proofs;
-use crate::stack::{Stack, StackOptions};
+use crate::stack::{Kafka, Stack, StackOptions};
 use crate::topic_log::TopicLog;
 
 /// Enough archive attempts (1, 2, 4, 8 s apart …) to outlast the outage.
@@ -63,7 +63,7 @@ async fn faults_harness() {
     let mut stack = Stack::start_with(StackOptions {
         postgres_admin: Some(pg.admin_url()),
         config_toml: Some(format!("{FAST_FAILOVER}{ARCHIVE_RETRIES}")),
-        faults: true,
+        kafka: Kafka::Embedded,
     })
     .await;
     let clip = stack.media_dir().join("clip.mp4");

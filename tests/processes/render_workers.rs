@@ -5,7 +5,6 @@
 //! with a CPU limit would be.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use sprocket_tests::procs::{Launcher, Proc};
 
@@ -29,22 +28,6 @@ impl RenderWorkers {
             .parent()
             .expect("the stack's tempdir")
             .to_owned();
-        let kafka = broker_address(&root.join("logs").join("00-broker.stdout"));
-        let logs = root.join("render-logs");
-        std::fs::create_dir_all(&logs).expect("render logs dir");
-        let mut launcher = Launcher::new(&logs);
-        let url = |dir: &str| format!("file://{}", root.join(dir).display());
-        launcher
-            .env("NO_COLOR", "1")
-            .arg("--kafka", &kafka)
-            .arg("--registry", &stack.registry)
-            .arg("--database", &stack.db.url)
-            .arg("--store", &url("store"))
-            .arg("--archive", &url("archive"))
-            .env(
-                "SPROCKET__WORKER__SCRATCH_DIR",
-                &root.join("scratch").display().to_string(),
-            );
         RenderWorkers {
             procs: BTreeMap::new(),
             metrics: BTreeMap::new(),
@@ -52,9 +35,9 @@ impl RenderWorkers {
                 .no_proxy()
                 .build()
                 .expect("HTTP client"),
-            launcher,
+            launcher: stack.launcher_beside(&root.join("render-logs")),
             started: 0,
-            kafka,
+            kafka: stack.kafka.clone(),
         }
     }
 
@@ -132,22 +115,4 @@ impl RenderWorkers {
             p.assert_running();
         }
     }
-}
-
-/// The Kafka address from the broker's banner
-/// (`sprocket broker: Kafka <addr> | schema registry <url>`).
-fn broker_address(log: &std::path::Path) -> String {
-    for _ in 0..50 {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let found = text.lines().find_map(|l| {
-            l.strip_prefix("sprocket broker: Kafka ")
-                .and_then(|rest| rest.split_once(" | schema registry "))
-                .map(|(kafka, _)| kafka.trim().to_owned())
-        });
-        if let Some(kafka) = found {
-            return kafka;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("no broker banner in {}", log.display());
 }

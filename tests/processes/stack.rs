@@ -1,10 +1,13 @@
 //! A Sprocket deployment as separate `sprocket` processes on a fresh PostgreSQL
-//! database, an embedded broker on free ports and `file://` stores in a tempdir.
+//! database, `file://` stores in a tempdir, and Kafka: a real KRaft cluster
+//! (`scripts/kafka.sh`) with `sprocket registry` beside it, or — for the
+//! injected-fault waves — `sprocket broker`, the embedded broker.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use sprocket_tests::kafka::KafkaCluster;
 use sprocket_tests::pg::PgDatabase;
 use sprocket_tests::procs::{Finished, Launcher, Proc};
 
@@ -21,27 +24,45 @@ pub const PHASES: [&str; 4] = ["ingest", "analyze", "render", "archive"];
 pub struct Stack {
     procs: BTreeMap<String, Proc>,
     launcher: Launcher,
+    /// The real Kafka cluster, when the stack runs on one (dropped, and so
+    /// stopped, after every process).
+    cluster: Option<KafkaCluster>,
     started: u32,
     http: reqwest::Client,
     pub api: String,
     pub registry: String,
     pub kafka: String,
-    /// The broker's fault-injection endpoint, when asked for.
+    /// The embedded broker's fault-injection endpoint, when asked for.
     pub faults: Option<String>,
     data: tempfile::TempDir,
     pub db: PgDatabase,
 }
 
+/// The Kafka a [`Stack`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kafka {
+    /// A KRaft cluster of this many nodes from `scripts/kafka.sh` (Sprocket's
+    /// topics get replication `min(nodes, 3)`).
+    Real { nodes: usize },
+    /// `sprocket broker`: the embedded broker, with its `POST /faults` served.
+    Embedded,
+}
+
+impl Default for Kafka {
+    fn default() -> Self {
+        Kafka::Real { nodes: 1 }
+    }
+}
+
 /// How a [`Stack`] differs from the plain deployment.
 #[derive(Debug, Default)]
 pub struct StackOptions {
+    pub kafka: Kafka,
     /// The PostgreSQL server to make the database on, by its administrative
     /// URL (default: the machine's).
     pub postgres_admin: Option<String>,
     /// TOML given to every process with `--config`.
     pub config_toml: Option<String>,
-    /// Serve the embedded broker's `POST /faults`.
-    pub faults: bool,
 }
 
 impl Stack {
@@ -69,26 +90,50 @@ impl Stack {
             launcher.arg("--config", &path.display().to_string());
         }
 
-        let mut args = vec![
-            "broker",
-            "--kafka-addr",
-            "127.0.0.1:0",
-            "--registry-addr",
-            "127.0.0.1:0",
-        ];
-        if options.faults {
-            args.extend(["--faults-addr", "127.0.0.1:0"]);
-        }
-        let mut broker = launcher.spawn("00-broker", &args);
-        let faults = options.faults.then(|| {
-            let url = broker.wait_for_line("sprocket broker: fault injection on ", STARTUP);
-            url.trim().to_owned()
-        });
-        let line = broker.wait_for_line("sprocket broker: Kafka ", STARTUP);
-        let (kafka, registry) = line
-            .split_once(" | schema registry ")
-            .unwrap_or_else(|| panic!("unexpected broker banner: {line:?}"));
-        let (kafka, registry) = (kafka.trim().to_owned(), registry.trim().to_owned());
+        let mut procs = BTreeMap::new();
+        let (cluster, kafka, registry, faults) = match options.kafka {
+            Kafka::Real { nodes } => {
+                let cluster = KafkaCluster::start(nodes);
+                let mut registry = launcher.spawn(
+                    "00-registry",
+                    &["registry", "--registry-addr", "127.0.0.1:0"],
+                );
+                let url = registry.wait_for_line("sprocket registry: schema registry ", STARTUP);
+                procs.insert("registry".to_owned(), registry);
+                launcher.env(
+                    "SPROCKET__KAFKA__REPLICATION",
+                    &cluster.replication().to_string(),
+                );
+                let kafka = cluster.bootstrap.clone();
+                (Some(cluster), kafka, url.trim().to_owned(), None)
+            }
+            Kafka::Embedded => {
+                let mut broker = launcher.spawn(
+                    "00-broker",
+                    &[
+                        "broker",
+                        "--kafka-addr",
+                        "127.0.0.1:0",
+                        "--registry-addr",
+                        "127.0.0.1:0",
+                        "--faults-addr",
+                        "127.0.0.1:0",
+                    ],
+                );
+                let faults = broker.wait_for_line("sprocket broker: fault injection on ", STARTUP);
+                let line = broker.wait_for_line("sprocket broker: Kafka ", STARTUP);
+                let (kafka, registry) = line
+                    .split_once(" | schema registry ")
+                    .unwrap_or_else(|| panic!("unexpected broker banner: {line:?}"));
+                procs.insert("broker".to_owned(), broker);
+                (
+                    None,
+                    kafka.trim().to_owned(),
+                    registry.trim().to_owned(),
+                    Some(faults.trim().to_owned()),
+                )
+            }
+        };
 
         let store = format!("file://{}", root.join("store").display());
         let archive = format!("file://{}", root.join("archive").display());
@@ -104,8 +149,9 @@ impl Stack {
             );
 
         let mut stack = Stack {
-            procs: BTreeMap::new(),
+            procs,
             launcher,
+            cluster,
             started: 1,
             http: reqwest::Client::builder()
                 .no_proxy()
@@ -118,8 +164,6 @@ impl Stack {
             data,
             db,
         };
-        stack.procs.insert("broker".into(), broker);
-
         stack.run_ok(&["migrate"]).await;
         stack.run_ok(&["topics", "create"]).await;
 
@@ -137,6 +181,20 @@ impl Stack {
         stack.procs.insert("api".into(), api);
         stack.wait_ready().await;
         stack
+    }
+
+    /// The real Kafka cluster under the stack.
+    pub fn cluster(&self) -> &KafkaCluster {
+        self.cluster
+            .as_ref()
+            .expect("this stack runs on the embedded broker")
+    }
+
+    /// A launcher for more `sprocket` processes configured as the stack's own,
+    /// logging into `logs` (made if missing).
+    pub fn launcher_beside(&self, logs: &std::path::Path) -> Launcher {
+        std::fs::create_dir_all(logs).expect("logs dir");
+        self.launcher.with_logs(logs)
     }
 
     /// The tempdir's `media/` folder, for test inputs.
@@ -188,7 +246,8 @@ impl Stack {
         }
     }
 
-    /// SIGKILLs a service (`projector`, `worker-<phase>`, `api`, `broker`).
+    /// SIGKILLs a service (`projector`, `worker-<phase>`, `api`, `broker`,
+    /// `registry`).
     pub fn kill(&mut self, role: &str) {
         let mut p = self
             .procs
@@ -255,14 +314,18 @@ impl Stack {
 }
 
 impl Drop for Stack {
-    /// Stops the services before the broker, so their logs end with what they
+    /// Stops the services before Kafka, so their logs end with what they
     /// were doing rather than with the broker going away.
     fn drop(&mut self) {
-        let broker = self.procs.remove("broker");
+        let infra: Vec<Proc> = ["broker", "registry"]
+            .iter()
+            .filter_map(|r| self.procs.remove(*r))
+            .collect();
         for p in self.procs.values_mut() {
             p.kill();
         }
-        drop(broker);
+        drop(infra);
+        self.cluster.take();
         // Long runs keep every process's log for a look afterwards.
         if let Some(keep) = std::env::var_os("SPROCKET_KEEP_LOGS") {
             let to = std::path::Path::new(&keep).join(self.db.name.as_str());

@@ -71,6 +71,16 @@ impl Launcher {
         &self.logs
     }
 
+    /// The same leading arguments and environment, logging into `logs`.
+    pub fn with_logs(&self, logs: &Path) -> Launcher {
+        Launcher {
+            bin: self.bin.clone(),
+            logs: logs.to_owned(),
+            args: self.args.clone(),
+            envs: self.envs.clone(),
+        }
+    }
+
     /// A command for `sprocket <global args> <args>` that sees no `SPROCKET…`
     /// configuration from the test's own environment.
     fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {

@@ -1,0 +1,195 @@
+//! Apache Kafka for the tests: a KRaft cluster started by `scripts/kafka.sh`
+//! in a tempdir, and Kafka's own command-line tools run from the same jars.
+//!
+//! The cluster never outlives the test process: `kafka.sh` is given this
+//! process's pid (`SPROCKET_KAFKA_PARENT`) and stops the cluster when it ends,
+//! and dropping the handle stops it at once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+/// `scripts/kafka.sh` of this source tree.
+pub fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("scripts")
+        .join("kafka.sh")
+}
+
+/// A running cluster of combined broker+controller nodes on loopback.
+pub struct KafkaCluster {
+    dir: tempfile::TempDir,
+    /// `host:port,…` of every node.
+    pub bootstrap: String,
+    nodes: usize,
+}
+
+impl KafkaCluster {
+    /// Starts `nodes` nodes (topics made by Sprocket get replication
+    /// `min(nodes, 3)`); returns once every node answers with all brokers.
+    pub fn start(nodes: usize) -> KafkaCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("sprocket-kafka-")
+            .tempdir()
+            .expect("tempdir for Kafka");
+        let started = Instant::now();
+        let out = blocking(|| {
+            Command::new("bash")
+                .arg(script())
+                .arg("start")
+                .arg(dir.path())
+                .arg(nodes.to_string())
+                .env("SPROCKET_KAFKA_PARENT", std::process::id().to_string())
+                .stdin(Stdio::null())
+                .output()
+                .expect("running scripts/kafka.sh")
+        });
+        assert!(
+            out.status.success(),
+            "scripts/kafka.sh start failed ({}); run `bash scripts/kafka.sh install` first?\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let bootstrap = stdout.lines().last().unwrap_or_default().trim().to_owned();
+        assert!(
+            bootstrap.contains(':'),
+            "kafka.sh start printed no bootstrap servers last:\n{stdout}"
+        );
+        eprintln!(
+            "[kafka] {nodes}-node cluster at {bootstrap} up in {:.1?}",
+            started.elapsed()
+        );
+        KafkaCluster {
+            dir,
+            bootstrap,
+            nodes,
+        }
+    }
+
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The replication factor Sprocket's topics get on this cluster.
+    pub fn replication(&self) -> usize {
+        self.nodes.min(3)
+    }
+
+    fn script(&self, args: &[&str]) -> Output {
+        blocking(|| {
+            Command::new("bash")
+                .arg(script())
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("running scripts/kafka.sh")
+        })
+    }
+
+    fn node_verb(&self, verb: &str, node: usize) {
+        let dir = self.dir.path().display().to_string();
+        let out = self.script(&[verb, &dir, &node.to_string()]);
+        assert!(
+            out.status.success(),
+            "kafka.sh {verb} {node} failed\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// SIGKILLs node `n` (from 1).
+    pub fn kill(&self, n: usize) {
+        self.node_verb("kill", n)
+    }
+
+    /// Starts node `n` again; returns once it is back in the cluster.
+    pub fn restart(&self, n: usize) {
+        self.node_verb("restart", n)
+    }
+
+    /// SIGSTOPs node `n`: its process is frozen, its sockets stay open.
+    pub fn pause(&self, n: usize) {
+        self.node_verb("pause", n)
+    }
+
+    /// SIGCONTs node `n`.
+    pub fn resume(&self, n: usize) {
+        self.node_verb("resume", n)
+    }
+
+    /// Runs one of Kafka's tools (`kafka-topics`, `kafka-consumer-groups`, …)
+    /// against this cluster's jars; `--bootstrap-server` is the caller's to give.
+    pub fn tool(&self, name: &str, args: &[&str]) -> Output {
+        tool(name, args, None)
+    }
+
+    /// Like [`tool`](Self::tool), panicking unless it exits 0; returns stdout.
+    pub fn tool_ok(&self, name: &str, args: &[&str]) -> String {
+        let out = self.tool(name, args);
+        assert!(
+            out.status.success(),
+            "{name} {args:?} failed ({})\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for KafkaCluster {
+    fn drop(&mut self) {
+        let dir = self.dir.path().display().to_string();
+        let _ = Command::new("bash")
+            .arg(script())
+            .args(["stop", &dir])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Runs a Kafka tool through `kafka.sh tool`, feeding `stdin` if given.
+pub fn tool(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    blocking(|| {
+        let mut child = Command::new("bash")
+            .arg(script())
+            .arg("tool")
+            .arg(name)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running scripts/kafka.sh tool");
+        if let Some(data) = stdin {
+            let mut input = child.stdin.take().expect("piped stdin");
+            input.write_all(data).expect("writing to the tool");
+        }
+        child.wait_with_output().expect("waiting for the tool")
+    })
+}
+
+/// Runs blocking work without stalling a multi-threaded tokio runtime's
+/// other tasks (and plainly outside one).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
