@@ -10,10 +10,14 @@ use serde_json::Value;
 use crate::promql::unknown_metrics;
 
 const PHASES: [&str; 4] = ["ingest", "analyze", "render", "archive"];
-/// A worker's shutdown grace: it finishes or abandons in-flight work within it.
-const SHUTDOWN_GRACE_S: i64 = 25;
-/// Time between the grace running out and SIGKILL, for the process to exit.
-const KILL_MARGIN_S: i64 = 5;
+/// Time a worker pod needs between its shutdown grace running out and SIGKILL:
+/// a commit already under way (its transaction calls time out after 30 s,
+/// workers/src/commit.rs), leaving the group, exiting.
+const COMMIT_MARGIN_S: i64 = 30;
+/// librdkafka's default max.poll.interval.ms, in seconds. Nothing polls the
+/// consumer during the shutdown grace: past this the member is dropped from its
+/// group and the commits of its in-flight work are fenced.
+const MAX_POLL_INTERVAL_S: i64 = 300;
 /// Paths the API serves for probes (engine/src/api/mod.rs).
 const API_PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 /// Paths the metrics listener of workers and the projector serves
@@ -153,6 +157,8 @@ pub fn problems(objs: &[Value]) -> Vec<String> {
         deployments: of_kind(objs, "Deployment").map(|d| (name(d), d)).collect(),
     };
     pods::check(&c, &mut p);
+    pods::graces_sized_per_phase(&c, &mut p);
+    pods::reachable(&c, &mut p);
     scaling::check(&c, &mut p);
     monitoring::check(&c, &mut p);
     p

@@ -1,8 +1,9 @@
 //! Pod templates: the expected Deployments and their args, security contexts, resources, images, probes, shutdown grace, PDBs, metrics Services and network policies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+use sprocket_platform::config::Config;
 
 use super::*;
 
@@ -106,11 +107,8 @@ pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
         let dn = name(d);
         let spec = &d["spec"]["template"]["spec"];
         let c = &spec["containers"][0];
-        let grace = spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
-        if grace < SHUTDOWN_GRACE_S + KILL_MARGIN_S {
-            p.push(format!(
-                "{dn}: terminationGracePeriodSeconds {grace} < {SHUTDOWN_GRACE_S} s shutdown grace + {KILL_MARGIN_S} s"
-            ));
+        if strs(&c["args"]).first() == Some(&"worker") {
+            shutdown(dn, spec, &container_env(objs, c), p);
         }
         let is_api = strs(&c["args"]).first() == Some(&"api");
         let (paths, port): (&[&str], Option<i64>) = if is_api {
@@ -202,5 +200,110 @@ pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
     }
     if of_kind(objs, "Secret").next().is_some() {
         p.push("a Secret is committed: secrets are created outside the repository".into());
+    }
+}
+
+/// A worker's shutdown grace, from its environment (or the default).
+fn shutdown_grace_s(env: &BTreeMap<String, String>) -> i64 {
+    env.get("SPROCKET__WORKER__SHUTDOWN_GRACE_S")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(Config::default().worker.shutdown_grace_s as i64)
+}
+
+/// A worker's shutdown grace fits inside its pod's termination period with
+/// room for the final commit, and under the group's max.poll.interval.ms.
+fn shutdown(dn: &str, spec: &Value, env: &BTreeMap<String, String>, p: &mut Vec<String>) {
+    let termination = spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+    let grace = shutdown_grace_s(env);
+    if grace + COMMIT_MARGIN_S > termination {
+        p.push(format!(
+            "{dn}: terminationGracePeriodSeconds {termination} leaves under {COMMIT_MARGIN_S} s \
+             after the {grace} s shutdown grace for the final commit"
+        ));
+    }
+    if grace + COMMIT_MARGIN_S >= MAX_POLL_INTERVAL_S {
+        p.push(format!(
+            "{dn}: shutdown grace {grace} s + {COMMIT_MARGIN_S} s reaches max.poll.interval.ms \
+             ({MAX_POLL_INTERVAL_S} s): the worker would be dropped from its group mid-grace"
+        ));
+    }
+}
+
+/// Long phases get a longer shutdown grace than short ones.
+pub(super) fn graces_sized_per_phase(c: &Ctx, p: &mut Vec<String>) {
+    let grace = |ph: &str| {
+        c.deployments
+            .get(format!("sprocket-worker-{ph}").as_str())
+            .map(|d| {
+                shutdown_grace_s(&container_env(
+                    c.objs,
+                    &d["spec"]["template"]["spec"]["containers"][0],
+                ))
+            })
+    };
+    for long in ["analyze", "render"] {
+        for short in ["ingest", "archive"] {
+            if let (Some(l), Some(s)) = (grace(long), grace(short)) {
+                if l <= s {
+                    p.push(format!(
+                        "{long}'s shutdown grace {l} s is not longer than {short}'s {s} s"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Every container reaches Kafka and the schema registry through the
+/// NetworkPolicies that select its pod (all but `sprocket migrate` need both:
+/// connecting the bus talks to the registry).
+pub(super) fn reachable(c: &Ctx, p: &mut Vec<String>) {
+    let mut templates: Vec<(String, &Value)> = of_kind(c.objs, "Deployment")
+        .chain(of_kind(c.objs, "Job"))
+        .map(|o| {
+            (
+                format!("{} {}", o["kind"].as_str().unwrap_or("?"), name(o)),
+                &o["spec"]["template"],
+            )
+        })
+        .collect();
+    templates.sort_by(|a, b| a.0.cmp(&b.0));
+    for (what, t) in templates {
+        let labels = &t["metadata"]["labels"];
+        let open: BTreeSet<i64> = of_kind(c.objs, "NetworkPolicy")
+            .filter(|n| selects(&n["spec"]["podSelector"], labels))
+            .flat_map(|n| n["spec"]["egress"].as_array().cloned().unwrap_or_default())
+            .flat_map(|e| e["ports"].as_array().cloned().unwrap_or_default())
+            .filter_map(|port| port["port"].as_i64())
+            .collect();
+        let spec = &t["spec"];
+        let containers = spec["initContainers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(spec["containers"].as_array().into_iter().flatten());
+        for ctr in containers {
+            if strs(&ctr["args"]) == ["migrate"] {
+                continue;
+            }
+            let env = container_env(c.objs, ctr);
+            let kafka = env
+                .get("SPROCKET__KAFKA__BROKERS")
+                .and_then(|b| b.split(',').next().and_then(port_of));
+            let registry = env
+                .get("SPROCKET__REGISTRY__URL")
+                .and_then(|u| url::Url::parse(u).ok()?.port_or_known_default())
+                .map(i64::from);
+            for (dep, port) in [("Kafka", kafka), ("the schema registry", registry)] {
+                match port {
+                    Some(port) if open.contains(&port) => {}
+                    Some(port) => p.push(format!(
+                        "{what}/{}: no NetworkPolicy lets it reach {dep} on {port}",
+                        ctr["name"].as_str().unwrap_or("?")
+                    )),
+                    None => p.push(format!("{what}: no address for {dep}")),
+                }
+            }
+        }
     }
 }

@@ -1,6 +1,13 @@
-//! Scaling: resources sized per phase, and one KEDA ScaledObject per phase on a real Deployment, topic, consumer group and partition count.
+//! Scaling: resources sized per phase, and one KEDA ScaledObject per phase on a
+//! real Deployment, saying exactly what `sprocket::scale::ScaledObject::for_phase`
+//! says for the overlay's topic prefix and partition count (topics, consumer
+//! groups, thresholds, flags, replica bounds): the Rust side is the one source
+//! of truth, the YAML its written-out copy.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use sprocket::scale::{ScaledObject, Trigger};
+use sprocket_core::{Phase, Topics};
 
 use super::*;
 
@@ -37,9 +44,11 @@ pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
         }
     }
 
-    // ScaledObjects: one per phase, each on a real Deployment, topic and group.
+    // ScaledObjects: one per phase, each on a real Deployment, and saying what
+    // ScaledObject::for_phase says for this overlay's topic prefix and
+    // partition count.
+    let topics = Topics::new(prefix.as_str());
     let mut phases_seen = BTreeSet::new();
-    let mut lag: BTreeMap<String, f64> = BTreeMap::new();
     for s in of_kind(objs, "ScaledObject") {
         let sn = name(s);
         let spec = &s["spec"];
@@ -70,75 +79,12 @@ pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
                 "{target}: sets spec.replicas although KEDA scales it"
             ));
         }
-        if spec["minReplicaCount"] != 0 {
-            p.push(format!("ScaledObject {sn}: does not scale to zero"));
-        }
-        if spec["maxReplicaCount"].as_i64() != Some(partitions) {
-            p.push(format!(
-                "ScaledObject {sn}: maxReplicaCount {} is not the partition count {partitions}",
-                spec["maxReplicaCount"]
-            ));
-        }
-        let triggers = spec["triggers"].as_array().cloned().unwrap_or_default();
-        if triggers.len() != 1 || triggers[0]["type"] != "kafka" {
-            p.push(format!(
-                "ScaledObject {sn}: expected exactly one kafka trigger"
-            ));
-            continue;
-        }
-        let m = &triggers[0]["metadata"];
-        let get = |k: &str| m[k].as_str().unwrap_or_default().to_string();
-        if get("topic") != format!("{prefix}{phase}") {
-            p.push(format!(
-                "ScaledObject {sn}: topic {:?} is not {prefix}{phase}",
-                get("topic")
-            ));
-        }
-        if get("consumerGroup") != format!("sprocket-{phase}") {
-            p.push(format!(
-                "ScaledObject {sn}: consumer group {:?} is not sprocket-{phase}",
-                get("consumerGroup")
-            ));
-        }
+        let phase: Phase = phase.parse().expect("one of PHASES");
+        let want = ScaledObject::for_phase(&topics, phase, partitions);
         let env = container_env(objs, c);
-        let brokers = match (
-            m["bootstrapServers"].as_str(),
-            m["bootstrapServersFromEnv"].as_str(),
-        ) {
-            (Some(b), None) => Some(b.to_string()),
-            (None, Some(var)) => env.get(var).cloned(),
-            _ => None,
-        };
-        if brokers.as_deref() != env.get("SPROCKET__KAFKA__BROKERS").map(String::as_str)
-            || brokers.is_none()
-        {
-            p.push(format!("ScaledObject {sn}: brokers {brokers:?} are not the workers' SPROCKET__KAFKA__BROKERS"));
-        }
-        if get("allowIdleConsumers") != "false" {
-            p.push(format!(
-                "ScaledObject {sn}: allowIdleConsumers is not false"
-            ));
-        }
-        if get("offsetResetPolicy") != "earliest" {
-            p.push(format!(
-                "ScaledObject {sn}: offsetResetPolicy is not earliest"
-            ));
-        }
-        // Scaled to zero, a worker only wakes when lag exceeds the activation
-        // threshold: anything above 0 would strand a small backlog.
-        if get("activationLagThreshold") != "0" {
-            p.push(format!(
-                "ScaledObject {sn}: activationLagThreshold is not 0"
-            ));
-        }
-        match get("lagThreshold").parse::<f64>() {
-            Ok(v) if v >= 1.0 => {
-                lag.insert(phase.to_string(), v);
-            }
-            _ => p.push(format!(
-                "ScaledObject {sn}: lagThreshold {:?} is not a number ≥ 1",
-                get("lagThreshold")
-            )),
+        match read_scaled_object(spec, &env) {
+            Ok(got) => p.extend(differences(sn, &got, &want)),
+            Err(e) => p.push(format!("ScaledObject {sn}: {e}")),
         }
     }
     for ph in PHASES {
@@ -146,19 +92,95 @@ pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
             p.push(format!("no ScaledObject for the {ph} workers"));
         }
     }
-    if lag.len() == 4 {
-        if lag["render"] != 1.0 {
-            p.push("one waiting render is worth a replica: render lagThreshold must be 1".into());
+}
+
+/// A rendered ScaledObject's spec read as KEDA reads it (its defaults: 0 and
+/// 100 replicas); every trigger must be `kafka` on the workers' own brokers.
+fn read_scaled_object(
+    spec: &Value,
+    env: &BTreeMap<String, String>,
+) -> Result<ScaledObject, String> {
+    let mut triggers = Vec::new();
+    for (i, t) in spec["triggers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if t["type"] != "kafka" {
+            return Err(format!("trigger {i} is not a kafka trigger"));
         }
-        if lag["analyze"] > 2.0 {
-            p.push("analyze lagThreshold must be 1 or 2".into());
+        let mut meta = BTreeMap::new();
+        for (k, v) in t["metadata"].as_object().into_iter().flatten() {
+            let v = v
+                .as_str()
+                .ok_or_else(|| format!("trigger {i}: {k} is not a string"))?;
+            meta.insert(k.clone(), v.to_string());
         }
-        for cheap in ["ingest", "archive"] {
-            if lag[cheap] <= lag["analyze"] {
+        let brokers = match (
+            meta.get("bootstrapServers"),
+            meta.get("bootstrapServersFromEnv"),
+        ) {
+            (Some(b), None) => Some(b.clone()),
+            (None, Some(var)) => env.get(var).cloned(),
+            _ => None,
+        };
+        if brokers.is_none() || brokers.as_ref() != env.get("SPROCKET__KAFKA__BROKERS") {
+            return Err(format!(
+                "trigger {i}: brokers {brokers:?} are not the workers' SPROCKET__KAFKA__BROKERS"
+            ));
+        }
+        triggers.push(Trigger::from_metadata(&meta).map_err(|e| format!("trigger {i}: {e}"))?);
+    }
+    Ok(ScaledObject {
+        min_replica_count: spec["minReplicaCount"].as_i64().unwrap_or(0),
+        max_replica_count: spec["maxReplicaCount"].as_i64().unwrap_or(100),
+        triggers,
+    })
+}
+
+/// Where a ScaledObject differs from what `ScaledObject::for_phase` says.
+fn differences(sn: &str, got: &ScaledObject, want: &ScaledObject) -> Vec<String> {
+    let mut p = Vec::new();
+    let says = "ScaledObject::for_phase says";
+    for (key, g, w) in [
+        (
+            "minReplicaCount",
+            got.min_replica_count,
+            want.min_replica_count,
+        ),
+        (
+            "maxReplicaCount",
+            got.max_replica_count,
+            want.max_replica_count,
+        ),
+    ] {
+        if g != w {
+            p.push(format!(
+                "ScaledObject {sn}: {key} {g}, but {says} {w} (max: the partition count)"
+            ));
+        }
+    }
+    let topics =
+        |o: &ScaledObject| -> Vec<String> { o.triggers.iter().map(|t| t.topic.clone()).collect() };
+    if got.triggers.len() != want.triggers.len() {
+        p.push(format!(
+            "ScaledObject {sn}: triggers on {:?}, but {says} {:?}",
+            topics(got),
+            topics(want)
+        ));
+        return p;
+    }
+    for (i, (g, w)) in got.triggers.iter().zip(&want.triggers).enumerate() {
+        let (g, w) = (g.metadata(), w.metadata());
+        for (key, wv) in &w {
+            if g.get(key) != Some(wv) {
                 p.push(format!(
-                    "{cheap} items are cheap: its lagThreshold must exceed analyze's"
+                    "ScaledObject {sn}: trigger {i} {key} {:?}, but {says} {wv:?}",
+                    g.get(key).map(String::as_str).unwrap_or_default()
                 ));
             }
         }
     }
+    p
 }

@@ -48,22 +48,34 @@ fn broken_copies_are_caught() {
         find_mut(o, "ScaledObject", "sprocket-worker-analyze")["spec"]["triggers"][0]["metadata"]
             ["topic"] = "sprocket.render".into()
     });
-    assert!(has(&p, "is not sprocket.analyze"), "{p:?}");
+    assert!(
+        has(
+            &p,
+            "topic \"sprocket.render\", but ScaledObject::for_phase says \"sprocket.analyze\""
+        ),
+        "{p:?}"
+    );
     let p = broken(|o| {
         find_mut(o, "ScaledObject", "sprocket-worker-ingest")["spec"]["triggers"][0]["metadata"]
             ["consumerGroup"] = "ingest".into()
     });
-    assert!(has(&p, "is not sprocket-ingest"), "{p:?}");
+    assert!(has(&p, "consumerGroup \"ingest\""), "{p:?}");
     let p = broken(|o| {
         find_mut(o, "ScaledObject", "sprocket-worker-archive")["spec"]["maxReplicaCount"] =
             50.into()
     });
-    assert!(has(&p, "is not the partition count"), "{p:?}");
+    assert!(has(&p, "maxReplicaCount 50, but"), "{p:?}");
     let p = broken(|o| {
         find_mut(o, "ScaledObject", "sprocket-worker-render")["spec"]["triggers"][0]["metadata"]
             ["lagThreshold"] = "10".into()
     });
-    assert!(has(&p, "render lagThreshold"), "{p:?}");
+    assert!(
+        has(
+            &p,
+            "lagThreshold \"10\", but ScaledObject::for_phase says \"1\""
+        ),
+        "{p:?}"
+    );
     let p = broken(|o| {
         o.retain(|x| {
             !(x["kind"] == "ScaledObject" && x["metadata"]["name"] == "sprocket-worker-archive")
@@ -117,4 +129,118 @@ fn broken_copies_are_caught() {
         &dashboard_problems(&dash),
         "kube_deployment_status_replicas"
     ));
+}
+
+fn set_env(objs: &mut [Value], deployment: &str, var: &str, value: &str) {
+    let env = &mut find_mut(objs, "Deployment", deployment)["spec"]["template"]["spec"]
+        ["containers"][0]["env"];
+    let e = env
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|e| e["name"] == var)
+        .unwrap_or_else(|| panic!("{deployment} sets no {var}"));
+    e["value"] = value.into();
+}
+
+fn trigger_meta<'a>(objs: &'a mut [Value], so: &str, i: usize) -> &'a mut Value {
+    &mut find_mut(objs, "ScaledObject", so)["spec"]["triggers"][i]["metadata"]
+}
+
+#[test]
+fn scaling_and_shutdown_breakage_is_caught() {
+    // Another topic prefix: the groups and topics must follow it.
+    let p = broken(|o| {
+        let cm = o
+            .iter_mut()
+            .find(|x| x["kind"] == "ConfigMap" && name(x).starts_with("sprocket-config"))
+            .unwrap();
+        cm["data"]["SPROCKET__KAFKA__TOPIC_PREFIX"] = "staging.sprocket.".into();
+    });
+    assert!(
+        has(
+            &p,
+            "consumerGroup \"sprocket-render\", but ScaledObject::for_phase says \"staging.sprocket-render\""
+        ),
+        "{p:?}"
+    );
+    assert!(has(&p, "says \"staging.sprocket.ingest.retry\""), "{p:?}");
+    let p = broken(|o| {
+        find_mut(o, "ScaledObject", "sprocket-worker-render")["spec"]["triggers"]
+            .as_array_mut()
+            .unwrap()
+            .pop();
+    });
+    assert!(has(&p, "sprocket-worker-render: triggers on"), "{p:?}");
+    let p = broken(|o| {
+        trigger_meta(o, "sprocket-worker-analyze", 1)["excludePersistentLag"] = "true".into()
+    });
+    assert!(has(&p, "trigger 1 excludePersistentLag \"true\""), "{p:?}");
+    let p = broken(|o| trigger_meta(o, "sprocket-worker-archive", 0)["lagThreshold"] = "0".into());
+    assert!(has(&p, "lagThreshold must be a positive number"), "{p:?}");
+    let p = broken(|o| {
+        trigger_meta(o, "sprocket-worker-ingest", 1)["bootstrapServers"] = "elsewhere:9092".into()
+    });
+    assert!(
+        has(&p, "are not the workers' SPROCKET__KAFKA__BROKERS"),
+        "{p:?}"
+    );
+    // Shutdown: grace inside the termination period, under max.poll.interval.ms,
+    // longer for long phases.
+    let p = broken(|o| {
+        set_env(
+            o,
+            "sprocket-worker-render",
+            "SPROCKET__WORKER__SHUTDOWN_GRACE_S",
+            "290",
+        );
+        find_mut(o, "Deployment", "sprocket-worker-render")["spec"]["template"]["spec"]
+            ["terminationGracePeriodSeconds"] = 320.into();
+    });
+    assert!(has(&p, "reaches max.poll.interval.ms"), "{p:?}");
+    let p = broken(|o| {
+        set_env(
+            o,
+            "sprocket-worker-analyze",
+            "SPROCKET__WORKER__SHUTDOWN_GRACE_S",
+            "130",
+        )
+    });
+    assert!(
+        has(&p, "terminationGracePeriodSeconds 150 leaves under 30 s"),
+        "{p:?}"
+    );
+    let p = broken(|o| {
+        set_env(
+            o,
+            "sprocket-worker-ingest",
+            "SPROCKET__WORKER__SHUTDOWN_GRACE_S",
+            "240",
+        );
+        find_mut(o, "Deployment", "sprocket-worker-ingest")["spec"]["template"]["spec"]
+            ["terminationGracePeriodSeconds"] = 270.into();
+    });
+    assert!(
+        has(
+            &p,
+            "render's shutdown grace 240 s is not longer than ingest's 240 s"
+        ),
+        "{p:?}"
+    );
+    // The setup Job's `topics create` needs the registry.
+    let p = broken(|o| {
+        let np = find_mut(o, "NetworkPolicy", "sprocket-setup");
+        for rule in np["spec"]["egress"].as_array_mut().unwrap() {
+            if let Some(ports) = rule["ports"].as_array_mut() {
+                ports.retain(|x| x["port"] != 8081);
+            }
+        }
+    });
+    assert!(
+        has(
+            &p,
+            "Job sprocket-setup/topics: no NetworkPolicy lets it reach the schema registry on 8081"
+        ),
+        "{p:?}"
+    );
 }
