@@ -1,6 +1,7 @@
 //! `compose/`: the compose file against the compose specification, and the stack's
 //! own wiring (every Sprocket process present, healthy before its dependants,
-//! scraped by Prometheus; Grafana given the Kubernetes base's dashboard).
+//! scraped by Prometheus; Grafana given the Kubernetes base's dashboard; Kafka's
+//! data in its volume; every long-running service restarting alike).
 
 use serde_json::Value;
 
@@ -88,6 +89,8 @@ pub fn problems(c: &Value) -> Vec<String> {
             }
         }
     }
+    p.extend(kafka_keeps_its_data(c));
+    p.extend(restart_alike(c));
     // Everything a service waits on must be a service with a healthcheck (or a
     // one-shot that completes).
     for (name, s) in &services {
@@ -104,6 +107,71 @@ pub fn problems(c: &Value) -> Vec<String> {
         }
     }
     p
+}
+
+/// A service's volume mounts as (source, target), short or long syntax.
+fn mounts(s: &Value) -> Vec<(String, String)> {
+    s["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| match v {
+            Value::String(short) => {
+                let mut parts = short.split(':');
+                Some((parts.next()?.to_string(), parts.next()?.to_string()))
+            }
+            long => Some((
+                long["source"].as_str()?.to_string(),
+                long["target"].as_str()?.to_string(),
+            )),
+        })
+        .collect()
+}
+
+/// Kafka's log directories (KRaft metadata included) are set, not left to the
+/// image's default under /tmp, and each is a named volume's mount point.
+fn kafka_keeps_its_data(c: &Value) -> Vec<String> {
+    let kafka = &c["services"]["kafka"];
+    let Some(dirs) = kafka["environment"]["KAFKA_LOG_DIRS"].as_str() else {
+        return vec!["kafka: KAFKA_LOG_DIRS is not set (the image's default is under /tmp)".into()];
+    };
+    let volumes = c["volumes"].as_object().cloned().unwrap_or_default();
+    let mounted = mounts(kafka);
+    dirs.split(',')
+        .filter(|dir| {
+            !mounted
+                .iter()
+                .any(|(source, target)| target == dir && volumes.contains_key(source))
+        })
+        .map(|dir| format!("kafka: log dir {dir} is not a named volume's mount point"))
+        .collect()
+}
+
+/// Every long-running service restarts as Sprocket's services do; only the
+/// one-shots others wait to complete may stay down.
+fn restart_alike(c: &Value) -> Vec<String> {
+    let services = c["services"].as_object().cloned().unwrap_or_default();
+    let policy = &c["services"]["api"]["restart"];
+    if !policy.is_string() || policy == "no" {
+        return vec![format!("api: restart policy {policy} brings nothing back")];
+    }
+    let one_shots: Vec<&String> = services
+        .values()
+        .flat_map(|s| s["depends_on"].as_object().into_iter().flatten())
+        .filter(|(_, cond)| cond["condition"] == "service_completed_successfully")
+        .map(|(dep, _)| dep)
+        .collect();
+    services
+        .iter()
+        .filter(|(name, _)| !one_shots.contains(name))
+        .filter(|(_, s)| s["restart"] != *policy)
+        .map(|(name, s)| {
+            format!(
+                "{name}: restart {}, unlike Sprocket's services ({policy})",
+                s["restart"]
+            )
+        })
+        .collect()
 }
 
 fn prometheus_problems(prom: &Value) -> Vec<String> {
@@ -161,6 +229,30 @@ fn broken_compose_files_are_caught() {
         .unwrap()
         .remove("healthcheck");
     assert!(problems(&c).iter().any(|x| x.contains("no healthcheck")));
+    let mut c = compose();
+    c["services"]["kafka"]["environment"]
+        .as_object_mut()
+        .unwrap()
+        .remove("KAFKA_LOG_DIRS");
+    assert!(problems(&c)
+        .iter()
+        .any(|x| x.contains("KAFKA_LOG_DIRS is not set")));
+    let mut c = compose();
+    c["services"]["kafka"]["environment"]["KAFKA_LOG_DIRS"] = "/tmp/kraft-combined-logs".into();
+    assert!(problems(&c).iter().any(
+        |x| x.contains("log dir /tmp/kraft-combined-logs is not a named volume's mount point")
+    ));
+    let mut c = compose();
+    c["services"]["postgres"]
+        .as_object_mut()
+        .unwrap()
+        .remove("restart");
+    assert!(problems(&c)
+        .iter()
+        .any(|x| x.contains("postgres: restart null, unlike Sprocket's services")));
+    let mut c = compose();
+    c["services"]["kafka"]["restart"] = "on-failure".into();
+    assert!(problems(&c).iter().any(|x| x.starts_with("kafka: restart")));
     let prom = serde_json::json!({"scrape_configs": [{"dns_sd_configs": [{"names": ["api"]}]}]});
     assert!(prometheus_problems(&prom)
         .iter()
