@@ -140,6 +140,94 @@ pub fn unknown_metrics(expr: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `label="value"` matchers of each selector in `expr`, as (metric, label,
+/// value); regular-expression and negative matchers are left out.
+pub fn equality_matchers(expr: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(open) = rest.find('{') {
+        let metric: String = rest[..open]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        for m in rest[open + 1..open + close].split(',') {
+            if let Some((label, value)) = m.split_once('=') {
+                let (label, value) = (label.trim(), value.trim());
+                if label.ends_with('!') || value.starts_with('~') {
+                    continue;
+                }
+                out.push((
+                    metric.clone(),
+                    label.to_string(),
+                    value.trim_matches('"').to_string(),
+                ));
+            }
+        }
+        rest = &rest[open + close..];
+    }
+    out
+}
+
+/// The values a bounded label of Sprocket's metrics takes.
+fn label_values(metric: &str, label: &str) -> Option<Vec<&'static str>> {
+    use sprocket_platform::metrics as m;
+    let base = ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| metric.strip_suffix(s))
+        .unwrap_or(metric);
+    match (base, label) {
+        (_, "phase") if base.starts_with("sprocket_") => Some(
+            sprocket_core::Phase::ALL
+                .map(sprocket_core::Phase::as_str)
+                .to_vec(),
+        ),
+        (m::JOBS_FINISHED, "status") => Some(m::JOB_STATUSES.to_vec()),
+        (m::PHASE_DURATION, "outcome") => Some(m::PHASE_OUTCOMES.to_vec()),
+        (m::PHASE_FAILURES, "class") => Some(m::FAILURE_CLASSES.to_vec()),
+        (m::TRANSACTIONS, "outcome") => Some(m::TRANSACTION_OUTCOMES.to_vec()),
+        _ => None,
+    }
+}
+
+/// Matchers in `expr` on a value a bounded label never takes.
+pub fn unknown_label_values(expr: &str) -> Vec<String> {
+    equality_matchers(expr)
+        .into_iter()
+        .filter_map(|(metric, label, value)| {
+            let values = label_values(&metric, &label)?;
+            (!values.contains(&value.as_str()))
+                .then(|| format!("{metric}{{{label}=\"{value}\"}}: {label} is one of {values:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn bounded_label_values_are_checked() {
+    assert_eq!(
+        equality_matchers(r#"rate(a_total{x="1", y=~"2", z!="3"}[5m]) / b{w = "4"}"#),
+        [
+            ("a_total".into(), "x".into(), "1".into()),
+            ("b".into(), "w".into(), "4".into())
+        ]
+    );
+    assert!(unknown_label_values(
+        r#"sprocket_kafka_transactions_total{outcome="aborted"} + sprocket_phase_duration_seconds_count{phase="render",outcome="dead_lettered"}"#
+    )
+    .is_empty());
+    let bad = unknown_label_values(
+        r#"sprocket_jobs_finished_total{status="failure"} + sprocket_retries_total{phase="encode"}"#,
+    );
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    assert!(bad[0].contains("status is one of"), "{bad:?}");
+}
+
 #[test]
 fn finds_metric_names_and_skips_the_rest() {
     let e = r#"sum by (phase, le) (rate(sprocket_phase_duration_seconds_bucket{phase=~"a|b"}[$__rate_interval])) / on(phase) group_left(x) max without (pod) (sprocket_jobs_in_flight offset 5m) > bool 0.5 and up"#;

@@ -68,6 +68,17 @@ pub const ALL: [(&str, &str); 13] = [
     (HTTP_DURATION, "HTTP request latency, by route and status."),
 ];
 
+/// `status` of [`JOBS_FINISHED`]: a job's terminal statuses.
+pub const JOB_STATUSES: [&str; 3] = ["succeeded", "failed", "cancelled"];
+/// `outcome` of [`PHASE_DURATION`]: what became of a work item (the workers'
+/// `Outcome::label`).
+pub const PHASE_OUTCOMES: [&str; 5] =
+    ["succeeded", "failed", "retried", "dead_lettered", "skipped"];
+/// `class` of [`PHASE_FAILURES`].
+pub const FAILURE_CLASSES: [&str; 2] = ["retryable", "permanent"];
+/// `outcome` of [`TRANSACTIONS`].
+pub const TRANSACTION_OUTCOMES: [&str; 2] = ["committed", "aborted"];
+
 pub struct Metrics {
     pub registry: Registry,
     pub jobs_submitted: prometheus::IntCounter,
@@ -117,6 +128,31 @@ fn histogram_vec(r: &Registry, name: &str, labels: &[&str], buckets: Vec<f64>) -
 }
 
 impl Metrics {
+    /// Creates every series alerts and the dashboard read, at zero, for each
+    /// phase and each bounded label value: `rate()`, `increase()` and ratios
+    /// then have a series from the first scrape on, not from the first retry
+    /// or dead letter. HTTP series (route × status) and consumer lag (topic ×
+    /// partition) are created as they happen.
+    fn start_at_zero(&self) {
+        for status in JOB_STATUSES {
+            self.jobs_finished.with_label_values(&[status]);
+        }
+        for outcome in TRANSACTION_OUTCOMES {
+            self.transactions.with_label_values(&[outcome]);
+        }
+        for phase in sprocket_core::Phase::ALL.map(sprocket_core::Phase::as_str) {
+            self.jobs_in_flight.with_label_values(&[phase]);
+            self.retries.with_label_values(&[phase]);
+            self.dead_letters.with_label_values(&[phase]);
+            for outcome in PHASE_OUTCOMES {
+                self.phase_duration.with_label_values(&[phase, outcome]);
+            }
+            for class in FAILURE_CLASSES {
+                self.phase_failures.with_label_values(&[phase, class]);
+            }
+        }
+    }
+
     fn new() -> Metrics {
         let r = Registry::new();
         #[cfg(target_os = "linux")]
@@ -150,7 +186,7 @@ impl Metrics {
         let http_buckets = vec![
             0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
         ];
-        Metrics {
+        let m = Metrics {
             jobs_finished: counter_vec(&r, JOBS_FINISHED, &["status"]),
             phase_duration: histogram_vec(&r, PHASE_DURATION, &["phase", "outcome"], phase_buckets),
             jobs_in_flight: gauge_vec(&r, JOBS_IN_FLIGHT, &["phase"]),
@@ -166,7 +202,9 @@ impl Metrics {
             events_projected,
             scrapes,
             registry: r,
-        }
+        };
+        m.start_at_zero();
+        m
     }
 }
 
@@ -226,6 +264,54 @@ mod tests {
                 .any(|s| name.ends_with(s));
             assert!(unit_ok, "{name} names no unit");
             assert!(!help.is_empty());
+        }
+    }
+
+    #[test]
+    fn labelled_series_exist_at_zero_from_the_start() {
+        let fresh = Metrics::new();
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&fresh.registry.gather(), &mut buf)
+            .unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        // A histogram is there when its `_count` series is.
+        let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+            let histogram = [PHASE_DURATION, HTTP_DURATION].contains(&name);
+            let series = if histogram {
+                format!("{name}_count{{")
+            } else {
+                format!("{name}{{")
+            };
+            text.lines()
+                .filter(|l| l.starts_with(&series))
+                .find(|l| {
+                    labels
+                        .iter()
+                        .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+                })
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        };
+        let mut wanted: Vec<(&str, Vec<(&str, &str)>)> = Vec::new();
+        for status in JOB_STATUSES {
+            wanted.push((JOBS_FINISHED, vec![("status", status)]));
+        }
+        for outcome in TRANSACTION_OUTCOMES {
+            wanted.push((TRANSACTIONS, vec![("outcome", outcome)]));
+        }
+        for phase in ["ingest", "analyze", "render", "archive"] {
+            for name in [RETRIES, DEAD_LETTERS, JOBS_IN_FLIGHT] {
+                wanted.push((name, vec![("phase", phase)]));
+            }
+            for outcome in PHASE_OUTCOMES {
+                wanted.push((PHASE_DURATION, vec![("phase", phase), ("outcome", outcome)]));
+            }
+            for class in FAILURE_CLASSES {
+                wanted.push((PHASE_FAILURES, vec![("phase", phase), ("class", class)]));
+            }
+        }
+        for (name, labels) in wanted {
+            assert_eq!(value(name, &labels), Some(0.0), "{name}{labels:?}");
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::promql::unknown_metrics;
+use crate::promql::{unknown_label_values, unknown_metrics};
 
 const PHASES: [&str; 4] = ["ingest", "analyze", "render", "archive"];
 /// Time a worker pod needs between its shutdown grace running out and SIGKILL:
@@ -179,6 +179,9 @@ pub fn dashboard_problems(d: &Value) -> Vec<String> {
                     "panel {:?}: {m} is not a metric Sprocket exports",
                     panel["title"]
                 ));
+            }
+            for m in unknown_label_values(expr) {
+                p.push(format!("panel {:?}: {m}", panel["title"]));
             }
         }
     }

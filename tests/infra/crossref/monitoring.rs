@@ -55,6 +55,9 @@ pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
                 for m in unknown_metrics(expr) {
                     p.push(format!("alert {id}: {m} is not a metric Sprocket exports"));
                 }
+                for m in unknown_label_values(expr) {
+                    p.push(format!("alert {id}: {m}"));
+                }
             }
         }
     }

@@ -113,6 +113,12 @@ fn broken_copies_are_caught() {
     });
     assert!(has(&p, "up is not a metric"), "{p:?}");
     let p = broken(|o| {
+        let r = find_mut(o, "PrometheusRule", "sprocket");
+        r["spec"]["groups"][0]["rules"][0]["expr"] =
+            "sum(rate(sprocket_kafka_transactions_total{outcome=\"abort\"}[5m])) > 0".into();
+    });
+    assert!(has(&p, "outcome is one of"), "{p:?}");
+    let p = broken(|o| {
         o.retain(|x| {
             x["kind"] != "NetworkPolicy" || x["metadata"]["name"] != "sprocket-default-deny"
         })
