@@ -18,7 +18,9 @@ pub struct TriggerFlags {
     /// activationLagThreshold (default 0).
     #[arg(long)]
     pub activation_lag_threshold: Option<i64>,
-    /// allowIdleConsumers (default false); `--allow-idle-consumers=false` to unset.
+    /// allowIdleConsumers (default false). KEDA refuses it beside
+    /// limitToPartitionsWithLag, which Sprocket sets: add
+    /// `--limit-to-partitions-with-lag=false`.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub allow_idle_consumers: Option<bool>,
     /// limitToPartitionsWithLag (default true).
@@ -206,4 +208,67 @@ pub async fn scale_plan(api: &str, flags: &TriggerFlags) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        flags: TriggerFlags,
+    }
+
+    fn object(args: &[&str]) -> anyhow::Result<ScaledObject> {
+        let a = Args::try_parse_from(std::iter::once("scale-plan").chain(args.iter().copied()))?;
+        a.flags.scaled_object(Phase::Render, "sprocket.", 6)
+    }
+
+    #[test]
+    fn no_flags_keep_sprockets_own_settings() {
+        let own = ScaledObject::for_phase(&Topics::default(), Phase::Render, 6);
+        assert_eq!(object(&[]).unwrap(), own);
+    }
+
+    #[test]
+    fn flags_set_and_unset_trigger_settings() {
+        let so = object(&[
+            "--limit-to-partitions-with-lag=false",
+            "--allow-idle-consumers",
+            "--exclude-persistent-lag",
+            "--lag-threshold",
+            "4",
+            "--offset-reset-policy",
+            "latest",
+            "--min-replicas",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(so.min_replica_count, 1);
+        for t in &so.triggers {
+            assert!(!t.limit_to_partitions_with_lag && t.allow_idle_consumers);
+            assert!(t.exclude_persistent_lag);
+            assert_eq!(
+                (t.lag_threshold, t.offset_reset_policy),
+                (4, OffsetResetPolicy::Latest)
+            );
+        }
+    }
+
+    #[test]
+    fn what_keda_refuses_is_refused() {
+        let e = object(&["--lag-threshold", "0"]).unwrap_err().to_string();
+        assert!(e.contains("lagThreshold must be a positive number"), "{e}");
+        let e = object(&["--activation-lag-threshold=-1"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("activationLagThreshold"), "{e}");
+        // Sprocket's triggers limit to partitions with lag: idle consumers too is refused.
+        let e = object(&["--allow-idle-consumers"]).unwrap_err().to_string();
+        assert!(e.contains("cannot be set together"), "{e}");
+        assert!(object(&["--offset-reset-policy", "newest"]).is_err());
+    }
 }
