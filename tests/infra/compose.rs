@@ -229,30 +229,34 @@ fn broken_compose_files_are_caught() {
         .unwrap()
         .remove("healthcheck");
     assert!(problems(&c).iter().any(|x| x.contains("no healthcheck")));
-    let mut c = compose();
-    c["services"]["kafka"]["environment"]
-        .as_object_mut()
-        .unwrap()
-        .remove("KAFKA_LOG_DIRS");
-    assert!(problems(&c)
-        .iter()
-        .any(|x| x.contains("KAFKA_LOG_DIRS is not set")));
-    let mut c = compose();
-    c["services"]["kafka"]["environment"]["KAFKA_LOG_DIRS"] = "/tmp/kraft-combined-logs".into();
-    assert!(problems(&c).iter().any(
-        |x| x.contains("log dir /tmp/kraft-combined-logs is not a named volume's mount point")
-    ));
-    let mut c = compose();
-    c["services"]["postgres"]
-        .as_object_mut()
-        .unwrap()
-        .remove("restart");
-    assert!(problems(&c)
-        .iter()
-        .any(|x| x.contains("postgres: restart null, unlike Sprocket's services")));
-    let mut c = compose();
-    c["services"]["kafka"]["restart"] = "on-failure".into();
-    assert!(problems(&c).iter().any(|x| x.starts_with("kafka: restart")));
+    let caught = |mutate: &dyn Fn(&mut Value), needle: &str| {
+        let mut c = compose();
+        mutate(&mut c);
+        let p = problems(&c);
+        assert!(p.iter().any(|x| x.contains(needle)), "{needle}: {p:?}");
+    };
+    let remove = |v: &mut Value, key: &str| {
+        v.as_object_mut().unwrap().remove(key);
+    };
+    caught(
+        &|c| remove(&mut c["services"]["kafka"]["environment"], "KAFKA_LOG_DIRS"),
+        "KAFKA_LOG_DIRS is not set",
+    );
+    caught(
+        &|c| {
+            c["services"]["kafka"]["environment"]["KAFKA_LOG_DIRS"] =
+                "/tmp/kraft-combined-logs".into()
+        },
+        "log dir /tmp/kraft-combined-logs is not a named volume's mount point",
+    );
+    caught(
+        &|c| remove(&mut c["services"]["postgres"], "restart"),
+        "postgres: restart null, unlike Sprocket's services",
+    );
+    caught(
+        &|c| c["services"]["kafka"]["restart"] = "on-failure".into(),
+        "kafka: restart \"on-failure\"",
+    );
     let prom = serde_json::json!({"scrape_configs": [{"dns_sd_configs": [{"names": ["api"]}]}]});
     assert!(prometheus_problems(&prom)
         .iter()

@@ -137,16 +137,20 @@ fn broken_copies_are_caught() {
     ));
 }
 
-fn set_env(objs: &mut [Value], deployment: &str, var: &str, value: &str) {
-    let env = &mut find_mut(objs, "Deployment", deployment)["spec"]["template"]["spec"]
-        ["containers"][0]["env"];
-    let e = env
+/// Sets a worker's shutdown grace, and its pod's termination period if given.
+fn shutdown(objs: &mut [Value], phase: &str, grace: &str, termination: Option<i64>) {
+    let spec = &mut find_mut(objs, "Deployment", &format!("sprocket-worker-{phase}"))["spec"]
+        ["template"]["spec"];
+    if let Some(t) = termination {
+        spec["terminationGracePeriodSeconds"] = t.into();
+    }
+    let e = spec["containers"][0]["env"]
         .as_array_mut()
         .unwrap()
         .iter_mut()
-        .find(|e| e["name"] == var)
-        .unwrap_or_else(|| panic!("{deployment} sets no {var}"));
-    e["value"] = value.into();
+        .find(|e| e["name"] == "SPROCKET__WORKER__SHUTDOWN_GRACE_S")
+        .unwrap_or_else(|| panic!("the {phase} workers set no shutdown grace"));
+    e["value"] = grace.into();
 }
 
 fn trigger_meta<'a>(objs: &'a mut [Value], so: &str, i: usize) -> &'a mut Value {
@@ -193,39 +197,14 @@ fn scaling_and_shutdown_breakage_is_caught() {
     );
     // Shutdown: grace inside the termination period, under max.poll.interval.ms,
     // longer for long phases.
-    let p = broken(|o| {
-        set_env(
-            o,
-            "sprocket-worker-render",
-            "SPROCKET__WORKER__SHUTDOWN_GRACE_S",
-            "290",
-        );
-        find_mut(o, "Deployment", "sprocket-worker-render")["spec"]["template"]["spec"]
-            ["terminationGracePeriodSeconds"] = 320.into();
-    });
+    let p = broken(|o| shutdown(o, "render", "290", Some(320)));
     assert!(has(&p, "reaches max.poll.interval.ms"), "{p:?}");
-    let p = broken(|o| {
-        set_env(
-            o,
-            "sprocket-worker-analyze",
-            "SPROCKET__WORKER__SHUTDOWN_GRACE_S",
-            "130",
-        )
-    });
+    let p = broken(|o| shutdown(o, "analyze", "130", None));
     assert!(
         has(&p, "terminationGracePeriodSeconds 150 leaves under 30 s"),
         "{p:?}"
     );
-    let p = broken(|o| {
-        set_env(
-            o,
-            "sprocket-worker-ingest",
-            "SPROCKET__WORKER__SHUTDOWN_GRACE_S",
-            "240",
-        );
-        find_mut(o, "Deployment", "sprocket-worker-ingest")["spec"]["template"]["spec"]
-            ["terminationGracePeriodSeconds"] = 270.into();
-    });
+    let p = broken(|o| shutdown(o, "ingest", "240", Some(270)));
     assert!(
         has(
             &p,
