@@ -1,6 +1,13 @@
-//! Consumer lag per phase, read from Kafka the way lag monitors read it: each
-//! partition's end offset against the phase group's committed offset, the
+//! Consumer lag per phase, read from Kafka the way lag monitors (and
+//! `kafka-consumer-groups --describe`) read it: each partition's end offset
+//! (the high watermark) against the phase group's committed offset, for the
+//! phase topic and its retry topic (KEDA's two triggers per phase); the
 //! group's members, and the age of the oldest message still waiting.
+//!
+//! On Apache Kafka, offsets count transaction markers too: an item written
+//! in a transaction takes its own offset and its commit marker's, so a
+//! waiting item shows as a lag of 2 (and a drained partition as 0, once the
+//! workers commit their position past the last marker).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,31 +32,52 @@ pub struct PartitionView {
     pub lag: i64,
 }
 
+/// One topic a phase's group consumes.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicView {
+    pub topic: String,
+    /// Σ end − committed (from the partition's start where never committed).
+    pub lag: i64,
+    pub partitions: Vec<PartitionView>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseView {
     pub phase: Phase,
+    /// The phase topic (`sprocket.<phase>`).
     pub topic: String,
     pub group: String,
-    /// Messages waiting (Σ end − committed).
+    /// Offsets waiting on the phase topic and its retry topic together.
     pub lag: i64,
+    /// The phase topic's partitions.
     pub partitions: Vec<PartitionView>,
+    /// The retry topic (`sprocket.<phase>.retry`).
+    pub retry: TopicView,
     /// Members of the phase's consumer group (`None` if the broker did not say).
     pub members: Option<usize>,
     /// Age of the oldest waiting message, seconds.
     pub oldest_waiting_age_s: Option<f64>,
-    /// Messages committed per second since the previous probe.
+    /// Offsets committed per second on the phase topic since the previous probe.
     pub throughput_per_s: Option<f64>,
-    /// What KEDA's Kafka scaler would ask for with Sprocket's default trigger.
+    /// What KEDA's Kafka scaler and the HPA would ask for with Sprocket's
+    /// ScaledObject (both triggers), starting from the group's members.
     pub scale: Plan,
 }
 
-/// Reads lag for every phase; keeps the previous reading for throughput.
+/// One reading of every phase, kept for the next: throughput and
+/// `excludePersistentLag` compare with it.
+struct Reading {
+    at: Instant,
+    offsets: HashMap<String, Vec<PartitionOffsets>>,
+}
+
+/// Reads lag for every phase; keeps the previous reading.
 pub struct LagProbe {
     base: ClientConfig,
     topics: Topics,
     groups: HashMap<Phase, BaseConsumer>,
     peek: BaseConsumer,
-    last: Mutex<Option<(Instant, HashMap<Phase, i64>)>>,
+    last: Mutex<Option<Reading>>,
 }
 
 impl LagProbe {
@@ -86,38 +114,104 @@ impl LagProbe {
     /// Blocking: one reading of every phase.
     pub fn read(&self) -> Result<Vec<PhaseView>, rdkafka::error::KafkaError> {
         let now = Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = last.as_ref();
         let mut views = Vec::new();
+        let mut offsets = HashMap::new();
         for phase in Phase::ALL {
-            views.push(self.read_phase(phase)?);
-        }
-        let committed: HashMap<Phase, i64> = views
-            .iter()
-            .map(|v| {
-                (
-                    v.phase,
-                    v.partitions.iter().filter_map(|p| p.committed_offset).sum(),
-                )
-            })
-            .collect();
-        let mut last = self.last.lock().expect("lag probe lock");
-        if let Some((then, before)) = last.as_ref() {
-            let secs = now.duration_since(*then).as_secs_f64();
-            for v in &mut views {
-                if secs > 0.0 {
-                    let delta = committed[&v.phase] - before.get(&v.phase).copied().unwrap_or(0);
-                    v.throughput_per_s = Some(delta.max(0) as f64 / secs);
+            let (view, read) = self.read_phase(phase, previous)?;
+            if let Some(before) = previous {
+                let secs = now.duration_since(before.at).as_secs_f64();
+                let sum =
+                    |o: &[PartitionOffsets]| o.iter().filter_map(|p| p.committed).sum::<i64>();
+                if let (Some(then), true) = (before.offsets.get(&view.topic), secs > 0.0) {
+                    let delta = sum(&read[&view.topic]) - sum(then);
+                    views.push(PhaseView {
+                        throughput_per_s: Some(delta.max(0) as f64 / secs),
+                        ..view
+                    });
+                    offsets.extend(read);
+                    continue;
                 }
             }
+            views.push(view);
+            offsets.extend(read);
         }
-        *last = Some((now, committed));
+        *last = Some(Reading { at: now, offsets });
         Ok(views)
     }
 
-    fn read_phase(&self, phase: Phase) -> Result<PhaseView, rdkafka::error::KafkaError> {
+    fn read_phase(
+        &self,
+        phase: Phase,
+        previous: Option<&Reading>,
+    ) -> Result<(PhaseView, HashMap<String, Vec<PartitionOffsets>>), rdkafka::error::KafkaError>
+    {
         let consumer = &self.groups[&phase];
-        let topic = self.topics.phase(phase);
         let group = self.topics.group(phase);
-        let md = consumer.fetch_metadata(Some(&topic), TIMEOUT)?;
+        let (main, main_offsets, main_oldest) =
+            self.read_topic(consumer, &self.topics.phase(phase))?;
+        let (retry, retry_offsets, retry_oldest) =
+            self.read_topic(consumer, &self.topics.retry(phase))?;
+        let members = consumer
+            .fetch_group_list(Some(&group), TIMEOUT)
+            .ok()
+            .and_then(|l| l.groups().first().map(|g| g.members().len()));
+        let before = |topic: &str| -> &[PartitionOffsets] {
+            previous
+                .and_then(|p| p.offsets.get(topic))
+                .map_or(&[], Vec::as_slice)
+        };
+        // The group's members stand for the running replicas (one consumer
+        // per worker process).
+        let scale = scale::plan(
+            &ScaledObject::for_phase(&self.topics, phase, main.partitions.len() as i64),
+            &[
+                TopicReading {
+                    topic: &main.topic,
+                    partitions: &main_offsets,
+                    previous: before(&main.topic),
+                },
+                TopicReading {
+                    topic: &retry.topic,
+                    partitions: &retry_offsets,
+                    previous: before(&retry.topic),
+                },
+            ],
+            members.unwrap_or(0) as i64,
+        )
+        .expect("Sprocket's own ScaledObjects pass KEDA's checks (scale.rs tests)");
+        let read = HashMap::from([
+            (main.topic.clone(), main_offsets),
+            (retry.topic.clone(), retry_offsets),
+        ]);
+        let oldest = match (main_oldest, retry_oldest) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let view = PhaseView {
+            phase,
+            topic: main.topic,
+            group,
+            lag: main.lag + retry.lag,
+            partitions: main.partitions,
+            retry,
+            members,
+            oldest_waiting_age_s: oldest,
+            throughput_per_s: None,
+            scale,
+        };
+        Ok((view, read))
+    }
+
+    /// One topic's partitions against the group's committed offsets, and the
+    /// age of its oldest waiting message.
+    fn read_topic(
+        &self,
+        consumer: &BaseConsumer,
+        topic: &str,
+    ) -> Result<(TopicView, Vec<PartitionOffsets>, Option<f64>), rdkafka::error::KafkaError> {
+        let md = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
         let count = md
             .topics()
             .first()
@@ -125,21 +219,21 @@ impl LagProbe {
             .unwrap_or(0) as i32;
         let mut tpl = TopicPartitionList::new();
         for p in 0..count {
-            tpl.add_partition(&topic, p);
+            tpl.add_partition(topic, p);
         }
         let committed = consumer.committed_offsets(tpl, TIMEOUT)?;
         let mut partitions = Vec::new();
         let mut offsets = Vec::new();
         let mut oldest: Option<f64> = None;
         for p in 0..count {
-            let (low, end) = consumer.fetch_watermarks(&topic, p, TIMEOUT)?;
+            let (low, end) = consumer.fetch_watermarks(topic, p, TIMEOUT)?;
             let c = committed
-                .find_partition(&topic, p)
+                .find_partition(topic, p)
                 .and_then(|e| e.offset().to_raw())
                 .filter(|o| *o >= 0);
             let lag = (end - c.unwrap_or(low)).max(0);
             if lag > 0 {
-                if let Some(age) = self.age_at(&topic, p, c.unwrap_or(low)) {
+                if let Some(age) = self.age_at(topic, p, c.unwrap_or(low)) {
                     oldest = Some(oldest.map_or(age, |o: f64| o.max(age)));
                 }
             }
@@ -151,31 +245,12 @@ impl LagProbe {
                 lag,
             });
         }
-        let members = consumer
-            .fetch_group_list(Some(&group), TIMEOUT)
-            .ok()
-            .and_then(|l| l.groups().first().map(|g| g.members().len()));
-        // The group's members stand for the running replicas (one consumer per
-        // worker process). Only the phase topic is read here: the retry
-        // trigger shows under `unread`, and no previous reading is kept, so
-        // excludePersistentLag (off in Sprocket's triggers) could not act.
-        let scale = scale::plan(
-            &ScaledObject::for_phase(&self.topics, phase, count as i64),
-            &[TopicReading::new(&topic, &offsets)],
-            members.unwrap_or(0) as i64,
-        )
-        .expect("Sprocket's own ScaledObjects pass KEDA's checks (scale.rs tests)");
-        Ok(PhaseView {
-            phase,
-            topic,
-            group,
+        let view = TopicView {
+            topic: topic.to_owned(),
             lag: partitions.iter().map(|p| p.lag).sum(),
             partitions,
-            members,
-            oldest_waiting_age_s: oldest,
-            throughput_per_s: None,
-            scale,
-        })
+        };
+        Ok((view, offsets, oldest))
     }
 
     /// Age of the message at `offset`, from its timestamp.

@@ -130,9 +130,10 @@ pub async fn lag(api: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A phase's partitions as `GET /v1/phases` reports them.
-fn offsets(p: &Value) -> Vec<PartitionOffsets> {
-    p["partitions"]
+/// A topic's partitions as `GET /v1/phases` reports them (`partitions` of a
+/// phase, or of its `retry`).
+fn offsets(topic: &Value) -> Vec<PartitionOffsets> {
+    topic["partitions"]
         .as_array()
         .into_iter()
         .flatten()
@@ -174,22 +175,29 @@ pub async fn scale_plan(api: &str, flags: &TriggerFlags) -> anyhow::Result<()> {
         let topic = p["topic"].as_str().unwrap_or_default();
         // The reported topic is `<prefix><phase>`: the prefix names the triggers.
         let prefix = topic.strip_suffix(phase.as_str()).unwrap_or("sprocket.");
+        let retry_topic = p["retry"]["topic"].as_str().unwrap_or_default();
         let parts = offsets(&p);
-        let before = previous
-            .iter()
-            .find(|q| q["phase"] == p["phase"])
-            .map(offsets)
-            .unwrap_or_default();
+        let retry_parts = offsets(&p["retry"]);
+        let earlier = previous.iter().find(|q| q["phase"] == p["phase"]);
+        let before = earlier.map(offsets).unwrap_or_default();
+        let retry_before = earlier.map(|q| offsets(&q["retry"])).unwrap_or_default();
         let so = flags.scaled_object(phase, prefix, parts.len() as i64)?;
-        let reading = TopicReading {
-            topic,
-            partitions: &parts,
-            previous: &before,
-        };
+        let readings = [
+            TopicReading {
+                topic,
+                partitions: &parts,
+                previous: &before,
+            },
+            TopicReading {
+                topic: retry_topic,
+                partitions: &retry_parts,
+                previous: &retry_before,
+            },
+        ];
         let current = flags
             .current_replicas
             .unwrap_or_else(|| p["members"].as_i64().unwrap_or(0));
-        let plan = scale::plan(&so, &[reading], current)?;
+        let plan = scale::plan(&so, &readings, current)?;
         for t in &so.triggers {
             let read = plan.triggers.iter().find(|r| r.topic == t.topic);
             let cell = |f: &dyn Fn(&scale::TriggerPlan) -> String| read.map_or("-".into(), f);
@@ -197,7 +205,14 @@ pub async fn scale_plan(api: &str, flags: &TriggerFlags) -> anyhow::Result<()> {
                 "{:<8} {:<24} {:>10} {:>9} {:>8} {:>7} {:>7} {:>8} {:>9}",
                 phase.as_str(),
                 t.topic,
-                read.map_or("not read".into(), |_| parts.len().to_string()),
+                read.map_or("not read".into(), |_| {
+                    let n = if t.topic == retry_topic {
+                        &retry_parts
+                    } else {
+                        &parts
+                    };
+                    n.len().to_string()
+                }),
                 t.lag_threshold,
                 cell(&|r| r.total_lag_with_persistent.to_string()),
                 cell(&|r| r.metric.to_string()),
