@@ -116,6 +116,9 @@ async fn poll_loop(
         in_flight: Arc::new(Semaphore::new(stepper.config.worker.max_in_flight.max(1))),
     };
     let mut idle_committed: HashMap<(String, i32), i64> = HashMap::new();
+    // Owned partitions that are empty and have no committed offset, as the
+    // lag reading found them.
+    let (empty_tx, mut empty_rx) = mpsc::unbounded_channel::<Vec<(String, i32, i64)>>();
     let mut lag_tick = tokio::time::interval(LAG_INTERVAL);
     let mut idle_tick = tokio::time::interval(IDLE_INTERVAL);
     loop {
@@ -123,9 +126,12 @@ async fn poll_loop(
         tokio::select! {
             _ = stopped.changed() => break,
             _ = lag_tick.tick() => {
-                let (c, g) = (consumer.clone(), group.clone());
-                tokio::task::spawn_blocking(move || record_lag(&c, &g));
+                let (c, g, tx) = (consumer.clone(), group.clone(), empty_tx.clone());
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(record_lag(&c, &g));
+                });
             }
+            Some(empty) = empty_rx.recv() => commit_empty(&consumer, &lanes, &mut idle_committed, empty),
             _ = idle_tick.tick() => commit_idle_positions(&consumer, &lanes, &mut idle_committed),
             Some((topic, partition)) = resume_rx.recv() => {
                 let mut tpl = TopicPartitionList::new();
@@ -215,13 +221,13 @@ fn commit_idle_positions(
                 .map(|l| l.state.committed())
                 .max(idle_committed.get(&key).copied())
                 .unwrap_or(-1);
-            if at > known || (lane.is_none() && !idle_committed.contains_key(&key)) {
-                if tpl
+            let moved = at > known || (lane.is_none() && !idle_committed.contains_key(&key));
+            if moved
+                && tpl
                     .add_partition_offset(&key.0, key.1, Offset::Offset(at))
                     .is_ok()
-                {
-                    idle_committed.insert(key, at);
-                }
+            {
+                idle_committed.insert(key, at);
             }
         }
     }
@@ -234,10 +240,49 @@ fn commit_idle_positions(
     }
 }
 
-/// Publishes the consumer lag of every owned partition: its end minus our position.
-pub fn record_lag<C: ConsumerContext>(consumer: &StreamConsumer<C>, group: &str) {
+/// Commits the start of owned partitions that have never held a message and
+/// have no committed offset, so Kafka's tools show them at lag 0 rather than
+/// "-". Only where no message has reached a lane since the reading (then
+/// nothing can have been committed there).
+fn commit_empty(
+    consumer: &WorkerConsumer,
+    lanes: &Lanes,
+    idle_committed: &mut HashMap<(String, i32), i64>,
+    empty: Vec<(String, i32, i64)>,
+) {
+    let mut tpl = TopicPartitionList::new();
+    {
+        let map = lanes.lock();
+        for (topic, partition, start) in empty {
+            let key = (topic, partition);
+            if map.contains_key(&key) || idle_committed.contains_key(&key) {
+                continue;
+            }
+            if tpl
+                .add_partition_offset(&key.0, key.1, Offset::Offset(start))
+                .is_ok()
+            {
+                idle_committed.insert(key, start);
+            }
+        }
+    }
+    if tpl.count() > 0 {
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(error = %e, "committing the start of empty partitions");
+        }
+    }
+}
+
+/// Publishes the consumer lag of every owned partition: its end minus our
+/// position. Returns the owned partitions that are empty and have neither a
+/// position nor a committed offset, with their start offset.
+pub fn record_lag<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    group: &str,
+) -> Vec<(String, i32, i64)> {
+    let mut empty = Vec::new();
     let (Ok(assigned), Ok(positions)) = (consumer.assignment(), consumer.position()) else {
-        return;
+        return empty;
     };
     let valid = |o: Offset| o.to_raw().filter(|o| *o >= 0);
     let at = |tpl: &TopicPartitionList, topic: &str, partition: i32| {
@@ -257,21 +302,23 @@ pub fn record_lag<C: ConsumerContext>(consumer: &StreamConsumer<C>, group: &str)
         })
         .flatten();
     for tp in assigned.elements() {
-        let Ok((_, high)) =
+        let Ok((low, high)) =
             consumer.fetch_watermarks(tp.topic(), tp.partition(), Duration::from_secs(2))
         else {
             continue;
         };
-        let from = at(&positions, tp.topic(), tp.partition())
-            .or_else(|| {
-                committed
-                    .as_ref()
-                    .and_then(|c| at(c, tp.topic(), tp.partition()))
-            })
-            .unwrap_or(0);
+        let known = at(&positions, tp.topic(), tp.partition()).or_else(|| {
+            committed
+                .as_ref()
+                .and_then(|c| at(c, tp.topic(), tp.partition()))
+        });
+        if known.is_none() && low == high && committed.is_some() {
+            empty.push((tp.topic().to_owned(), tp.partition(), low));
+        }
         metrics()
             .consumer_lag
             .with_label_values(&[tp.topic(), &tp.partition().to_string(), group])
-            .set((high - from).max(0));
+            .set((high - known.unwrap_or(0)).max(0));
     }
+    empty
 }
