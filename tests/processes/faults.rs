@@ -11,7 +11,6 @@
 //! each wave's time to finish against a fault-free wave, and for the faults
 //! that last a while, the time from their end to the next job transition.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -21,7 +20,7 @@ use sprocket_tests::video;
 use crate::crash::FAST_FAILOVER;
 use crate::proofs;
 use crate::stack::{Kafka, Stack, StackOptions};
-use crate::topic_log::TopicLog;
+use crate::waves::{self, wave, Ended};
 
 /// Enough archive attempts (1, 2, 4, 8 s apart …) to outlast the outage.
 const ARCHIVE_RETRIES: &str = r#"
@@ -71,9 +70,11 @@ async fn faults_harness() {
     eprintln!("[faults] deployment up at {:.1?}", t0.elapsed());
 
     // A first wave warms every process up; the second is the baseline.
-    let (mut ids, _, _) = wave(&mut stack, &pg, &clip, "warmup", None).await;
-    let (baseline_ids, baseline, _) = wave(&mut stack, &pg, &clip, "baseline", None).await;
-    ids.extend(baseline_ids);
+    let none = None::<NoFault>;
+    let mut ids = wave(&mut stack, &clip, "warmup", none).await.ids;
+    let base = wave(&mut stack, &clip, "baseline", none).await;
+    ids.extend(base.ids.iter().cloned());
+    let baseline = base.took;
     let mut rows = vec![json!({"fault": "none (baseline)", "wave_s": baseline.as_secs_f64()})];
     let faults = [
         Fault::Errors("Produce", "NOT_LEADER_FOR_PARTITION", 6),
@@ -91,23 +92,21 @@ async fn faults_harness() {
             continue;
         }
         let name = format!("fault{i}");
-        let (wave_ids, took, ended) = wave(&mut stack, &pg, &clip, &name, Some(fault)).await;
-        let mut row = json!({
-            "fault": fault.name(),
-            "wave_s": took.as_secs_f64(),
-            "vs_baseline": took.as_secs_f64() / baseline.as_secs_f64(),
-        });
-        if let Some(end) = ended {
-            let mut log = TopicLog::open(&stack.kafka, "sprocket.events");
-            log.catch_up().await;
-            row["next_transition_after_end_ms"] =
-                json!(proofs::first_event_after(&log, end.at_ms).map(|at| at - end.at_ms));
-            row["wave_done_after_end_s"] = json!(end.wave_done_after.map(|d| d.as_secs_f64()));
-            row["ready_after_end_ms"] = json!(end.ready_after.map(|d| d.as_millis() as u64));
+        eprintln!("[faults] {name}: {}", fault.name());
+        let w = wave(
+            &mut stack,
+            &clip,
+            &name,
+            Some(async |s: &mut Stack, job: &str| apply(s, &pg, fault, job).await),
+        )
+        .await;
+        if matches!(fault, Fault::ArchiveUnwritable) {
+            archive_was_retried(&stack, &name, &w.ids).await;
         }
+        let row = waves::row(&stack, &fault.name(), &w, baseline).await;
         eprintln!("[faults] {row}");
         rows.push(row);
-        ids.extend(wave_ids);
+        ids.extend(w.ids);
     }
 
     let counted = proofs::prove(&mut stack, &ids, Duration::from_secs(120)).await;
@@ -128,74 +127,24 @@ async fn faults_harness() {
     stack.assert_running();
 }
 
-/// When a timed fault ended, and how long things took after that.
-#[derive(Debug)]
-struct Ended {
-    /// Milliseconds since the epoch.
-    at_ms: i64,
-    at: Instant,
-    /// Until `/readyz` answered 200 again (PostgreSQL).
-    ready_after: Option<Duration>,
-    /// Until every job of the wave was seen succeeded.
-    wave_done_after: Option<Duration>,
-}
+/// No fault: the type of a wave without one.
+type NoFault = fn(&mut Stack, &str) -> std::future::Ready<Option<Ended>>;
 
-impl Ended {
-    fn now() -> Ended {
-        Ended {
-            at_ms: proofs::now_ms(),
-            at: Instant::now(),
-            ready_after: None,
-            wave_done_after: None,
-        }
+/// The archive outage made the archive phase retry.
+async fn archive_was_retried(stack: &Stack, name: &str, ids: &[String]) {
+    let mut retried = false;
+    for id in ids {
+        let events = stack.get_ok(&format!("/v1/jobs/{id}/events")).await;
+        retried |= events["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["type"] == "PhaseRetryScheduled" && e["data"]["phase"] == "archive");
     }
-}
-
-/// Two jobs submitted, then `fault` (if any) applied while they run; returns
-/// their ids, how long the wave took to succeed and, for a timed fault, when
-/// it ended.
-async fn wave(
-    stack: &mut Stack,
-    pg: &PgServer,
-    clip: &Path,
-    name: &str,
-    fault: Option<&Fault>,
-) -> (Vec<String>, Duration, Option<Ended>) {
-    let start = Instant::now();
-    let ids: Vec<String> = (0..2).map(|i| format!("{name}-{i}")).collect();
-    for id in &ids {
-        stack.submit(clip, id, "highlight").await;
-    }
-    let mut ended = None;
-    if let Some(fault) = fault {
-        eprintln!("[faults] {name}: {}", fault.name());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        ended = apply(stack, pg, fault, &ids[0]).await;
-    }
-    for id in &ids {
-        let job = stack.wait_terminal(id, Duration::from_secs(180)).await;
-        assert_eq!(job["status"], "succeeded", "{name}: {job:#}");
-    }
-    let took = start.elapsed();
-    if let Some(end) = ended.as_mut() {
-        end.wave_done_after = Some(end.at.elapsed());
-    }
-    if matches!(fault, Some(Fault::ArchiveUnwritable)) {
-        let mut retried = false;
-        for id in &ids {
-            let events = stack.get_ok(&format!("/v1/jobs/{id}/events")).await;
-            retried |= events["events"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|e| e["type"] == "PhaseRetryScheduled" && e["data"]["phase"] == "archive");
-        }
-        assert!(
-            retried,
-            "{name}: the archive outage caused no archive retry"
-        );
-    }
-    (ids, took, ended)
+    assert!(
+        retried,
+        "{name}: the archive outage caused no archive retry"
+    );
 }
 
 /// Applies the fault; a timed one is over when this returns, and its end

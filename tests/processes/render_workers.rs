@@ -91,6 +91,13 @@ impl RenderWorkers {
         )
     }
 
+    /// The worker on `host`.
+    pub fn proc(&self, host: &str) -> &Proc {
+        self.procs
+            .get(host)
+            .unwrap_or_else(|| panic!("no render worker on {host}"))
+    }
+
     /// SIGKILLs the worker on `host`.
     pub fn kill(&mut self, host: &str) {
         let mut p = self

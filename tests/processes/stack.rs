@@ -286,9 +286,14 @@ impl Stack {
 
     /// Runs a `sprocket` command to its end (2 minutes at most).
     pub async fn run(&mut self, args: &[&str]) -> Finished {
+        self.run_env(args, &[]).await
+    }
+
+    /// Like [`run`](Self::run), with extra environment variables.
+    pub async fn run_env(&mut self, args: &[&str], env: &[(&str, &str)]) -> Finished {
         let log = self.log_name(args.first().copied().unwrap_or("cli"));
         self.launcher
-            .run(&log, args, Duration::from_secs(120))
+            .run_env(&log, args, env, Duration::from_secs(120))
             .await
     }
 

@@ -144,6 +144,58 @@ impl KafkaCluster {
     }
 }
 
+/// One row of `kafka-consumer-groups --describe`: a partition the group has
+/// (or had) offsets for. `None` where the tool prints `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub topic: String,
+    pub partition: i32,
+    pub current: Option<i64>,
+    pub end: Option<i64>,
+    pub lag: Option<i64>,
+}
+
+impl KafkaCluster {
+    /// The groups' offsets as one `kafka-consumer-groups --describe` run
+    /// shows them.
+    pub fn describe_groups(
+        &self,
+        groups: &[&str],
+    ) -> std::collections::BTreeMap<String, Vec<GroupRow>> {
+        let mut args = vec!["--bootstrap-server", self.bootstrap.as_str(), "--describe"];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        let out = self.tool_ok("kafka-consumer-groups", &args);
+        groups
+            .iter()
+            .map(|g| ((*g).to_owned(), parse_group_rows(&out, g)))
+            .collect()
+    }
+}
+
+/// The rows of `kafka-consumer-groups --describe` output for `group`
+/// (columns GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG …).
+pub fn parse_group_rows(out: &str, group: &str) -> Vec<GroupRow> {
+    let num = |w: &str| w.parse::<i64>().ok();
+    let mut rows: Vec<GroupRow> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 6 && w[0] == group)
+        .filter_map(|w| {
+            Some(GroupRow {
+                topic: w[1].to_owned(),
+                partition: w[2].parse().ok()?,
+                current: num(w[3]),
+                end: num(w[4]),
+                lag: num(w[5]),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    rows
+}
+
 impl Drop for KafkaCluster {
     fn drop(&mut self) {
         let dir = self.dir.path().display().to_string();
@@ -191,5 +243,38 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
             tokio::task::block_in_place(f)
         }
         _ => f(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_rows_are_read_from_the_tools_table() {
+        let out = "\nConsumer group 'sprocket-render' has no active members.\n\n\
+GROUP           TOPIC                 PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG  CONSUMER-ID  HOST  CLIENT-ID\n\
+sprocket-render sprocket.render.retry 0          -               0               -    -            -     -\n\
+sprocket-render sprocket.render       1          4               6               2    -            -     -\n";
+        let rows = parse_group_rows(out, "sprocket-render");
+        assert_eq!(
+            rows,
+            vec![
+                GroupRow {
+                    topic: "sprocket.render".into(),
+                    partition: 1,
+                    current: Some(4),
+                    end: Some(6),
+                    lag: Some(2)
+                },
+                GroupRow {
+                    topic: "sprocket.render.retry".into(),
+                    partition: 0,
+                    current: None,
+                    end: Some(0),
+                    lag: None
+                },
+            ]
+        );
     }
 }

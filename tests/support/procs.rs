@@ -163,9 +163,20 @@ impl Launcher {
     /// Runs a `sprocket` command to its end, killing it after `timeout`.
     /// Polls, so it can be awaited on the test's own thread.
     pub async fn run(&self, name: &str, args: &[&str], timeout: Duration) -> Finished {
+        self.run_env(name, args, &[], timeout).await
+    }
+
+    /// Like [`run`](Self::run), with extra environment variables.
+    pub async fn run_env(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Finished {
         let (out_path, err_path) = self.log_files(name);
         let mut child = self
-            .command(args, &[])
+            .command(args, env)
             .stdout(File::create(&out_path).expect("stdout log"))
             .stderr(File::create(&err_path).expect("stderr log"))
             .spawn()
@@ -372,6 +383,26 @@ impl Proc {
 
     pub fn stderr_tail(&self, lines: usize) -> String {
         tail(&self.stderr, lines)
+    }
+
+    /// Freezes the process (SIGSTOP): it holds its sockets and does nothing,
+    /// as a process stalled by a long GC pause or a hung host would.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen process run on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) on our own child's pid; the child is not reaped
+            // while `self.child` holds it, so the pid is not reused.
+            let rc = unsafe { libc::kill(c.id() as libc::pid_t, sig) };
+            assert_eq!(rc, 0, "signal {sig} to {}", self.name);
+        }
     }
 
     /// SIGKILLs the process and reaps it.
