@@ -11,11 +11,15 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use sprocket_core::{Envelope, EventBody};
 use sprocket_platform::bus::{Bus, BusError};
+use sprocket_platform::liveness;
 use sprocket_projections::{Position, Projections};
 use tokio::sync::watch;
 
 /// Largest batch folded in one database transaction.
 const BATCH: usize = 500;
+
+/// How long an idle round waits for a message before beating again.
+const IDLE_ROUND: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -92,24 +96,33 @@ impl Projector {
         Ok(())
     }
 
-    /// Folds until `stop` turns true.
+    /// Folds until `stop` turns true. Each round beats the process's liveness
+    /// ([`liveness`]), idle rounds included (they end after a second).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let name = format!("projector {}", uuid::Uuid::now_v7());
+        let heartbeat = liveness::register(&name);
         loop {
+            heartbeat.beat();
             let batch = tokio::select! {
-                _ = stop.changed() => return,
+                _ = stop.changed() => break,
                 b = self.next_batch() => b,
             };
             if batch.is_empty() {
                 continue;
             }
-            self.apply_until_done(batch, &mut stop).await;
+            self.apply_until_done(batch, &mut stop, &heartbeat).await;
         }
+        liveness::forget(&name);
     }
 
-    /// Waits for at least one message, then takes what else is ready (up to BATCH).
+    /// Waits up to a second for a message, then takes what else is ready (up
+    /// to BATCH). Only the wait for the first message may be cut short: once
+    /// one is taken, the batch is finished, so nothing read is dropped.
     async fn next_batch(&self) -> Vec<(Position, Envelope)> {
         let mut batch = Vec::new();
-        let first = self.consumer.recv().await;
+        let Ok(first) = tokio::time::timeout(IDLE_ROUND, self.consumer.recv()).await else {
+            return batch;
+        };
         let mut msg = Some(first);
         while let Some(m) = msg.take() {
             match m {
@@ -162,9 +175,12 @@ impl Projector {
         &self,
         batch: Vec<(Position, Envelope)>,
         stop: &mut watch::Receiver<bool>,
+        heartbeat: &liveness::Heartbeat,
     ) {
         let mut delay = Duration::from_millis(100);
         loop {
+            // Waiting out the database is progress too: a restart would not help.
+            heartbeat.beat();
             match self.apply(batch.clone()).await {
                 Ok(()) => return,
                 Err(e) if !e.retryable() => {

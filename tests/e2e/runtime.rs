@@ -279,3 +279,52 @@ async fn work_past_the_grace_period_is_abandoned_and_redone_once() {
     assert_eq!(seen["abandoned"].2, 2, "started by both workers: {seen:?}");
     second.stop().await;
 }
+
+/// Analyze work that counts how many items run at once.
+struct Counting {
+    running: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl PhaseWork for Counting {
+    fn phase(&self) -> Phase {
+        Phase::Analyze
+    }
+
+    async fn run(&self, item: &WorkItem, cx: &Cx) -> Result<Done, WorkError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        let done = Sleepy.run(item, cx).await;
+        self.running.fetch_sub(1, SeqCst);
+        done
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_in_flight_bounds_the_work_of_a_worker_across_its_partitions() {
+    let (_infra, bus, cfg) = setup(&[]).await;
+    let mut cfg = (*cfg).clone();
+    cfg.worker.max_in_flight = 2;
+    let cfg = Arc::new(cfg);
+    let stores = Stores::open(&cfg).unwrap();
+    let work = Arc::new(Counting {
+        running: Default::default(),
+        most: Default::default(),
+    });
+    let worker =
+        run_worker(Stepper::new(work.clone(), bus.clone(), stores, cfg.clone()).unwrap()).unwrap();
+    // Three partitions, two items each: without the bound, three would run at once.
+    for i in 0..6 {
+        produce(&bus, &item(&format!("bounded-{i}"), 1_000), i % 3).await;
+    }
+    let seen = completions(&cfg, &bus, 6, Duration::from_secs(120)).await;
+    assert!(seen.values().all(|s| s.1 == 1), "{seen:?}");
+    assert_eq!(
+        work.most.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "worker.max_in_flight = 2: two items at a time, never more"
+    );
+    worker.stop().await;
+}

@@ -225,8 +225,11 @@ pub fn render() -> String {
     String::from_utf8(buf).expect("exposition is UTF-8")
 }
 
-/// Serves `/metrics` (and `/healthz`) on its own address, for processes without
-/// the API: workers and the projector.
+/// Serves `/metrics` and `/healthz` on its own address, for processes without
+/// the API: workers and the projector. `/healthz` is their liveness: 200 while
+/// every loop the process runs has made progress within
+/// [`liveness::STALE_AFTER`](crate::liveness::STALE_AFTER), 503 (with the
+/// stale loops' ages) once one is wedged.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -234,10 +237,29 @@ pub async fn serve(
     use axum::routing::get;
     let app = axum::Router::new()
         .route("/metrics", get(|| async { exposition() }))
-        .route("/healthz", get(|| async { "ok" }));
+        .route(
+            "/healthz",
+            get(|| async { healthz(crate::liveness::STALE_AFTER) }),
+        );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// The liveness answer: each loop's milliseconds since its last beat.
+pub fn healthz(stale_after: std::time::Duration) -> impl axum::response::IntoResponse {
+    let (alive, ages) = crate::liveness::report(stale_after);
+    let status = if alive {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if alive { "ok" } else { "stuck" },
+        "stale_after_ms": stale_after.as_millis() as u64,
+        "loops_ms_since_progress": ages,
+    });
+    (status, axum::Json(body))
 }
 
 /// `/metrics` as an HTTP response with the exposition content type.
@@ -254,6 +276,19 @@ pub fn exposition() -> impl axum::response::IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn healthz_fails_once_a_loop_stops_making_progress() {
+        use axum::response::IntoResponse;
+        let hb = crate::liveness::register("metrics-test-loop");
+        let ok = healthz(std::time::Duration::from_secs(60)).into_response();
+        assert_eq!(ok.status(), 200);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let stuck = healthz(std::time::Duration::from_millis(5)).into_response();
+        assert_eq!(stuck.status(), 503);
+        hb.beat();
+        crate::liveness::forget("metrics-test-loop");
+    }
 
     #[test]
     fn names_follow_the_convention() {
