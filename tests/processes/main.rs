@@ -18,6 +18,7 @@ mod lag_views;
 mod proofs;
 mod rebuild;
 mod render_workers;
+mod rollout;
 mod scale_out;
 mod stack;
 mod topic_log;

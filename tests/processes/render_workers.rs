@@ -48,14 +48,20 @@ impl RenderWorkers {
 
     /// Starts a render worker named `host`, on `cpus` if any are given.
     pub fn start(&mut self, host: &str, cpus: &[usize]) {
+        self.start_env(host, cpus, &[]);
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables.
+    pub fn start_env(&mut self, host: &str, cpus: &[usize], extra: &[(&str, &str)]) {
         assert!(!self.procs.contains_key(host), "{host} is already running");
         self.started += 1;
         let log = format!("{:02}-{host}", self.started);
         let args = ["worker", "render"];
-        let env = [
+        let mut env = vec![
             ("HOSTNAME", host),
             ("SPROCKET__METRICS__ADDR", "127.0.0.1:0"),
         ];
+        env.extend_from_slice(extra);
         let p = if cpus.is_empty() {
             self.launcher.spawn_env(&log, &args, &env)
         } else {
@@ -96,6 +102,24 @@ impl RenderWorkers {
         self.procs
             .get(host)
             .unwrap_or_else(|| panic!("no render worker on {host}"))
+    }
+
+    /// Takes the worker on `host` out of the set (it keeps running until the
+    /// returned handle is dropped or it exits).
+    pub fn take(&mut self, host: &str) -> Proc {
+        self.metrics.remove(host);
+        self.procs
+            .remove(host)
+            .unwrap_or_else(|| panic!("no render worker on {host}"))
+    }
+
+    /// `GET /healthz` on the worker's metrics address: status and body.
+    pub async fn healthz(&mut self, host: &str) -> Option<(u16, serde_json::Value)> {
+        self.assigned(host, "").await?;
+        let url = self.metrics[host].replace("/metrics", "/healthz");
+        let r = self.http.get(&url).send().await.ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.json().await.ok()?))
     }
 
     /// SIGKILLs the worker on `host`.

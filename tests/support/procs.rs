@@ -396,6 +396,25 @@ impl Proc {
         self.signal(libc::SIGCONT);
     }
 
+    /// Asks the process to stop (SIGTERM), as an orchestrator does.
+    pub fn terminate(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Waits for the process to exit; `None` if it still runs after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.exit_status() {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn signal(&self, sig: libc::c_int) {
         if let Some(c) = &self.child {
             // SAFETY: kill(2) on our own child's pid; the child is not reaped

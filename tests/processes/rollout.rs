@@ -1,0 +1,293 @@
+//! Long renders against rollouts, scale-in and scale-out, on a real cluster:
+//!
+//! * a render worker stopped (SIGTERM) mid-render with a grace shorter than
+//!   the render abandons it uncommitted and exits; another worker redoes it,
+//!   exactly once;
+//! * stopped with a grace longer than the render, it finishes, commits and
+//!   exits: nothing is redone;
+//! * a worker joining the group while renders run: with the cooperative-sticky
+//!   assignor only the partition that moves is revoked, so renders on the
+//!   other partitions carry on. Their durations are measured against a batch
+//!   of the same renders with no join (not asserted: a shared 2-core machine);
+//!   what must hold is that a render in flight on a partition that stayed
+//!   was not restarted.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sprocket_tests::video;
+
+use crate::render_workers::RenderWorkers;
+use crate::stack::Stack;
+use crate::topic_log::{Record, TopicLog};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_renders_against_rollouts_and_joins() {
+    let _one_at_a_time = crate::ONE_AT_A_TIME.lock().await;
+    let t0 = Instant::now();
+    let step = |what: &str| eprintln!("[rollout] {what} at {:.1?}", t0.elapsed());
+    let mut stack = Stack::start().await;
+    stack.kill("worker-render");
+    let mut render = RenderWorkers::beside(&stack);
+    let long = stack.media_dir().join("long.mp4");
+    // 20 s at 640x360: a render of several seconds on this machine.
+    video::with_cuts_sized(&long, &[125, 125, 125, 125], 25, true, (640, 360))
+        .expect("making the long clip");
+    let mut events = TopicLog::open(&stack.kafka, "sprocket.events");
+    step("deployment up, its render worker gone");
+
+    // 1. SIGTERM with a 1 s grace mid-render: abandoned, redone once elsewhere.
+    render.start_env(
+        "short-a",
+        &[],
+        &[("SPROCKET__WORKER__SHUTDOWN_GRACE_S", "1")],
+    );
+    render.start_env(
+        "short-b",
+        &[],
+        &[("SPROCKET__WORKER__SHUTDOWN_GRACE_S", "1")],
+    );
+    let (host, took) =
+        stop_mid_render(&mut stack, &mut render, &mut events, &long, "abandoned").await;
+    assert!(
+        took < Duration::from_secs(10),
+        "{host} took {took:?} to stop with a 1 s grace"
+    );
+    stack
+        .wait_terminal("abandoned", Duration::from_secs(120))
+        .await;
+    events.catch_up().await;
+    let starts = producers(&events.of("abandoned", "PhaseStarted", "render"));
+    let done = producers(&events.of("abandoned", "MediaRendered", ""));
+    assert_eq!(done.len(), 1, "rendered once: {done:?}");
+    assert!(
+        starts.len() == 2 && !done[0].ends_with(&host),
+        "abandoned by {host}, redone once elsewhere: started by {starts:?}, done by {done:?}"
+    );
+    step(&format!(
+        "{host} stopped in {took:.1?} with a 1 s grace; render redone once elsewhere"
+    ));
+    render.kill_all();
+
+    // 2. SIGTERM with a 60 s grace mid-render: finished and committed first.
+    render.start_env(
+        "long-a",
+        &[],
+        &[("SPROCKET__WORKER__SHUTDOWN_GRACE_S", "60")],
+    );
+    render.start_env(
+        "long-b",
+        &[],
+        &[("SPROCKET__WORKER__SHUTDOWN_GRACE_S", "60")],
+    );
+    let (host, took) =
+        stop_mid_render(&mut stack, &mut render, &mut events, &long, "finished").await;
+    stack
+        .wait_terminal("finished", Duration::from_secs(120))
+        .await;
+    events.catch_up().await;
+    let starts = producers(&events.of("finished", "PhaseStarted", "render"));
+    let done = producers(&events.of("finished", "MediaRendered", ""));
+    assert_eq!(starts.len(), 1, "not redone: {starts:?}");
+    assert!(
+        done.len() == 1 && done[0].ends_with(&host),
+        "finished by the stopping worker {host}: {done:?}"
+    );
+    step(&format!(
+        "{host} finished its render within the grace and exited after {took:.1?}"
+    ));
+    render.kill_all();
+
+    // 3. A worker joins while renders run.
+    render.start("join-a", &[]);
+    render.start("join-b", &[]);
+    wait_for_assignments(&mut render, &["join-a", "join-b"]).await;
+    let (status, body) = render
+        .healthz("join-a")
+        .await
+        .expect("join-a serves /healthz");
+    assert_eq!(status, 200, "a polling worker is alive: {body}");
+    assert!(body.to_string().contains("sprocket-render"), "{body}");
+    let baseline = batch(&mut stack, &mut events, &long, "nojoin", None).await;
+    let joined = batch(&mut stack, &mut events, &long, "join", Some(&mut render)).await;
+    eprintln!("[rollout] renders without a join: {baseline:?}");
+    eprintln!("[rollout] renders with a worker joining: {joined:?}");
+    let restarted: Vec<&String> = joined
+        .iter()
+        .filter(|(_, r)| r.starts > 1)
+        .map(|(j, _)| j)
+        .collect();
+    let carried_on: Vec<(&String, &Render)> = joined
+        .iter()
+        .filter(|(_, r)| r.starts == 1 && r.in_flight_at_join)
+        .collect();
+    assert!(
+        !carried_on.is_empty(),
+        "no render in flight when the worker joined carried on: {joined:?}"
+    );
+    let mean = |rs: &mut dyn Iterator<Item = &Render>| {
+        let v: Vec<f64> = rs.map(|r| r.took.as_secs_f64()).collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    step(&format!(
+        "join: renders in flight on partitions that stayed carried on ({} of {}; restarted: {restarted:?}); \
+         mean render {:.2} s with the join vs {:.2} s without",
+        carried_on.len(),
+        joined.len(),
+        mean(&mut carried_on.iter().map(|(_, r)| *r)),
+        mean(&mut baseline.values()),
+    ));
+    render.assert_running();
+    stack.assert_running();
+}
+
+fn producers(records: &[&Record]) -> Vec<String> {
+    records.iter().map(|r| r.producer().to_owned()).collect()
+}
+
+/// Submits a long job, waits until its render starts, and sends SIGTERM to
+/// the worker rendering it; returns that worker and how long it took to exit
+/// (it must exit 0).
+async fn stop_mid_render(
+    stack: &mut Stack,
+    render: &mut RenderWorkers,
+    events: &mut TopicLog,
+    clip: &Path,
+    id: &str,
+) -> (String, Duration) {
+    stack.submit(clip, id, "highlight").await;
+    events
+        .read_until(
+            &format!("{id}'s render starting"),
+            Duration::from_secs(120),
+            |r| {
+                r.iter()
+                    .any(|e| e.job() == id && e.kind() == "PhaseStarted" && e.phase() == "render")
+            },
+        )
+        .await;
+    let producer = events.of(id, "PhaseStarted", "render")[0]
+        .producer()
+        .to_owned();
+    let host = RenderWorkers::host_of(&producer)
+        .unwrap_or_else(|| panic!("render started by {producer:?}"))
+        .to_owned();
+    // A moment into the render, as a rollout's SIGTERM would land.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut worker = render.take(&host);
+    let stopped = Instant::now();
+    worker.terminate();
+    let status = tokio::task::block_in_place(|| worker.wait_exit(Duration::from_secs(90)))
+        .unwrap_or_else(|| {
+            panic!(
+                "{host} still runs 90 s after SIGTERM\n{}",
+                worker.stderr_tail(40)
+            )
+        });
+    assert!(
+        status.success(),
+        "{host} exited {status}\n{}",
+        worker.stderr_tail(40)
+    );
+    (host, stopped.elapsed())
+}
+
+/// One job's render, as the events tell it.
+#[derive(Debug)]
+struct Render {
+    starts: usize,
+    took: Duration,
+    in_flight_at_join: bool,
+}
+
+/// Three long jobs at once; with `join`, a third worker joins once two of
+/// their renders run. Returns each job's render.
+async fn batch(
+    stack: &mut Stack,
+    events: &mut TopicLog,
+    clip: &Path,
+    name: &str,
+    join: Option<&mut RenderWorkers>,
+) -> BTreeMap<String, Render> {
+    let ids: Vec<String> = (0..3).map(|i| format!("{name}-{i}")).collect();
+    for id in &ids {
+        stack.submit(clip, id, "highlight").await;
+    }
+    let rendering = |r: &[Record]| {
+        ids.iter()
+            .filter(|id| {
+                r.iter().any(|e| {
+                    e.job() == id.as_str() && e.kind() == "PhaseStarted" && e.phase() == "render"
+                }) && !r
+                    .iter()
+                    .any(|e| e.job() == id.as_str() && e.kind() == "MediaRendered")
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let mut in_flight = Vec::new();
+    if let Some(render) = join {
+        events
+            .read_until(
+                &format!("{name}: two renders running"),
+                Duration::from_secs(120),
+                |r| rendering(r).len() >= 2,
+            )
+            .await;
+        in_flight = rendering(&events.records);
+        render.start("join-c", &[]);
+        wait_for_assignments(render, &["join-c"]).await;
+    }
+    for id in &ids {
+        let job = stack.wait_terminal(id, Duration::from_secs(180)).await;
+        assert_eq!(job["status"], "succeeded", "{job:#}");
+    }
+    events.catch_up().await;
+    ids.iter()
+        .map(|id| {
+            let started = events.of(id, "PhaseStarted", "render");
+            let rendered = events.of(id, "MediaRendered", "");
+            assert_eq!(rendered.len(), 1, "{id} rendered once: {rendered:#?}");
+            let last_start = started
+                .iter()
+                .map(|e| e.at_ms())
+                .max()
+                .expect("render started");
+            let render = Render {
+                starts: started.len(),
+                took: Duration::from_millis((rendered[0].at_ms() - last_start).max(0) as u64),
+                in_flight_at_join: in_flight.contains(id),
+            };
+            (id.clone(), render)
+        })
+        .collect()
+}
+
+/// Waits until each of `hosts` owns a partition (of the render topic or its
+/// retry topic: the group consumes both).
+async fn wait_for_assignments(render: &mut RenderWorkers, hosts: &[&str]) {
+    let start = Instant::now();
+    loop {
+        let mut owned = 0;
+        for h in hosts {
+            let mut any = false;
+            for topic in ["sprocket.render", "sprocket.render.retry"] {
+                any |= render
+                    .assigned(h, topic)
+                    .await
+                    .is_some_and(|s| !s.is_empty());
+            }
+            owned += usize::from(any);
+        }
+        if owned == hosts.len() {
+            return;
+        }
+        render.assert_running();
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "render workers {hosts:?} own no partition after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
