@@ -11,6 +11,7 @@ pub(crate) static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::co
 mod archived;
 mod crash;
 mod deployment;
+mod dev_kafka;
 mod faults;
 mod kafka_clients;
 mod kafka_faults;
