@@ -1,5 +1,6 @@
-//! Renders kustomizations with the real kustomize: the standalone `kustomize`
-//! binary, or the copy built into `kubectl` (`kubectl kustomize`).
+//! Renders kustomizations with the real kustomize: the pinned build `.ci/setup`
+//! makes (`~/.cache/sprocket/bin/kustomize`, or `SPROCKET_KUSTOMIZE`), else a
+//! `kustomize` on the PATH, else the copy built into `kubectl`.
 
 use std::path::Path;
 use std::process::Command;
@@ -21,14 +22,24 @@ fn renderer() -> &'static (String, Vec<String>) {
                 .map(|o| o.status.success())
                 .unwrap_or(false)
         };
-        if works("kustomize", &["version"]) {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+            .map(|c| c.join("sprocket/bin/kustomize"));
+        let pinned = std::env::var("SPROCKET_KUSTOMIZE")
+            .ok()
+            .or_else(|| cache.map(|c| c.display().to_string()))
+            .filter(|k| works(k, &["version"]));
+        if let Some(k) = pinned {
+            (k, vec!["build".into()])
+        } else if works("kustomize", &["version"]) {
             ("kustomize".into(), vec!["build".into()])
         } else if works("kubectl", &["version", "--client"]) {
             ("kubectl".into(), vec!["kustomize".into()])
         } else {
             panic!(
-                "rendering infra/ needs kustomize or kubectl on PATH \
-                 (kubectl ships kustomize as `kubectl kustomize`)"
+                "rendering infra/ needs kustomize: run `bash .ci/setup` (it builds \
+                 the pinned one), or put kustomize or kubectl on PATH"
             )
         }
     })
