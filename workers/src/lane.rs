@@ -18,6 +18,7 @@ use rdkafka::producer::FutureProducer;
 use sprocket_platform::bus::{header, HEADER_RETRY_AT};
 use sprocket_platform::metrics::metrics;
 use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::commit::commit;
@@ -111,8 +112,8 @@ impl LaneState {
 pub(crate) struct LaneShared {
     pub(crate) stepper: Arc<Stepper>,
     pub(crate) consumer: Arc<WorkerConsumer>,
-    /// Set when the worker stops: lanes take no new message.
-    pub(crate) stopping: Arc<AtomicBool>,
+    /// Cancelled when the worker stops: lanes take no new message.
+    pub(crate) stopping: CancellationToken,
     /// Asks the poll loop to resume a paused partition.
     pub(crate) resume: mpsc::UnboundedSender<(String, i32)>,
     /// Bounds the items the whole worker runs at once (`worker.max_in_flight`).
@@ -154,8 +155,16 @@ pub(crate) async fn lane_loop(
         .stand_in
         .as_ref()
         .is_some_and(|s| s.skip_committed());
-    while let Some(msg) = rx.recv().await {
-        if shared.stopping.load(Ordering::SeqCst) || state.is_revoked() {
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = shared.stopping.cancelled() => return,
+            m = rx.recv() => match m {
+                Some(m) => m,
+                None => return,
+            },
+        };
+        if state.is_revoked() {
             return;
         }
         if !wait_until_due(&msg, &shared.stopping).await {
@@ -166,8 +175,13 @@ pub(crate) async fn lane_loop(
             shared.done_with(&state, &key);
             continue;
         }
-        let Ok(permit) = shared.in_flight.clone().acquire_owned().await else {
-            return;
+        let permit = tokio::select! {
+            biased;
+            _ = shared.stopping.cancelled() => return,
+            p = shared.in_flight.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
         };
         if state.is_revoked() {
             return;
@@ -214,19 +228,17 @@ pub(crate) async fn lane_loop(
 /// A retried item waits on its lane until its `retry-at` time; only that retry
 /// partition waits, the phase topic's partitions go on. False if the worker
 /// stopped meanwhile (the item stays uncommitted and is read again later).
-async fn wait_until_due(msg: &OwnedMessage, stopping: &AtomicBool) -> bool {
+async fn wait_until_due(msg: &OwnedMessage, stopping: &CancellationToken) -> bool {
     let Some(due) = header(msg, HEADER_RETRY_AT).and_then(|v| v.parse::<i64>().ok()) else {
         return true;
     };
-    loop {
-        let left = due - chrono::Utc::now().timestamp_millis();
-        if left <= 0 {
-            return true;
-        }
-        if stopping.load(Ordering::SeqCst) {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(left.min(100) as u64)).await;
+    let left = due - chrono::Utc::now().timestamp_millis();
+    if left <= 0 {
+        return true;
+    }
+    tokio::select! {
+        _ = stopping.cancelled() => false,
+        _ = tokio::time::sleep(Duration::from_millis(left as u64)) => true,
     }
 }
 

@@ -18,7 +18,7 @@
 //! so a drained phase reads lag 0 everywhere and KEDA can scale it to zero.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ use sprocket_platform::liveness;
 use sprocket_platform::metrics::metrics;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::lane::{lane_loop, LaneShared, LaneState};
 use crate::rebalance::{Lane, Lanes, Rebalances, WorkerConsumer};
@@ -105,7 +106,7 @@ async fn poll_loop(
 ) {
     let beat_name = format!("worker {group} {}", uuid::Uuid::now_v7());
     let heartbeat = liveness::register(&beat_name);
-    let stopping = Arc::new(AtomicBool::new(false));
+    let stopping = CancellationToken::new();
     let mut lane_tasks = Vec::new();
     let (resume_tx, mut resume_rx) = mpsc::unbounded_channel::<(String, i32)>();
     let shared = LaneShared {
@@ -176,21 +177,39 @@ async fn poll_loop(
     // finish and commit. Whatever still runs then is abandoned uncommitted, so
     // another worker redoes it; nothing is half-committed.
     let grace = stopped.borrow().unwrap_or_default();
-    stopping.store(true, Ordering::SeqCst);
-    lanes.lock().clear();
+    stopping.cancel();
     drop(shared);
-    let deadline = tokio::time::Instant::now() + grace;
-    let mut overdue = Vec::new();
-    for mut t in lane_tasks {
-        if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
-            t.abort();
-            overdue.push(t);
+    finish_lanes(&consumer, lane_tasks, grace).await;
+    liveness::forget(&beat_name);
+}
+
+/// Waits up to `grace` for the lanes to finish their items, then aborts the
+/// rest. Meanwhile the consumer keeps polling with every partition paused: the
+/// worker stays in its group, a rebalance (another worker joining) is served
+/// rather than held up until this member times out, and a partition revoked
+/// now still closes its lane (the lanes stay registered until the end).
+async fn finish_lanes(consumer: &WorkerConsumer, lane_tasks: Vec<JoinHandle<()>>, grace: Duration) {
+    if let Ok(owned) = consumer.assignment() {
+        if let Err(e) = consumer.pause(&owned) {
+            tracing::debug!(error = %e, "pausing for the shutdown");
         }
     }
-    for t in overdue {
-        let _ = t.await;
+    let aborts: Vec<_> = lane_tasks.iter().map(JoinHandle::abort_handle).collect();
+    let mut lanes = std::pin::pin!(futures::future::join_all(lane_tasks));
+    let deadline = tokio::time::sleep(grace);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut lanes => return,
+            _ = &mut deadline => break,
+            // Fetched before the pause: left uncommitted for the next owner.
+            _ = consumer.recv() => {}
+        }
     }
-    liveness::forget(&beat_name);
+    for a in &aborts {
+        a.abort();
+    }
+    lanes.await;
 }
 
 /// Commits the consumer's position for every owned partition with nothing
