@@ -30,8 +30,8 @@ async fn a_backlog_shows_as_lag_with_its_age_and_keda_plan() {
         ingest["oldest_waiting_age_s"].as_f64().unwrap() >= 1.0,
         "{ingest:#}"
     );
-    // Never committed + earliest: the whole backlog counts; 3 items under a
-    // threshold of 10 ask for one replica.
+    // Never committed + earliest: the whole backlog counts; 3 items under
+    // ingest's threshold of 20 ask for one replica.
     assert_eq!(ingest["scale"]["active"], true);
     assert_eq!(ingest["scale"]["replicas"], 1);
     let render = phases.iter().find(|p| p["phase"] == "render").unwrap();

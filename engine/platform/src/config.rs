@@ -131,7 +131,8 @@ pub struct WorkerConfig {
     >,
     /// On SIGTERM, how long in-flight work may run on to finish and commit before
     /// it is abandoned (uncommitted, so redone elsewhere). Keep it under the
-    /// orchestrator's kill deadline (Kubernetes: 30 s).
+    /// orchestrator's kill deadline with a margin for the last commit
+    /// (`infra/` sizes both per phase: render 240 s in a 270 s termination period).
     pub shutdown_grace_s: u64,
     /// Work items one worker process runs at once, however many partitions
     /// it owns (each partition's items still run one after another, in

@@ -120,7 +120,8 @@ pub enum Command {
         #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
         api: String,
     },
-    /// The replicas KEDA's Kafka scaler would ask for right now, per phase.
+    /// The replicas KEDA's Kafka scaler and the HPA would settle on now, per
+    /// phase, from the lag of its topic and of its retry topic.
     ScalePlan {
         #[command(flatten)]
         trigger: ops::TriggerFlags,
