@@ -92,21 +92,13 @@ async fn crash_harness() {
     let chaos_over = t0.elapsed();
     eprintln!("[crash] chaos over at {chaos_over:.1?}; waiting for every job");
     let counted = proofs::prove(&mut stack, &ids, Duration::from_secs(60 + 30 * jobs as u64)).await;
-    let report = json!({
+    let report = counted.report(json!({
         "seed": seed,
-        "jobs": counted.jobs,
         "kills": killed.values().sum::<usize>(),
         "kills_by_role": killed,
-        "lost": counted.lost.len(),
-        "duplicates": counted.duplicates.len(),
-        "phases_redone": counted.redone,
-        "events": counted.events,
         "chaos_s": chaos_over.as_secs_f64(),
         "total_s": t0.elapsed().as_secs_f64(),
-    });
-    eprintln!("[crash] report {report}");
-    if let Ok(path) = std::env::var("SPROCKET_CRASH_REPORT") {
-        std::fs::write(&path, format!("{report:#}\n")).unwrap_or_else(|e| panic!("{path}: {e}"));
-    }
+    }));
+    proofs::publish("crash", "SPROCKET_CRASH_REPORT", &report);
     stack.assert_running();
 }

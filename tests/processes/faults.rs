@@ -110,20 +110,12 @@ async fn faults_harness() {
     }
 
     let counted = proofs::prove(&mut stack, &ids, Duration::from_secs(120)).await;
-    let report = json!({
-        "jobs": counted.jobs,
+    let report = counted.report(json!({
         "faults": faults.len(),
-        "lost": counted.lost.len(),
-        "duplicates": counted.duplicates.len(),
-        "phases_redone": counted.redone,
-        "events": counted.events,
         "waves": rows,
         "total_s": t0.elapsed().as_secs_f64(),
-    });
-    eprintln!("[faults] report {report:#}");
-    if let Ok(path) = std::env::var("SPROCKET_FAULTS_REPORT") {
-        std::fs::write(&path, format!("{report:#}\n")).unwrap_or_else(|e| panic!("{path}: {e}"));
-    }
+    }));
+    proofs::publish("faults", "SPROCKET_FAULTS_REPORT", &report);
     stack.assert_running();
 }
 

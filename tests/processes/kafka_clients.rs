@@ -112,35 +112,12 @@ async fn kafka_tools_drive_sprocket_and_agree_with_it() {
 /// reported and fails the command.
 async fn topics_as_configured(stack: &mut Stack) {
     let cluster = stack.cluster();
-    let describe = |topic: &str| {
-        cluster.tool_ok(
-            "kafka-configs",
-            &[
-                "--bootstrap-server",
-                &cluster.bootstrap,
-                "--describe",
-                "--entity-type",
-                "topics",
-                "--entity-name",
-                topic,
-            ],
-        )
-    };
-    let events = describe("sprocket.events");
+    let events = cluster.topic_configs("sprocket.events");
     assert!(events.contains("retention.ms=-1"), "{events}");
     assert!(events.contains("retention.bytes=-1"), "{events}");
-    let cancels = describe("sprocket.cancellations");
+    let cancels = cluster.topic_configs("sprocket.cancellations");
     assert!(cancels.contains("cleanup.policy=compact"), "{cancels}");
-    let topics = cluster.tool_ok(
-        "kafka-topics",
-        &[
-            "--bootstrap-server",
-            &cluster.bootstrap,
-            "--describe",
-            "--topic",
-            "sprocket.render",
-        ],
-    );
+    let topics = cluster.describe_topic("sprocket.render");
     assert!(topics.contains("PartitionCount: 3"), "{topics}");
 
     let again = stack.run_ok(&["topics", "create"]).await;

@@ -148,21 +148,13 @@ async fn real_kafka_faults_harness() {
     ids.extend(w.ids);
 
     let counted = proofs::prove(&mut stack, &ids, Duration::from_secs(180)).await;
-    let report = json!({
+    let report = counted.report(json!({
         "cluster": "3 nodes, replication 3, min.insync.replicas 2",
-        "jobs": counted.jobs,
         "faults": 3,
-        "lost": counted.lost.len(),
-        "duplicates": counted.duplicates.len(),
-        "phases_redone": counted.redone,
-        "events": counted.events,
         "waves": rows,
         "total_s": t0.elapsed().as_secs_f64(),
-    });
-    eprintln!("[kafka-faults] report {report:#}");
-    if let Ok(path) = std::env::var("SPROCKET_KAFKA_FAULTS_REPORT") {
-        std::fs::write(&path, format!("{report:#}\n")).unwrap_or_else(|e| panic!("{path}: {e}"));
-    }
+    }));
+    proofs::publish("kafka-faults", "SPROCKET_KAFKA_FAULTS_REPORT", &report);
     render.assert_running();
     stack.assert_running();
 }
@@ -189,29 +181,9 @@ async fn fault_row(
 /// `sprocket topics create` made them on this cluster.
 fn replicated_as_configured(stack: &Stack) {
     let cluster = stack.cluster();
-    let topics = cluster.tool_ok(
-        "kafka-topics",
-        &[
-            "--bootstrap-server",
-            &cluster.bootstrap,
-            "--describe",
-            "--topic",
-            "sprocket.events",
-        ],
-    );
+    let topics = cluster.describe_topic("sprocket.events");
     assert!(topics.contains("ReplicationFactor: 3"), "{topics}");
-    let configs = cluster.tool_ok(
-        "kafka-configs",
-        &[
-            "--bootstrap-server",
-            &cluster.bootstrap,
-            "--describe",
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            "sprocket.render",
-        ],
-    );
+    let configs = cluster.topic_configs("sprocket.render");
     assert!(configs.contains("min.insync.replicas=2"), "{configs}");
 }
 

@@ -39,6 +39,33 @@ pub struct Counted {
     pub redone: usize,
 }
 
+impl Counted {
+    /// The counts as JSON, with a harness's own fields (`extra`, an object)
+    /// added.
+    pub fn report(&self, extra: serde_json::Value) -> serde_json::Value {
+        let mut report = serde_json::json!({
+            "jobs": self.jobs,
+            "lost": self.lost.len(),
+            "duplicates": self.duplicates.len(),
+            "phases_redone": self.redone,
+            "events": self.events,
+        });
+        if let (Some(r), serde_json::Value::Object(more)) = (report.as_object_mut(), extra) {
+            r.extend(more);
+        }
+        report
+    }
+}
+
+/// Prints a harness's report, and writes it as JSON where the environment
+/// variable `env` names a file.
+pub fn publish(tag: &str, env: &str, report: &serde_json::Value) {
+    eprintln!("[{tag}] report {report:#}");
+    if let Ok(path) = std::env::var(env) {
+        std::fs::write(&path, format!("{report:#}\n")).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+}
+
 /// Waits until every job is terminal; returns those not succeeded with why.
 pub async fn wait_all_terminal(
     stack: &mut Stack,

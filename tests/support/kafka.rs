@@ -130,6 +130,36 @@ impl KafkaCluster {
         tool(name, args, None)
     }
 
+    /// `kafka-configs --describe` of a topic's configs.
+    pub fn topic_configs(&self, topic: &str) -> String {
+        self.tool_ok(
+            "kafka-configs",
+            &[
+                "--bootstrap-server",
+                &self.bootstrap,
+                "--describe",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                topic,
+            ],
+        )
+    }
+
+    /// `kafka-topics --describe` of a topic.
+    pub fn describe_topic(&self, topic: &str) -> String {
+        self.tool_ok(
+            "kafka-topics",
+            &[
+                "--bootstrap-server",
+                &self.bootstrap,
+                "--describe",
+                "--topic",
+                topic,
+            ],
+        )
+    }
+
     /// Like [`tool`](Self::tool), panicking unless it exits 0; returns stdout.
     pub fn tool_ok(&self, name: &str, args: &[&str]) -> String {
         let out = self.tool(name, args);
@@ -211,28 +241,9 @@ impl Drop for KafkaCluster {
 
 /// Runs a Kafka tool through `kafka.sh tool`, feeding `stdin` if given.
 pub fn tool(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    use std::io::Write;
-    blocking(|| {
-        let mut child = Command::new("bash")
-            .arg(script())
-            .arg("tool")
-            .arg(name)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running scripts/kafka.sh tool");
-        if let Some(data) = stdin {
-            let mut input = child.stdin.take().expect("piped stdin");
-            input.write_all(data).expect("writing to the tool");
-        }
-        child.wait_with_output().expect("waiting for the tool")
-    })
+    let mut cmd = Command::new("bash");
+    cmd.arg(script()).arg("tool").arg(name).args(args);
+    blocking(|| crate::output_with_stdin(cmd, stdin)).expect("running scripts/kafka.sh tool")
 }
 
 /// Runs blocking work without stalling a multi-threaded tokio runtime's

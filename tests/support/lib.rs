@@ -145,12 +145,15 @@ pub fn ffprobe(path: &Path) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// Runs kcat (an outside Kafka client, not Sprocket's code) and returns stdout.
-pub fn kcat(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
+/// Runs `cmd` to its end with `stdin` fed to it (or no input), capturing its
+/// output.
+pub fn output_with_stdin(
+    mut cmd: Command,
+    stdin: Option<&[u8]>,
+) -> std::io::Result<std::process::Output> {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = Command::new("kcat")
-        .args(args)
+    let mut child = cmd
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -158,12 +161,18 @@ pub fn kcat(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("kcat is installed (scripts/setup.sh installs it)");
+        .spawn()?;
     if let Some(data) = stdin {
-        child.stdin.take().unwrap().write_all(data).unwrap();
+        child.stdin.take().expect("piped stdin").write_all(data)?;
     }
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output()
+}
+
+/// Runs kcat (an outside Kafka client, not Sprocket's code) and returns stdout.
+pub fn kcat(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
+    let mut cmd = Command::new("kcat");
+    cmd.args(args);
+    let out = output_with_stdin(cmd, stdin).expect("kcat is installed (.ci/setup installs it)");
     assert!(
         out.status.success(),
         "kcat {args:?} failed: {}",
