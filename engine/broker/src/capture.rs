@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 /// Which way a frame went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// Client to broker.
     Request,
@@ -14,22 +14,37 @@ pub enum Direction {
     Response,
 }
 
-/// Frames in the order the relay read them, across all connections (size
-/// prefix included). Clones share one record.
+/// One relayed frame.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// The client connection it went over, numbered from 0 in accept order
+    /// (responses are matched with their requests per connection).
+    pub connection: u64,
+    pub direction: Direction,
+    /// The frame, size prefix included.
+    pub frame: Bytes,
+}
+
+/// Frames in the order the relay read them, across all connections. Clones
+/// share one record.
 #[derive(Debug, Clone, Default)]
-pub struct Capture(Arc<Mutex<Vec<(Direction, Bytes)>>>);
+pub struct Capture(Arc<Mutex<Vec<Captured>>>);
 
 impl Capture {
-    pub(crate) fn record(&self, direction: Direction, frame: &Bytes) {
-        self.lock().push((direction, frame.clone()));
+    pub(crate) fn record(&self, connection: u64, direction: Direction, frame: &Bytes) {
+        self.lock().push(Captured {
+            connection,
+            direction,
+            frame: frame.clone(),
+        });
     }
 
     /// Takes the frames recorded so far.
-    pub fn take(&self) -> Vec<(Direction, Bytes)> {
+    pub fn take(&self) -> Vec<Captured> {
         std::mem::take(&mut *self.lock())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Direction, Bytes)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Captured>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -17,12 +17,14 @@ use crate::txn::{Held, Transactions};
 use crate::wire::Reader;
 use crate::{BrokerError, EmbeddedBroker};
 
-pub use crate::capture::{Capture, Direction};
+pub use crate::capture::{Capture, Captured, Direction};
 pub use crate::frames::MAX_REQUEST_BYTES;
 
-/// How far apart in time [`intercept_stream`] takes its frames to arrive: short
-/// enough that a fuzzed transaction timeout passes within one input.
-const TICK: Duration = Duration::from_millis(250);
+/// How far apart in time [`intercept_stream`] takes its frames to arrive: long
+/// enough that a transaction with a short timeout, as in the captured
+/// `session-timed-out` (1 s), times out within one input, and short enough
+/// that one with the default (60 s) does not.
+const TICK: Duration = Duration::from_secs(1);
 
 /// Starts a broker, as [`EmbeddedBroker::start`], that records every frame it
 /// relays, in both directions.
@@ -32,13 +34,23 @@ pub async fn capturing_broker(addr: &str) -> Result<(EmbeddedBroker, Capture), B
     Ok((broker, capture))
 }
 
+/// What an input reached: how many frames the relay answered itself, how
+/// many commits replayed held requests, how many EndTxn it refused (fenced).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reached {
+    pub answered: usize,
+    pub commits: usize,
+    pub fenced: usize,
+}
+
 /// Everything the relay does to client frames. `data` is what clients sent, as
 /// on the wire: size-prefixed frames, cut as the relay cuts them (the cap
 /// included) and decided on one after another against one transaction state,
 /// [`TICK`] apart. Then what the relay does with each decision is done too:
 /// replays get their correlation ids, and the relay's own responses are read
 /// back.
-pub fn intercept_stream(data: &[u8]) {
+pub fn intercept_stream(data: &[u8]) -> Reached {
+    let mut reached = Reached::default();
     let txns = Mutex::new(Transactions::default());
     let start = Instant::now();
     let mut rest = data;
@@ -51,15 +63,18 @@ pub fn intercept_stream(data: &[u8]) {
         now += TICK;
         let action = intercept(frame, &txns, now);
         let head = protocol::head(&frame[4..]).ok();
-        check(action, head);
+        check(action, head, &mut reached);
     }
+    reached
 }
 
 /// Checks one decision as the relay would act on it.
-fn check(action: Action, head: Option<protocol::Head>) {
+fn check(action: Action, head: Option<protocol::Head>, reached: &mut Reached) {
     match action {
-        Action::Forward(_) | Action::Answer(None) => {}
+        Action::Forward(_) => {}
+        Action::Answer(None) => reached.answered += 1,
         Action::Answer(Some(r)) => {
+            reached.answered += 1;
             let head = head.expect("the relay answers only requests it read");
             assert_eq!(frame_len(&r, usize::MAX).ok(), Some(Some(r.len())));
             let payload = &r[4..];
@@ -76,11 +91,13 @@ fn check(action: Action, head: Option<protocol::Head>) {
                     let mut copy = payload.to_vec();
                     let code = response::set_end_txn_error(head.version, &mut copy, 1);
                     assert_ne!(code, 1, "a relay-written EndTxn response carries its error");
+                    reached.fenced += 1;
                 }
                 other => panic!("the relay answered api key {other}"),
             }
         }
         Action::Commit { replays, .. } => {
+            reached.commits += 1;
             for mut payload in replays {
                 protocol::set_correlation_id(&mut payload, -1);
                 let p = protocol::produce(&payload).expect("a replayed request parses");

@@ -104,13 +104,13 @@ impl Relay {
 
 async fn accept(listener: TcpListener, target: String, capture: Option<Capture>) {
     let txns = Arc::new(Mutex::new(Transactions::default()));
-    loop {
+    for id in 0u64.. {
         let Ok((inbound, _)) = listener.accept().await else {
             continue;
         };
         let target = target.clone();
         let txns = txns.clone();
-        let capture = capture.clone();
+        let capture = capture.clone().map(|c| (id, c));
         tokio::spawn(async move {
             match TcpStream::connect(&target).await {
                 Ok(outbound) => connection(inbound, outbound, txns, capture).await,
@@ -126,7 +126,7 @@ async fn connection(
     inbound: TcpStream,
     outbound: TcpStream,
     txns: Arc<Mutex<Transactions>>,
-    capture: Option<Capture>,
+    capture: Option<(u64, Capture)>,
 ) {
     let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
@@ -170,12 +170,12 @@ async fn requests(
     mut broker: OwnedWriteHalf,
     ledger: &Ledger,
     txns: &Mutex<Transactions>,
-    capture: Option<&Capture>,
+    capture: Option<&(u64, Capture)>,
 ) -> Result<(), FrameError> {
     let mut private_id: i32 = 0;
     while let Some(frame) = client.next().await? {
-        if let Some(c) = capture {
-            c.record(Direction::Request, &frame);
+        if let Some((id, c)) = capture {
+            c.record(*id, Direction::Request, &frame);
         }
         match intercept(&frame, txns, Instant::now()) {
             Action::Forward(response) => {
@@ -227,7 +227,7 @@ async fn responses(
     mut broker: Frames<OwnedReadHalf>,
     mut client: OwnedWriteHalf,
     ledger: &Ledger,
-    capture: Option<&Capture>,
+    capture: Option<&(u64, Capture)>,
 ) -> Result<(), FrameError> {
     // The first error of the replays before the next EndTxn.
     let mut replay_error: i16 = 0;
@@ -245,8 +245,8 @@ async fn responses(
                 if ledger.is_done() {
                     break; // abandoned: nothing is owed any more
                 }
-                if let Some(c) = capture {
-                    c.record(Direction::Response, &frame);
+                if let Some((id, c)) = capture {
+                    c.record(*id, Direction::Response, &frame);
                 }
                 for r in ledger.take_ready() {
                     client.write_all(&r).await?;

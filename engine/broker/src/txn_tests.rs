@@ -190,3 +190,33 @@ fn other_traffic_is_forwarded() {
         Action::Forward(None)
     ));
 }
+
+#[test]
+fn aborted_record_counts_wrap_like_sequence_numbers() {
+    // Found by review before fuzzing: counts summed past i32::MAX overflowed.
+    let txns = Mutex::new(Transactions::default());
+    let me = (1000, 0);
+    for seq in [0, i32::MAX] {
+        // A batch claiming i32::MAX records (the relay does not count them).
+        let mut b = batch(me, seq, 1);
+        b[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+        let f = produce_frame(10, 1, Some("t"), -1, &[("events", vec![(0, Some(b))])]);
+        assert!(matches!(
+            intercept(&f, &txns, t(0)),
+            Action::Answer(Some(_))
+        ));
+        let abort = end_txn_frame(1, 2, "t", me, false);
+        assert!(matches!(
+            intercept(&abort, &txns, t(0)),
+            Action::Forward(Some(2))
+        ));
+    }
+    // 2 × i32::MAX records aborted: sequences moved on by 2^31 - 2 (mod 2^31),
+    // so the next batch, at 5, is replayed at 7.
+    held_produce(&txns, "t", me, 0, 5, 1);
+    let commit = end_txn_frame(1, 3, "t", me, true);
+    assert_eq!(
+        replayed_sequences(intercept(&commit, &txns, t(0))),
+        vec![(0, 7)]
+    );
+}
