@@ -9,7 +9,7 @@ use crate::protocol;
 use crate::response::{self, INVALID_PRODUCER_EPOCH, PRODUCER_FENCED};
 use crate::test_frames::{batch, end_txn_frame, init_pid_frame, produce_frame};
 use crate::txn::{Expired, Held, Transactions, TxnError};
-use crate::txn_tests::{held_produce_at, t};
+use crate::txn_tests::{held_produce, t};
 
 const ME: (i64, i16) = (1000, 0);
 
@@ -100,8 +100,8 @@ fn a_timed_out_commit_is_answered_fenced_and_replays_nothing() {
     ] {
         let txns = Mutex::new(Transactions::default());
         intercept(&init_pid_frame(4, Some("t"), 1_000), &txns, t(0));
-        held_produce_at(&txns, "t", ME, 0, 0, 2, t(10));
-        held_produce_at(&txns, "t", ME, 1, 0, 1, t(500));
+        held_produce(&txns, "t", ME, 0, 0, 2, t(10));
+        held_produce(&txns, "t", ME, 1, 0, 1, t(500));
         let commit = end_txn_frame(version, 60, "t", ME, true);
         assert_eq!(
             end_txn_error(version, intercept(&commit, &txns, t(1_011))),
@@ -121,7 +121,7 @@ fn a_timed_out_commit_is_answered_fenced_and_replays_nothing() {
 fn a_fenced_producers_produce_is_refused_not_held() {
     let txns = Mutex::new(Transactions::default());
     intercept(&init_pid_frame(4, Some("t"), 1_000), &txns, t(0));
-    held_produce_at(&txns, "t", ME, 0, 0, 1, t(0));
+    held_produce(&txns, "t", ME, 0, 0, 1, t(0));
     let late = produce_frame(
         9,
         77,
@@ -141,15 +141,15 @@ fn a_fenced_producers_produce_is_refused_not_held() {
 fn a_transaction_within_its_timeout_commits() {
     let txns = Mutex::new(Transactions::default());
     intercept(&init_pid_frame(4, Some("t"), 1_000), &txns, t(0));
-    held_produce_at(&txns, "t", ME, 0, 0, 1, t(0));
-    held_produce_at(&txns, "t", ME, 0, 1, 1, t(999));
+    held_produce(&txns, "t", ME, 0, 0, 1, t(0));
+    held_produce(&txns, "t", ME, 0, 1, 1, t(999));
     let commit = end_txn_frame(1, 60, "t", ME, true);
     let Action::Commit { replays, .. } = intercept(&commit, &txns, t(1_000)) else {
         panic!("no replays");
     };
     assert_eq!(replays.len(), 2);
     // The next transaction's clock starts with its own first request.
-    held_produce_at(&txns, "t", ME, 0, 2, 1, t(1_500));
+    held_produce(&txns, "t", ME, 0, 2, 1, t(1_500));
     assert!(matches!(
         intercept(&commit, &txns, t(2_400)),
         Action::Commit { .. }

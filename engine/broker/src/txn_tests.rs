@@ -18,18 +18,8 @@ pub(crate) fn t(ms: u64) -> Instant {
     *START.get_or_init(Instant::now) + Duration::from_millis(ms)
 }
 
-fn held_produce(
-    txns: &Mutex<Transactions>,
-    id: &str,
-    producer: (i64, i16),
-    partition: i32,
-    seq: i32,
-    count: i32,
-) {
-    held_produce_at(txns, id, producer, partition, seq, count, t(0));
-}
-
-pub(crate) fn held_produce_at(
+/// Holds a transactional Produce request of `count` records arrived `now`.
+pub(crate) fn held_produce(
     txns: &Mutex<Transactions>,
     id: &str,
     producer: (i64, i16),
@@ -83,8 +73,8 @@ fn commit_replays_in_arrival_order_and_renumbers_past_aborts() {
     let txns = Mutex::new(Transactions::default());
     let me = (1000, 0);
     // Transaction 1: aborted after 3 records on p0 and 2 on p1.
-    held_produce(&txns, "t", me, 0, 0, 3);
-    held_produce(&txns, "t", me, 1, 0, 2);
+    held_produce(&txns, "t", me, 0, 0, 3, t(0));
+    held_produce(&txns, "t", me, 1, 0, 2, t(0));
     let abort = end_txn_frame(1, 50, "t", me, false);
     assert!(matches!(
         intercept(&abort, &txns, t(0)),
@@ -92,11 +82,11 @@ fn commit_replays_in_arrival_order_and_renumbers_past_aborts() {
     ));
     assert_eq!(txns.lock().unwrap().held("t"), 0);
     // Transaction 2 continues the numbering: p0 from 3, p1 from 2.
-    held_produce(&txns, "t", me, 1, 2, 1);
-    held_produce(&txns, "t", me, 0, 3, 1);
-    held_produce(&txns, "t", me, 0, 4, 2);
+    held_produce(&txns, "t", me, 1, 2, 1, t(0));
+    held_produce(&txns, "t", me, 0, 3, 1, t(0));
+    held_produce(&txns, "t", me, 0, 4, 2, t(0));
     // A resend of a held request is answered but not held twice.
-    held_produce(&txns, "t", me, 0, 4, 2);
+    held_produce(&txns, "t", me, 0, 4, 2, t(0));
     let commit = end_txn_frame(1, 60, "t", me, true);
     assert_eq!(
         replayed_sequences(intercept(&commit, &txns, t(0))),
@@ -112,8 +102,8 @@ fn commit_replays_in_arrival_order_and_renumbers_past_aborts() {
 #[test]
 fn init_producer_id_drops_an_abandoned_transaction() {
     let txns = Mutex::new(Transactions::default());
-    held_produce(&txns, "t", (1000, 0), 0, 0, 2);
-    held_produce(&txns, "other", (2000, 0), 0, 0, 1);
+    held_produce(&txns, "t", (1000, 0), 0, 0, 2, t(0));
+    held_produce(&txns, "other", (2000, 0), 0, 0, 1, t(0));
     assert!(matches!(
         intercept(&init_pid_frame(4, Some("t"), 60_000), &txns, t(0)),
         Action::Forward(Some(5))
@@ -121,7 +111,7 @@ fn init_producer_id_drops_an_abandoned_transaction() {
     assert_eq!(txns.lock().unwrap().held("t"), 0);
     assert_eq!(txns.lock().unwrap().held("other"), 1);
     // The restarted producer numbers from zero under its new id.
-    held_produce(&txns, "t", (3000, 0), 0, 0, 1);
+    held_produce(&txns, "t", (3000, 0), 0, 0, 1, t(0));
     let commit = end_txn_frame(1, 7, "t", (3000, 0), true);
     assert_eq!(
         replayed_sequences(intercept(&commit, &txns, t(0))),
@@ -132,8 +122,8 @@ fn init_producer_id_drops_an_abandoned_transaction() {
 #[test]
 fn commit_takes_only_the_committing_producers_requests() {
     let txns = Mutex::new(Transactions::default());
-    held_produce(&txns, "t", (1000, 0), 0, 0, 1);
-    held_produce(&txns, "t", (1000, 1), 0, 0, 1);
+    held_produce(&txns, "t", (1000, 0), 0, 0, 1, t(0));
+    held_produce(&txns, "t", (1000, 1), 0, 0, 1, t(0));
     let commit = end_txn_frame(1, 7, "t", (1000, 1), true);
     assert_eq!(
         replayed_sequences(intercept(&commit, &txns, t(0))),
@@ -213,7 +203,7 @@ fn aborted_record_counts_wrap_like_sequence_numbers() {
     }
     // 2 × i32::MAX records aborted: sequences moved on by 2^31 - 2 (mod 2^31),
     // so the next batch, at 5, is replayed at 7.
-    held_produce(&txns, "t", me, 0, 5, 1);
+    held_produce(&txns, "t", me, 0, 5, 1, t(0));
     let commit = end_txn_frame(1, 3, "t", me, true);
     assert_eq!(
         replayed_sequences(intercept(&commit, &txns, t(0))),
