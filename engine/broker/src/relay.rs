@@ -31,8 +31,10 @@
 //! delivery reports of transactional records carry offset -1. The relay fences
 //! only producers whose transaction timed out (the mock gives every
 //! InitProducerId a new producer id, so a restarted producer is never fenced by
-//! its successor). TxnOffsetCommit is passed through, and the mock still does
-//! not store it.
+//! its successor), and only their Produce and EndTxn requests; their other
+//! transactional requests reach the mock, which knows of no fence. A timeout is
+//! noticed when the next frame arrives, from any client: there is no timer.
+//! TxnOffsetCommit is passed through, and the mock still does not store it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
