@@ -14,10 +14,6 @@ const PHASES: [&str; 4] = ["ingest", "analyze", "render", "archive"];
 /// a commit already under way (its transaction calls time out after 30 s,
 /// workers/src/commit.rs), leaving the group, exiting.
 const COMMIT_MARGIN_S: i64 = 30;
-/// librdkafka's default max.poll.interval.ms, in seconds. Nothing polls the
-/// consumer during the shutdown grace: past this the member is dropped from its
-/// group and the commits of its in-flight work are fenced.
-const MAX_POLL_INTERVAL_S: i64 = 300;
 /// Paths the API serves for probes (engine/src/api/mod.rs).
 const API_PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 /// Paths the metrics listener of workers and the projector serves
