@@ -1,222 +1,297 @@
-//! The Markdown report.
+//! The Markdown report: the rows side by side, their ratios, and where the
+//! runtime's time goes.
 
 use std::fmt::Write;
 
-use crate::chain::{ChainRun, HOPS};
-use crate::jobs::JobRun;
-use crate::stats::{ms, ratio, Samples};
+use crate::anatomy::SEGMENTS;
+use crate::jobs::HOPS;
+use crate::measure::Sitting;
+use crate::probe::STEPS;
+use crate::relay::TxnTimes;
+use crate::rows::{Kind, Latency, Row};
+use crate::stats::{ms, Samples};
 
-/// What the numbers include (a description of the setup, not a result).
+/// What the rows measure (a description of the setup, not a result).
 const NOTES: &str = "
-## What the hops include
+## What the rows measure
 
-* Sprocket hop 0 (intake → ingest started): the API's idempotent produce of
-  `JobSubmitted`, the ingest consumer's fetch, decoding and schema validation,
-  resolving the recipe and claiming the job id in the object store, republishing
-  the acceptance, then `PhaseStarted` is stamped.
-* Sprocket hops 1–3 (phase done → next phase started): the `Media*` event is
-  stamped once the work is done, then the outcome is encoded (registry codec and
-  JSON Schema validation) and committed in one transaction (events, next work
-  item, offsets), the next phase's `read_committed` consumer fetches it, decodes
-  and validates it, and stamps `PhaseStarted`.
-* Chain hops: the same client settings (Sprocket's `Bus`) and lane-per-partition
-  structure, with no codec, no registry, no events topic and no media work. In
-  exactly-once mode a hop is one transaction with one record and the offsets.
-* Phase work in `minimal`: ingest copies the upload into the job's prefix with
-  sha256 and runs ffprobe; analyze decodes the first second with ffmpeg and runs
-  the shot and quality kernels; render makes one poster with ffmpeg; archive
-  copies the outputs to the archive store, verifies them and writes a manifest.
-* In the burst run, hop latencies include queueing: one worker per phase and one
-  lane per partition, so a job waits behind the jobs ahead of it on its
-  partition. The one-at-a-time runs show the bare hand-off cost.
-* Everything (broker, registry, SQLite projector, four workers, API, the chain
-  and ffmpeg children) shares this machine; other work on it shows up in the
-  numbers (see the load average).
+* **Sprocket runtime, no-op work**: four real workers (`run_worker(Stepper::new(..))`,
+  one per phase, each its own consumer group, one lane and transactional producer
+  per partition, at most `worker.max_in_flight` items at once per worker) whose
+  `PhaseWork` returns its completion at once. Jobs are `JobSubmitted` produced to
+  the intake topic (recipe `minimal`); a job is done when its `JobSucceeded` is read
+  `read_committed` from `sprocket.events`. Per job: four transactions (each with
+  the completion event and the next work item or `JobSucceeded`, plus the offset),
+  four live `PhaseStarted` publishes, the acceptance republish, the claim in the
+  work store.
+* **stand-in workaround forced**: the same on Kafka with
+  `Stepper::with_stand_in(MockCluster)`: a synchronous consumer offset commit after
+  every transaction, and lanes skipping redelivered messages below their commit.
+* **rdkafka chain**: a source produces ~1 KB JSON messages to `hop0`; four relays
+  each consume one topic and, in a transaction, produce to the next, await the
+  records' delivery (as Sprocket's `commit.rs` does) and send the offsets; a sink
+  reads `hop4` `read_committed`. Same client settings (`Bus`), same
+  lane-per-partition structure, no codec, registry, events or work. *Batched*: a
+  lane takes the next message and every other one of its partition already
+  waiting, up to the batch limit, and commits them in one transaction (as Kafka
+  Streams commits per interval). *A transaction per message*: Sprocket's protocol.
+  msgs/s counts messages through all four hops, so it compares with jobs/s.
+* **`minimal` recipe, real phases**: the workers run `phase_work` (ingest copies and
+  probes the source; analyze decodes the first second and runs the shot kernels;
+  render makes a poster; archive copies and verifies the outputs) on a 2 s 320x180
+  video with one cut.
+* **Hops** (ms, p50 / p99): hop 0 is the intake (the submission's `occurred_at` →
+  ingest's `PhaseStarted`; chain: the source's stamp → relay 0 takes it up); hops 1–3
+  are the hand-offs between phases (a phase's completion event `occurred_at` → the
+  next phase's `PhaseStarted` `occurred_at`, so it holds the encode, the
+  transaction, the fetch, the decode; chain: stamp before the transaction → the next
+  relay takes it up). End to end: submission → `JobSucceeded` read by the observer
+  (chain: source → sink). Under load, hops include queueing behind earlier items.
+* **Throughput**: items of a round ÷ (first submission → last completion read); the
+  median round, with the slowest and fastest.
+* **CPU**: `/proc` user+system time over the measured stretches, per item: this
+  process (workers or relays, clients, the observer, and the embedded broker when it
+  is the broker) / the Kafka JVM. *Idle*: the same per second of a few idle seconds
+  after the warm-up, what the pipeline costs with nothing to do. *Cores busy*: the
+  whole machine's busy time ÷ wall time (nproc cores available; other work on the
+  machine counts too). Each pipeline runs alone: started, measured, stopped.
 ";
-
-/// Everything one benchmark run measured.
-pub struct Report {
-    pub machine: Vec<(String, String)>,
-    pub setup: Vec<(String, String)>,
-    pub burst: JobRun,
-    pub serial: JobRun,
-    /// At-least-once then exactly-once, message bursts.
-    pub chain_burst: [ChainRun; 2],
-    /// At-least-once then exactly-once, one message at a time.
-    pub chain_serial: [ChainRun; 2],
-}
 
 fn p50p99(s: &Samples) -> String {
     format!("{} / {}", ms(s.p50()), ms(s.p99()))
 }
 
-impl Report {
+pub struct Report<'a> {
+    pub command: String,
+    pub machine: Vec<(String, String)>,
+    pub setup: Vec<(String, String)>,
+    pub sittings: &'a [Sitting],
+}
+
+impl Report<'_> {
     pub fn render(&self) -> String {
         let mut o = String::new();
         let w = &mut o;
-        let _ = writeln!(w, "# Sprocket pipeline benchmark\n");
-        let _ = writeln!(w, "## Machine and setup\n");
+        let _ = writeln!(w, "# Sprocket engine benchmark\n");
+        let _ = writeln!(w, "`{}`\n", self.command);
         let _ = writeln!(w, "| | |\n|---|---|");
         for (k, v) in self.machine.iter().chain(&self.setup) {
             let _ = writeln!(w, "| {k} | {v} |");
         }
-
-        let _ = writeln!(w, "\n## Throughput (burst: everything submitted at once)\n");
-        let _ = writeln!(
-            w,
-            "| pipeline | items | wall (s) | items/s | transitions or records/s |\n|---|---:|---:|---:|---:|"
-        );
-        let b = &self.burst;
-        let _ = writeln!(
-            w,
-            "| Sprocket, `minimal` jobs | {} jobs ({} events) | {:.2} | {:.2} jobs/s | {:.1} transitions/s |",
-            b.jobs,
-            b.events(),
-            b.wall_s,
-            b.jobs_per_s(),
-            b.transitions_per_s()
-        );
-        for c in &self.chain_burst {
-            let _ = writeln!(
-                w,
-                "| rdkafka chain, {} | {} msgs | {:.2} | {:.1} msgs/s | {:.1} records/s |",
-                c.mode.label(),
-                c.messages,
-                c.wall_s,
-                c.msgs_per_s(),
-                c.records_per_s()
-            );
-        }
-        let _ = writeln!(
-            w,
-            "\nSprocket wall = first submission → last `JobSucceeded.occurred_at` \
-             (submitting took {:.2} s; polling saw all succeeded after {:.2} s). \
-             Chain wall = first message produced → last message read at the end; \
-             records/s counts the {HOPS} produces per message.",
-            b.submit_s, b.observed_s
-        );
-
-        self.latency(w, "burst", &self.burst, &self.chain_burst);
-        self.latency(
-            w,
-            "unloaded: one at a time",
-            &self.serial,
-            &self.chain_serial,
-        );
-
-        let _ = writeln!(
-            w,
-            "\n## Sprocket phase work (started → done), ms p50 / p99\n"
-        );
-        let _ = writeln!(w, "| phase | burst | unloaded |\n|---|---:|---:|");
-        for ((name, a), (_, s)) in self.burst.work.iter().zip(&self.serial.work) {
-            let _ = writeln!(w, "| {name} | {} | {} |", p50p99(a), p50p99(s));
-        }
-        let _ = writeln!(w, "\nEvents per job (burst run, all {} jobs):\n", b.jobs);
-        let _ = writeln!(w, "| event | count | per job |\n|---|---:|---:|");
-        for (ty, n) in &b.by_type {
-            let _ = writeln!(w, "| {ty} | {n} | {:.2} |", *n as f64 / b.jobs as f64);
-        }
-
+        self.throughput(w);
+        self.latency(w, "under load (all items of a round at once)", |r| {
+            Some(&r.loaded)
+        });
+        self.latency(w, "unloaded (one at a time)", |r| r.unloaded.as_ref());
         self.ratios(w);
+        let _ = writeln!(w, "\n# Where the runtime's time goes\n");
+        for s in self.sittings {
+            anatomy(w, s);
+        }
+        for s in self.sittings {
+            transactions(w, s);
+        }
+        probe(w, self.sittings);
         let _ = writeln!(w, "{NOTES}");
         o
     }
 
-    fn latency(&self, w: &mut String, title: &str, s: &JobRun, chains: &[ChainRun; 2]) {
-        let _ = writeln!(w, "\n## Per-hop latency, {title} (ms, p50 / p99)\n");
+    fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.sittings.iter().flat_map(|s| &s.rows)
+    }
+
+    fn throughput(&self, w: &mut String) {
+        let _ = writeln!(w, "\n## Throughput\n");
         let _ = writeln!(
             w,
-            "Sprocket: {} jobs; chain: {} messages each.\n",
-            s.jobs, chains[0].messages
+            "| broker | pipeline | items × rounds | rate (median; min–max) | e2e p50 / p99 ms | CPU ms per item: this process / Kafka | idle CPU ms per s: this process / Kafka | cores busy |\n|---|---|---:|---:|---:|---:|---:|---:|"
         );
-        let _ = writeln!(
-            w,
-            "| hop | Sprocket hop | Sprocket | chain hop | {} | {} |\n|---|---|---:|---|---:|---:|",
-            chains[0].mode.label(),
-            chains[1].mode.label()
-        );
-        for k in 0..HOPS {
-            let (name, sp) = match s.hops.get(k) {
-                Some((n, x)) => (n.as_str(), p50p99(x)),
-                None => ("(none: archive has no successor)", "–".into()),
-            };
-            let chain = if k == 0 {
-                "source → relay 0 (plain produce)".to_owned()
-            } else if k == HOPS - 1 {
-                format!("relay {} → sink", k - 1)
-            } else {
-                format!("relay {} → relay {k}", k - 1)
-            };
+        for r in self.rows() {
+            let (min, max) = r.spread();
+            let (this, broker) = r.cpu.per_item_ms(r.total_items());
+            let (idle, idle_broker) = r.idle.per_s_ms();
+            let or_dash = |v: Option<f64>, d: usize| v.map_or("–".into(), |v| format!("{v:.d$}"));
             let _ = writeln!(
                 w,
-                "| {k} | {name} | {sp} | {chain} | {} | {} |",
-                p50p99(&chains[0].hops[k]),
-                p50p99(&chains[1].hops[k])
+                "| {} | {} | {} × {} | **{:.2} {}** ({min:.2}–{max:.2}) | {} | {this:.2} / {} | {idle:.0} / {} | {:.2} |",
+                r.broker,
+                r.what,
+                r.items,
+                r.rates.len(),
+                r.rate(),
+                r.unit,
+                p50p99(&r.loaded.e2e),
+                or_dash(broker, 2),
+                or_dash(idle_broker, 0),
+                r.cpu.cores_busy(),
             );
         }
-        let _ = writeln!(
-            w,
-            "| e2e | submitted → succeeded | {} | source → sink | {} | {} |",
-            p50p99(&s.e2e),
-            p50p99(&chains[0].e2e),
-            p50p99(&chains[1].e2e)
-        );
+    }
+
+    fn latency(&self, w: &mut String, title: &str, pick: impl Fn(&Row) -> Option<&Latency>) {
+        let _ = writeln!(w, "\n## Hand-off latency, {title} (ms, p50 / p99)\n");
+        let _ = write!(w, "| broker | pipeline |");
+        for h in HOPS {
+            let _ = write!(w, " {h} |");
+        }
+        let _ = writeln!(w, " end to end |\n|---|---|---:|---:|---:|---:|---:|");
+        for r in self.rows() {
+            let Some(l) = pick(r) else { continue };
+            let _ = write!(w, "| {} | {} |", r.broker, r.what);
+            for h in &l.hops {
+                let _ = write!(w, " {} |", p50p99(h));
+            }
+            let _ = writeln!(w, " {} |", p50p99(&l.e2e));
+        }
     }
 
     fn ratios(&self, w: &mut String) {
-        let b = &self.burst;
-        let [alo, eos] = &self.chain_burst;
         let _ = writeln!(w, "\n## Ratios\n");
         let _ = writeln!(w, "| comparison | value |\n|---|---:|");
-        let tps = Some(b.transitions_per_s());
-        for c in [alo, eos] {
-            let _ = writeln!(
-                w,
-                "| baseline {} msgs/s ÷ Sprocket transitions/s | {} |",
-                c.mode.label(),
-                ratio(Some(c.msgs_per_s()), tps)
-            );
-        }
-        let _ = writeln!(
-            w,
-            "| cost of exactly-once: at-least-once msgs/s ÷ exactly-once msgs/s | {} |",
-            ratio(Some(alo.msgs_per_s()), Some(eos.msgs_per_s()))
-        );
-        for (title, s, [alo, eos]) in [
-            ("unloaded", &self.serial, &self.chain_serial),
-            ("burst", &self.burst, &self.chain_burst),
-        ] {
-            for (k, (name, sp)) in s.hops.iter().enumerate() {
-                let _ = writeln!(
-                    w,
-                    "| {title}, hop {k} ({name}): Sprocket p50 ÷ at-least-once p50 / ÷ exactly-once p50 | {} / {} |",
-                    ratio(sp.p50(), alo.hops[k].p50()),
-                    ratio(sp.p50(), eos.hops[k].p50())
-                );
+        let mut line = |what: String, a: Option<f64>, b: Option<f64>| {
+            let _ = writeln!(w, "| {what} | {} |", ratio3(a, b));
+        };
+        for s in self.sittings {
+            let broker = s.broker;
+            let pairs = [
+                (
+                    "runtime jobs/s ÷ batched chain msgs/s",
+                    Kind::Runtime,
+                    Kind::Batched,
+                ),
+                (
+                    "runtime jobs/s ÷ per-message chain msgs/s",
+                    Kind::Runtime,
+                    Kind::PerMessage,
+                ),
+                (
+                    "per-message chain ÷ batched chain: the cost of a transaction per item",
+                    Kind::PerMessage,
+                    Kind::Batched,
+                ),
+                (
+                    "runtime with the stand-in workaround forced ÷ without",
+                    Kind::Forced,
+                    Kind::Runtime,
+                ),
+                (
+                    "`minimal` with the real phases ÷ no-op work",
+                    Kind::Real,
+                    Kind::Runtime,
+                ),
+            ];
+            for (what, a, b) in pairs {
+                if s.rate(a).is_some() {
+                    line(format!("{broker}: {what}"), s.rate(a), s.rate(b));
+                }
             }
-            let _ = writeln!(
+        }
+    }
+}
+
+/// `a / b` with three decimals, or `–`.
+fn ratio3(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.3}", a / b),
+        _ => "–".into(),
+    }
+}
+
+fn anatomy(w: &mut String, s: &Sitting) {
+    let [unloaded, loaded] = &s.anatomy;
+    let _ = writeln!(
+        w,
+        "\n## {}: a no-op job's time by phase (ms, p50 unloaded / p50 under load)\n",
+        s.broker
+    );
+    let _ = writeln!(
+        w,
+        "| stretch | ingest | analyze | render | archive |\n|---|---:|---:|---:|---:|"
+    );
+    for (i, name) in SEGMENTS.iter().enumerate() {
+        let _ = write!(w, "| {name} |");
+        for p in 0..4 {
+            let _ = write!(
                 w,
-                "| {title}, transactional hops 1–3: exactly-once p50 ÷ at-least-once p50 | {} |",
-                (1..4)
-                    .map(|k| ratio(eos.hops[k].p50(), alo.hops[k].p50()))
-                    .collect::<Vec<_>>()
-                    .join(" / ")
+                " {} / {} |",
+                ms(unloaded.phases[p][i].p50()),
+                ms(loaded.phases[p][i].p50())
             );
         }
-        let s = &self.serial;
-        let work: f64 = s.work.iter().filter_map(|(_, x)| x.p50()).sum();
-        let hand: f64 = s.hops.iter().filter_map(|(_, x)| x.p50()).sum();
-        let e2e = s.e2e.p50().unwrap_or(f64::NAN);
+        let _ = writeln!(w);
+    }
+    let _ = write!(
+        w,
+        "| under load, per lane: a `work` span closed → the next (already waiting) item's span opened, p50 / p99 |"
+    );
+    for g in &loaded.lane_gap {
+        let _ = write!(w, " {} |", p50p99(g));
+    }
+    let _ = writeln!(w);
+    let missing = unloaded.missing + loaded.missing;
+    if missing > 0 {
+        let _ = writeln!(w, "\n{missing} work items had no `work` span recorded.");
+    }
+    let _ = writeln!(
+        w,
+        "\nThe archive phase's \"next record\" is `JobSucceeded`; its \"taken up\" (first \
+         row, next phase) does not exist, and its commit shows in the end-to-end latency."
+    );
+}
+
+fn transactions(w: &mut String, s: &Sitting) {
+    let _ = writeln!(
+        w,
+        "\n## {}: the chains' transactions, step by step (ms, p50 / p99)\n",
+        s.broker
+    );
+    let _ = writeln!(
+        w,
+        "| chain | load | transactions | msgs per txn p50 / max | begin | produce | await delivery | send_offsets | commit |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let row = |w: &mut String, label: &str, load: &str, t: &TxnTimes| {
         let _ = writeln!(
             w,
-            "\nUnloaded, a job's p50 end-to-end time of {} ms splits into phase work \
-             (sum of p50s) {} ms ({:.0}%) and hand-offs (sum of p50s) {} ms ({:.0}%).",
-            ms(Some(e2e)),
-            ms(Some(work)),
-            100.0 * work / e2e,
-            ms(Some(hand)),
-            100.0 * hand / e2e
+            "| {label} | {load} | {} | {} / {} | {} | {} | {} | {} | {} |",
+            t.commit.len(),
+            ms(t.batch.p50()),
+            ms(t.batch.max()),
+            p50p99(&t.begin),
+            p50p99(&t.produce),
+            p50p99(&t.deliver),
+            p50p99(&t.send_offsets),
+            p50p99(&t.commit),
         );
+    };
+    for (label, unloaded, loaded) in &s.txn {
+        if let Some(u) = unloaded {
+            row(w, label, "one at a time", u);
+        }
+        row(w, label, "all at once", loaded);
     }
+}
+
+fn probe(w: &mut String, sittings: &[Sitting]) {
+    let _ = writeln!(
+        w,
+        "\n## The runtime's per-item steps one by one, unloaded (ms, p50 / p99)\n"
+    );
+    let _ = write!(w, "| step |");
+    for s in sittings {
+        let _ = write!(w, " {} |", s.broker);
+    }
+    let _ = writeln!(w, "\n|---|{}", "---:|".repeat(sittings.len()));
+    for (i, name) in STEPS.iter().enumerate() {
+        let _ = write!(w, "| {name} |");
+        for s in sittings {
+            let _ = write!(w, " {} |", p50p99(&s.probe[i]));
+        }
+        let _ = writeln!(w);
+    }
+    let _ = write!(w, "| sum of the p50s (the stand-in's commit left out) |");
+    for s in sittings {
+        let sum: f64 = s.probe[..10].iter().filter_map(Samples::p50).sum();
+        let _ = write!(w, " {} |", ms(Some(sum)));
+    }
+    let _ = writeln!(w);
 }

@@ -1,4 +1,6 @@
-//! Latency samples and their percentiles.
+//! Latency samples and their percentiles, and the clocks they are read from.
+
+use std::time::Instant;
 
 /// Latency samples in milliseconds.
 #[derive(Debug, Default, Clone)]
@@ -7,6 +9,18 @@ pub struct Samples(Vec<f64>);
 impl Samples {
     pub fn push(&mut self, ms: f64) {
         self.0.push(ms);
+    }
+
+    pub fn extend(&mut self, other: &Samples) {
+        self.0.extend_from_slice(&other.0);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn max(&self) -> Option<f64> {
+        self.pct(100.0)
     }
 
     /// Nearest-rank percentile (`p` in 0..=100); `None` without samples.
@@ -38,15 +52,27 @@ pub fn ms(v: Option<f64>) -> String {
     }
 }
 
-/// `a / b` as `12.3×`, or `–` when either is missing or `b` is zero.
-pub fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.1}×", a / b),
-        _ => "–".into(),
-    }
-}
-
 /// Milliseconds since the Unix epoch, as a float with microsecond resolution.
 pub fn now_ms() -> f64 {
     chrono::Utc::now().timestamp_micros() as f64 / 1000.0
+}
+
+/// The longest a run waits for its next result before it calls the pipeline
+/// stuck (a whole run may take longer: it only has to keep moving).
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A stopwatch read in laps: milliseconds since the previous lap.
+pub struct Lap(Instant);
+
+impl Lap {
+    pub fn start() -> Lap {
+        Lap(Instant::now())
+    }
+
+    pub fn lap(&mut self) -> f64 {
+        let now = Instant::now();
+        let ms = (now - self.0).as_secs_f64() * 1000.0;
+        self.0 = now;
+        ms
+    }
 }
