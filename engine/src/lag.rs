@@ -53,7 +53,8 @@ pub struct PhaseView {
     pub partitions: Vec<PartitionView>,
     /// The retry topic (`sprocket.<phase>.retry`).
     pub retry: TopicView,
-    /// Members of the phase's consumer group (`None` if the broker did not say).
+    /// Worker processes in the phase's consumer group, counted by client id
+    /// (each runs a consumer per topic; `None` if the broker did not say).
     pub members: Option<usize>,
     /// Age of the oldest waiting message, seconds.
     pub oldest_waiting_age_s: Option<f64>,
@@ -153,10 +154,17 @@ impl LagProbe {
             self.read_topic(consumer, &self.topics.phase(phase))?;
         let (retry, retry_offsets, retry_oldest) =
             self.read_topic(consumer, &self.topics.retry(phase))?;
+        // A worker process runs one consumer per topic, all with its client id.
         let members = consumer
             .fetch_group_list(Some(&group), TIMEOUT)
             .ok()
-            .and_then(|l| l.groups().first().map(|g| g.members().len()));
+            .and_then(|l| {
+                l.groups().first().map(|g| {
+                    let ids: std::collections::BTreeSet<&str> =
+                        g.members().iter().map(|m| m.client_id()).collect();
+                    ids.len()
+                })
+            });
         let before = |topic: &str| -> &[PartitionOffsets] {
             previous
                 .and_then(|p| p.offsets.get(topic))

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use sprocket_platform::bus::BusError;
 use sprocket_platform::liveness;
@@ -67,30 +68,63 @@ impl WorkerHandle {
     }
 }
 
+/// The worker's consumers, one per topic it reads (the phase topic, then its
+/// retry topic), all in the phase's group. One consumer per topic lets the
+/// assignor balance each topic on its own: a single consumer of both would be
+/// balanced on the total count, and one worker could end up owning only retry
+/// partitions while another owns two of the phase topic's.
+struct Consumers {
+    by_topic: Vec<(String, Arc<WorkerConsumer>)>,
+}
+
+impl Consumers {
+    fn of(&self, topic: &str) -> Option<&Arc<WorkerConsumer>> {
+        self.by_topic
+            .iter()
+            .find(|(t, _)| t == topic)
+            .map(|(_, c)| c)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Arc<WorkerConsumer>> {
+        self.by_topic.iter().map(|(_, c)| c)
+    }
+
+    /// The next message from any of them, with the index of its consumer.
+    async fn recv(&self) -> (usize, KafkaResult<OwnedMessage>) {
+        let next =
+            self.by_topic.iter().enumerate().map(|(i, (_, c))| {
+                Box::pin(async move { (i, c.recv().await.map(|m| m.detach())) })
+            });
+        futures::future::select_all(next).await.0
+    }
+}
+
 /// Starts consuming the stepper's phase topic and its retry topic.
 pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
     let group = stepper.bus.topics.group(stepper.phase);
     let lanes = Arc::new(Lanes::default());
-    let consumer: Arc<WorkerConsumer> = Arc::new(
-        stepper
+    let mut by_topic = Vec::new();
+    for topic in [
+        stepper.bus.topics.phase(stepper.phase),
+        stepper.bus.topics.retry(stepper.phase),
+    ] {
+        let consumer: WorkerConsumer = stepper
             .bus
             .consumer_config(&group)
             .create_with_context(Rebalances {
                 lanes: lanes.clone(),
             })
-            .map_err(BusError::kafka(format!("creating a consumer in {group}")))?,
-    );
-    let topic = stepper.bus.topics.phase(stepper.phase);
-    let retry = stepper.bus.topics.retry(stepper.phase);
-    consumer
-        .subscribe(&[&topic, &retry])
-        .map_err(BusError::kafka(format!(
-            "subscribing to {topic} and {retry}"
-        )))?;
+            .map_err(BusError::kafka(format!("creating a consumer in {group}")))?;
+        consumer
+            .subscribe(&[&topic])
+            .map_err(BusError::kafka(format!("subscribing to {topic}")))?;
+        by_topic.push((topic, Arc::new(consumer)));
+    }
+    let consumers = Consumers { by_topic };
     let (stop, stopped) = watch::channel(None);
     let cancels = stepper.cancels.follow(&stepper.bus)?;
     let task = tokio::spawn(async move {
-        poll_loop(Arc::new(stepper), consumer, lanes, group, stopped).await;
+        poll_loop(Arc::new(stepper), consumers, lanes, group, stopped).await;
         cancels.abort();
         let _ = cancels.await;
     });
@@ -99,7 +133,7 @@ pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
 
 async fn poll_loop(
     stepper: Arc<Stepper>,
-    consumer: Arc<WorkerConsumer>,
+    consumers: Consumers,
     lanes: Arc<Lanes>,
     group: String,
     mut stopped: watch::Receiver<Option<Duration>>,
@@ -109,13 +143,19 @@ async fn poll_loop(
     let stopping = CancellationToken::new();
     let mut lane_tasks = Vec::new();
     let (resume_tx, mut resume_rx) = mpsc::unbounded_channel::<(String, i32)>();
-    let shared = LaneShared {
-        stepper: stepper.clone(),
-        consumer: consumer.clone(),
-        stopping: stopping.clone(),
-        resume: resume_tx,
-        in_flight: Arc::new(Semaphore::new(stepper.config.worker.max_in_flight.max(1))),
-    };
+    let in_flight = Arc::new(Semaphore::new(stepper.config.worker.max_in_flight.max(1)));
+    // What the lanes of each consumer share (they differ in the consumer only).
+    let shared: Vec<LaneShared> = consumers
+        .all()
+        .map(|c| LaneShared {
+            stepper: stepper.clone(),
+            consumer: c.clone(),
+            stopping: stopping.clone(),
+            resume: resume_tx.clone(),
+            in_flight: in_flight.clone(),
+        })
+        .collect();
+    drop(resume_tx);
     let mut idle_committed: HashMap<(String, i32), i64> = HashMap::new();
     // Owned partitions that are empty and have no committed offset, as the
     // lag reading found them.
@@ -127,23 +167,33 @@ async fn poll_loop(
         tokio::select! {
             _ = stopped.changed() => break,
             _ = lag_tick.tick() => {
-                let (c, g, tx) = (consumer.clone(), group.clone(), empty_tx.clone());
+                let (all, g, tx): (Vec<_>, _, _) = (consumers.all().cloned().collect(), group.clone(), empty_tx.clone());
                 tokio::task::spawn_blocking(move || {
-                    let _ = tx.send(record_lag(&c, &g));
+                    for c in all {
+                        let _ = tx.send(record_lag(&c, &g));
+                    }
                 });
             }
-            Some(empty) = empty_rx.recv() => commit_empty(&consumer, &lanes, &mut idle_committed, empty),
-            _ = idle_tick.tick() => commit_idle_positions(&consumer, &lanes, &mut idle_committed),
+            Some(empty) = empty_rx.recv() => {
+                for c in consumers.all() {
+                    commit_empty(c, &lanes, &mut idle_committed, &empty);
+                }
+            }
+            _ = idle_tick.tick() => {
+                for (topic, c) in &consumers.by_topic {
+                    commit_idle_positions(topic, c, &lanes, &mut idle_committed);
+                }
+            }
             Some((topic, partition)) = resume_rx.recv() => {
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition(&topic, partition);
-                if let Err(e) = consumer.resume(&tpl) {
+                if let Some(Err(e)) = consumers.of(&topic).map(|c| c.resume(&tpl)) {
                     tracing::warn!(%topic, partition, error = %e, "resume failed");
                 }
             }
-            msg = consumer.recv() => {
+            (from, msg) = consumers.recv() => {
                 let msg = match msg {
-                    Ok(m) => m.detach(),
+                    Ok(m) => m,
                     Err(e) => {
                         tracing::warn!(%group, error = %e, "consumer error");
                         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -158,7 +208,7 @@ async fn poll_loop(
                 let lane = map.entry(key.clone()).or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
                     let state = Arc::new(LaneState::new());
-                    lane_tasks.push(tokio::spawn(lane_loop(shared.clone(), key.clone(), rx, state.clone())));
+                    lane_tasks.push(tokio::spawn(lane_loop(shared[from].clone(), key.clone(), rx, state.clone())));
                     Lane { tx, state }
                 });
                 let n = lane.state.add();
@@ -166,7 +216,7 @@ async fn poll_loop(
                 if n >= LANE_HIGH_WATER && !lane.state.paused.swap(true, Ordering::SeqCst) {
                     let mut tpl = TopicPartitionList::new();
                     tpl.add_partition(&key.0, key.1);
-                    if let Err(e) = consumer.pause(&tpl) {
+                    if let Err(e) = shared[from].consumer.pause(&tpl) {
                         tracing::warn!(topic = %key.0, partition = key.1, error = %e, "pause failed");
                     }
                 }
@@ -179,7 +229,7 @@ async fn poll_loop(
     let grace = stopped.borrow().unwrap_or_default();
     stopping.cancel();
     drop(shared);
-    finish_lanes(&consumer, lane_tasks, grace).await;
+    finish_lanes(&consumers, lane_tasks, grace).await;
     liveness::forget(&beat_name);
 }
 
@@ -188,10 +238,12 @@ async fn poll_loop(
 /// worker stays in its group, a rebalance (another worker joining) is served
 /// rather than held up until this member times out, and a partition revoked
 /// now still closes its lane (the lanes stay registered until the end).
-async fn finish_lanes(consumer: &WorkerConsumer, lane_tasks: Vec<JoinHandle<()>>, grace: Duration) {
-    if let Ok(owned) = consumer.assignment() {
-        if let Err(e) = consumer.pause(&owned) {
-            tracing::debug!(error = %e, "pausing for the shutdown");
+async fn finish_lanes(consumers: &Consumers, lane_tasks: Vec<JoinHandle<()>>, grace: Duration) {
+    for consumer in consumers.all() {
+        if let Ok(owned) = consumer.assignment() {
+            if let Err(e) = consumer.pause(&owned) {
+                tracing::debug!(error = %e, "pausing for the shutdown");
+            }
         }
     }
     let aborts: Vec<_> = lane_tasks.iter().map(JoinHandle::abort_handle).collect();
@@ -203,7 +255,7 @@ async fn finish_lanes(consumer: &WorkerConsumer, lane_tasks: Vec<JoinHandle<()>>
             _ = &mut lanes => return,
             _ = &mut deadline => break,
             // Fetched before the pause: left uncommitted for the next owner.
-            _ = consumer.recv() => {}
+            _ = consumers.recv() => {}
         }
     }
     for a in &aborts {
@@ -217,6 +269,7 @@ async fn finish_lanes(consumer: &WorkerConsumer, lane_tasks: Vec<JoinHandle<()>>
 /// markers lie between (every message returned before was committed by its
 /// lane), so this loses nothing and brings the group's lag to 0.
 fn commit_idle_positions(
+    topic: &str,
     consumer: &WorkerConsumer,
     lanes: &Lanes,
     idle_committed: &mut HashMap<(String, i32), i64>,
@@ -250,8 +303,8 @@ fn commit_idle_positions(
             }
         }
     }
-    // Forget partitions this worker no longer owns.
-    idle_committed.retain(|(t, p), _| positions.find_partition(t, *p).is_some());
+    // Forget this consumer's partitions that it no longer owns.
+    idle_committed.retain(|(t, p), _| t != topic || positions.find_partition(t, *p).is_some());
     if tpl.count() > 0 {
         if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
             tracing::debug!(error = %e, "committing idle positions");
@@ -267,21 +320,27 @@ fn commit_empty(
     consumer: &WorkerConsumer,
     lanes: &Lanes,
     idle_committed: &mut HashMap<(String, i32), i64>,
-    empty: Vec<(String, i32, i64)>,
+    empty: &[(String, i32, i64)],
 ) {
+    let Ok(owned) = consumer.assignment() else {
+        return;
+    };
     let mut tpl = TopicPartitionList::new();
     {
         let map = lanes.lock();
         for (topic, partition, start) in empty {
-            let key = (topic, partition);
+            if owned.find_partition(topic, *partition).is_none() {
+                continue;
+            }
+            let key = (topic.clone(), *partition);
             if map.contains_key(&key) || idle_committed.contains_key(&key) {
                 continue;
             }
             if tpl
-                .add_partition_offset(&key.0, key.1, Offset::Offset(start))
+                .add_partition_offset(&key.0, key.1, Offset::Offset(*start))
                 .is_ok()
             {
-                idle_committed.insert(key, start);
+                idle_committed.insert(key, *start);
             }
         }
     }

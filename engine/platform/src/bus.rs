@@ -184,7 +184,13 @@ impl Bus {
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("fetch.wait.max.ms", or("fetch.wait.max.ms", "100"))
-            .set("client.id", &self.producer_name);
+            // One id per process: a process may run several consumers in a
+            // group (a worker runs one per topic), and the group's processes
+            // are counted by it.
+            .set(
+                "client.id",
+                format!("{}#{}", self.producer_name, std::process::id()),
+            );
         if self.base.get("group.protocol") != Some("consumer") {
             // The KIP-848 protocol has its session and assignment on the broker.
             c.set("session.timeout.ms", or("session.timeout.ms", "10000"))
