@@ -197,22 +197,7 @@ async fn freeze_a_renderer(
     job: &str,
 ) -> (String, String, Duration) {
     let mut events = TopicLog::open(&stack.kafka, "sprocket.events");
-    events
-        .read_until(
-            &format!("{job}'s render starting"),
-            Duration::from_secs(120),
-            |r| {
-                r.iter()
-                    .any(|e| e.job() == job && e.kind() == "PhaseStarted" && e.phase() == "render")
-            },
-        )
-        .await;
-    let producer = events.of(job, "PhaseStarted", "render")[0]
-        .producer()
-        .to_owned();
-    let host = RenderWorkers::host_of(&producer)
-        .unwrap_or_else(|| panic!("render started by {producer:?}"))
-        .to_owned();
+    let (producer, host) = RenderWorkers::render_started(&mut events, job).await;
     render.proc(&host).freeze();
     let frozen = Instant::now();
     eprintln!("[kafka-faults] {host} frozen while rendering {job}");

@@ -6,9 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::time::Duration;
+
 use sprocket_tests::procs::{Launcher, Proc};
 
 use crate::stack::Stack;
+use crate::topic_log::TopicLog;
 
 pub struct RenderWorkers {
     procs: BTreeMap<String, Proc>,
@@ -39,6 +42,29 @@ impl RenderWorkers {
             started: 0,
             kafka: stack.kafka.clone(),
         }
+    }
+
+    /// Waits until `job`'s render starts on `events`; returns the `producer`
+    /// that started it and its host (one of these workers).
+    pub async fn render_started(events: &mut TopicLog, job: &str) -> (String, String) {
+        events
+            .read_until(
+                &format!("{job}'s render starting"),
+                Duration::from_secs(120),
+                |r| {
+                    r.iter().any(|e| {
+                        e.job() == job && e.kind() == "PhaseStarted" && e.phase() == "render"
+                    })
+                },
+            )
+            .await;
+        let producer = events.of(job, "PhaseStarted", "render")[0]
+            .producer()
+            .to_owned();
+        let host = Self::host_of(&producer)
+            .unwrap_or_else(|| panic!("render started by {producer:?}"))
+            .to_owned();
+        (producer, host)
     }
 
     /// The host of a render worker's `producer`, if it is one of these.

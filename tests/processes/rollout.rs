@@ -157,22 +157,7 @@ async fn stop_mid_render(
     id: &str,
 ) -> (String, Duration) {
     stack.submit(clip, id, "highlight").await;
-    events
-        .read_until(
-            &format!("{id}'s render starting"),
-            Duration::from_secs(120),
-            |r| {
-                r.iter()
-                    .any(|e| e.job() == id && e.kind() == "PhaseStarted" && e.phase() == "render")
-            },
-        )
-        .await;
-    let producer = events.of(id, "PhaseStarted", "render")[0]
-        .producer()
-        .to_owned();
-    let host = RenderWorkers::host_of(&producer)
-        .unwrap_or_else(|| panic!("render started by {producer:?}"))
-        .to_owned();
+    let (_, host) = RenderWorkers::render_started(events, id).await;
     // A moment into the render, as a rollout's SIGTERM would land.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut worker = render.take(&host);

@@ -95,19 +95,7 @@ async fn render_workers_scale_out() {
     let victim_job = "kill-0";
     stack.submit(&long, victim_job, "highlight").await;
     jobs.push(victim_job.to_owned());
-    events
-        .read_until("render starting kill-0", Duration::from_secs(120), |r| {
-            r.iter().any(|e| {
-                e.job() == victim_job && e.kind() == "PhaseStarted" && e.phase() == "render"
-            })
-        })
-        .await;
-    let started = events.of(victim_job, "PhaseStarted", "render")[0]
-        .producer()
-        .to_owned();
-    let victim = RenderWorkers::host_of(&started)
-        .unwrap_or_else(|| panic!("render started by {started:?}"))
-        .to_owned();
+    let (started, victim) = RenderWorkers::render_started(&mut events, victim_job).await;
     assert!(
         events.of(victim_job, "MediaRendered", "").is_empty(),
         "kill-0 is still rendering"
