@@ -15,6 +15,7 @@ pub mod error;
 mod lane;
 mod outcome;
 pub mod phases;
+mod positions;
 pub mod rebalance;
 pub mod runtime;
 pub mod standin;
