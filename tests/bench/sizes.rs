@@ -49,6 +49,12 @@ impl Sizes {
     }
 }
 
+/// `SPROCKET_BENCH_IN_FLIGHT`: `worker.max_in_flight` of the no-op workers
+/// (64): items of one partition that run, and commit, together.
+pub fn in_flight() -> usize {
+    env_usize("SPROCKET_BENCH_IN_FLIGHT", 64).unwrap_or(64)
+}
+
 fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
     match std::env::var(name) {
         Ok(v) => v

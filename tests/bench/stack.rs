@@ -72,6 +72,12 @@ impl Stack {
         work: Work,
         stand_in: StandIn,
     ) -> anyhow::Result<Stack> {
+        let mut cfg = cfg;
+        if matches!(work, Work::NoOp) {
+            // No-op work costs nothing: a lane runs many items at once and
+            // commits them together, as a pod with cores to spare would.
+            cfg.worker.max_in_flight = crate::sizes::in_flight();
+        }
         let cfg = Arc::new(cfg);
         let bus = Bus::connect(&cfg, "sprocket-bench").await?;
         broker.sprocket_topics(&bus).await?;

@@ -4,7 +4,7 @@
 //! never starts and a running one is stopped at once.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,32 +13,34 @@ use rdkafka::{Offset, TopicPartitionList};
 use sprocket_core::{EventBody, JobId};
 use sprocket_platform::bus::{Bus, BusError};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
 struct State {
     cancelled: HashSet<JobId>,
-    running: HashMap<JobId, Vec<Arc<AtomicBool>>>,
+    running: HashMap<JobId, Vec<(u64, CancellationToken)>>,
 }
 
-/// The cancellations this worker knows of, and the flags of its running work.
+/// The cancellations this worker knows of, and the tokens of its running work.
 #[derive(Clone, Default)]
 pub struct CancelWatch {
     state: Arc<Mutex<State>>,
+    next: Arc<AtomicU64>,
 }
 
-/// Unregisters a running item's flag when the work ends.
+/// Unregisters a running item's token when the work ends.
 pub struct Registration {
     watch: CancelWatch,
     job: JobId,
-    flag: Arc<AtomicBool>,
+    id: u64,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let mut s = self.watch.state.lock().expect("cancel state");
-        if let Some(flags) = s.running.get_mut(&self.job) {
-            flags.retain(|f| !Arc::ptr_eq(f, &self.flag));
-            if flags.is_empty() {
+        let mut s = self.watch.lock();
+        if let Some(tokens) = s.running.get_mut(&self.job) {
+            tokens.retain(|(id, _)| *id != self.id);
+            if tokens.is_empty() {
                 s.running.remove(&self.job);
             }
         }
@@ -46,34 +48,35 @@ impl Drop for Registration {
 }
 
 impl CancelWatch {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn is_cancelled(&self, job: &JobId) -> bool {
-        self.state
-            .lock()
-            .expect("cancel state")
-            .cancelled
-            .contains(job)
+        self.lock().cancelled.contains(job)
     }
 
-    /// Records a cancellation and raises the flags of the job's running work.
+    /// Records a cancellation and cancels the job's running work.
     pub fn cancel(&self, job: &JobId) {
-        let mut s = self.state.lock().expect("cancel state");
+        let mut s = self.lock();
         s.cancelled.insert(job.clone());
-        for f in s.running.get(job).into_iter().flatten() {
-            f.store(true, Ordering::SeqCst);
+        for (_, t) in s.running.get(job).into_iter().flatten() {
+            t.cancel();
         }
     }
 
-    /// Registers running work; its flag is raised if (or when) the job is cancelled.
-    pub fn register(&self, job: &JobId, flag: Arc<AtomicBool>) -> Registration {
-        let mut s = self.state.lock().expect("cancel state");
+    /// Registers running work; its token is cancelled if (or when) the job is.
+    pub fn register(&self, job: &JobId, token: CancellationToken) -> Registration {
+        let mut s = self.lock();
         if s.cancelled.contains(job) {
-            flag.store(true, Ordering::SeqCst);
+            token.cancel();
         }
-        s.running.entry(job.clone()).or_default().push(flag.clone());
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        s.running.entry(job.clone()).or_default().push((id, token));
         Registration {
             watch: self.clone(),
             job: job.clone(),
-            flag,
+            id,
         }
     }
 

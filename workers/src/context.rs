@@ -1,14 +1,14 @@
 //! What a phase's work may use: the stores, the configuration, a scratch
-//! directory, progress reporting and the cancellation flag.
+//! directory, progress reporting and the cancellation token.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sprocket_platform::config::Config;
 use sprocket_platform::store::{self, Store, StoreError};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// The working store (job outputs) and the archive store.
 #[derive(Clone)]
@@ -32,7 +32,9 @@ pub struct Cx {
     pub config: Arc<Config>,
     /// A directory of this item's own, removed when the work ends.
     pub scratch: PathBuf,
-    pub cancel: Arc<AtomicBool>,
+    /// Cancelled when the work must stop (the job was cancelled, the time
+    /// limit passed, or the partition was taken away).
+    pub cancel: CancellationToken,
     progress: mpsc::UnboundedSender<f64>,
 }
 
@@ -41,7 +43,7 @@ impl Cx {
         stores: Stores,
         config: Arc<Config>,
         scratch: PathBuf,
-        cancel: Arc<AtomicBool>,
+        cancel: CancellationToken,
         progress: mpsc::UnboundedSender<f64>,
     ) -> Cx {
         Cx {

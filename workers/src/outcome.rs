@@ -1,168 +1,179 @@
-//! A message's outcome — what committing it means — and how each kind of
-//! ending (completed, failed for good, cancelled) is built.
+//! A message's outcome: what committing it writes. Each variant is one way a
+//! message can end, holding exactly the events that ending records, so no
+//! combination that means nothing (a retry and a dead letter, a next item
+//! and a failure) can be built.
 
-use sprocket_core::event::{Empty, JobCancelled, JobDeadLettered, JobFailed, PhaseFailed};
-use sprocket_core::machine::{advance, Action};
-use sprocket_core::{Envelope, EventBody, PhaseTimes, WorkItem};
-
-use crate::step::Stepper;
-use crate::WorkError;
+use sprocket_core::{Envelope, Phase, Topics};
 
 /// What committing a message means.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    /// Events for `sprocket.events`, in order.
-    pub events: Vec<Envelope>,
-    /// The work item for the next phase, if the routing slip has one.
-    pub next: Option<Envelope>,
-    /// The message itself, to the phase's dead letter topic, with the reason.
-    pub dead_letter: Option<DeadLetter>,
-    /// The item's next attempt, to the phase's retry topic.
-    pub retry: Option<Retry>,
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Nothing to write: a job id submitted again (the first submission won).
+    Skipped,
+    /// The phase completed and the routing slip goes on: the completion event,
+    /// and the next phase's work item.
+    Advanced { completed: Envelope, next: Envelope },
+    /// The recipe's last phase completed.
+    Succeeded {
+        completed: Envelope,
+        succeeded: Envelope,
+    },
+    /// A retryable failure with attempts left: `PhaseFailed`,
+    /// `PhaseRetryScheduled`, and the item's next attempt for the retry topic,
+    /// due at `due_at_ms` (Unix ms).
+    Retrying {
+        failed: Envelope,
+        scheduled: Envelope,
+        again: Envelope,
+        due_at_ms: i64,
+    },
+    /// The job failed for good: `PhaseFailed`, `JobFailed`, and, when its
+    /// retries were exhausted, `JobDeadLettered` with the message to the dead
+    /// letter topic.
+    Failed {
+        failed: Envelope,
+        job_failed: Envelope,
+        dead_lettered: Option<DeadLettered>,
+    },
+    /// A submission that cannot run (its recipe or source is not valid): the
+    /// submission itself and `JobFailed`.
+    Rejected {
+        submission: Envelope,
+        job_failed: Envelope,
+    },
+    /// The job was cancelled: `JobCancelled`.
+    Cancelled { cancelled: Envelope },
+    /// The message cannot be handled at all: to the dead letter topic.
+    DeadLettered { reason: String },
 }
 
-/// A scheduled attempt: the work item (its envelope's `attempt` is the next one)
-/// and when it is due.
-#[derive(Debug, Clone)]
-pub struct Retry {
-    pub item: Envelope,
-    pub due_at_ms: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct DeadLetter {
+/// The dead letter of a job whose retries ran out: its event, and the reason
+/// the dead letter record carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLettered {
+    pub event: Envelope,
     pub reason: String,
-    pub key: Option<String>,
-    pub payload: Vec<u8>,
+}
+
+/// One record an outcome writes, before encoding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write<'a> {
+    /// An envelope to `topic`.
+    Event { topic: String, env: &'a Envelope },
+    /// A retry, to the phase's retry topic, due at `due_at_ms`.
+    Retry {
+        topic: String,
+        env: &'a Envelope,
+        due_at_ms: i64,
+    },
+    /// The consumed message itself, to the phase's dead letter topic.
+    DeadLetter { topic: String, reason: &'a str },
 }
 
 impl Outcome {
     /// The outcome as a bounded metric label.
     pub fn label(&self) -> &'static str {
-        let failed = self
-            .events
-            .iter()
-            .any(|e| matches!(e.body, EventBody::JobFailed(_)));
-        if self.dead_letter.is_some() {
-            "dead_lettered"
-        } else if self.retry.is_some() {
-            "retried"
-        } else if failed {
-            "failed"
-        } else if self.events.is_empty() && self.next.is_none() {
-            "skipped"
-        } else {
-            "succeeded"
-        }
-    }
-}
-
-impl Stepper {
-    /// The phase's work is done: its completion, and the next phase's item or
-    /// the job's success.
-    pub(crate) fn completed(
-        &self,
-        item: &WorkItem,
-        attempt: u32,
-        started_at: chrono::DateTime<chrono::Utc>,
-        done: crate::Done,
-    ) -> Outcome {
-        let times = PhaseTimes {
-            started_at: Some(started_at),
-            finished_at: Some(chrono::Utc::now()),
-            attempts: attempt,
-        };
-        let mut events = vec![self.item_event(item, attempt, done.event.clone())];
-        let mut next = None;
-        match advance(&item.recipe, self.phase) {
-            Action::Dispatch(to) => {
-                let mut fwd = item.forward(to, times, done.artifacts);
-                if done.media.is_some() {
-                    fwd.media = done.media;
-                }
-                next = Some(self.item_event(item, 1, EventBody::WorkItem(Box::new(fwd))));
+        match self {
+            Outcome::Skipped => "skipped",
+            Outcome::Advanced { .. } | Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Retrying { .. } => "retried",
+            Outcome::Failed {
+                dead_lettered: Some(_),
+                ..
             }
-            _ => events.push(self.item_event(item, attempt, EventBody::JobSucceeded(Empty {}))),
-        }
-        Outcome {
-            events,
-            next,
-            ..Outcome::default()
+            | Outcome::DeadLettered { .. } => "dead_lettered",
+            Outcome::Failed { .. } | Outcome::Rejected { .. } => "failed",
+            Outcome::Cancelled { .. } => "cancelled",
         }
     }
 
-    /// The job fails; a retryable error that ran out of attempts also sends the
-    /// item to the dead letter topic and records `JobDeadLettered`.
-    pub(crate) fn failed_for_good(
-        &self,
-        item: &WorkItem,
-        attempt: u32,
-        e: &WorkError,
-        payload: &[u8],
-    ) -> Outcome {
-        let phase = self.phase;
-        tracing::warn!(job_id = %item.job_id, %phase, attempt, error = %e, "phase failed");
-        let info = e.info();
-        let mut events = vec![
-            self.failed(item, attempt, e),
-            self.item_event(
-                item,
-                attempt,
-                EventBody::JobFailed(JobFailed {
-                    phase: Some(phase),
-                    error: info.clone(),
-                }),
-            ),
-        ];
-        let mut dead_letter = None;
-        if e.retryable() {
-            let reason = format!("attempts exhausted ({attempt}): {}", info.message);
-            events.push(self.item_event(
-                item,
-                attempt,
-                EventBody::JobDeadLettered(JobDeadLettered {
-                    phase,
-                    topic: self.bus.topics.dlq(phase),
-                    reason: reason.clone(),
-                }),
-            ));
-            dead_letter = Some(DeadLetter {
+    /// How the job finished, if this outcome finishes it.
+    pub fn finishes(&self) -> Option<&'static str> {
+        match self {
+            Outcome::Succeeded { .. } => Some("succeeded"),
+            Outcome::Failed { .. } | Outcome::Rejected { .. } => Some("failed"),
+            Outcome::Cancelled { .. } => Some("cancelled"),
+            _ => None,
+        }
+    }
+
+    /// Whether it sends something to the dead letter topic.
+    pub fn dead_letters(&self) -> bool {
+        self.dead_letter_reason().is_some()
+    }
+
+    fn dead_letter_reason(&self) -> Option<&str> {
+        match self {
+            Outcome::DeadLettered { reason } => Some(reason),
+            Outcome::Failed {
+                dead_lettered: Some(d),
+                ..
+            } => Some(&d.reason),
+            _ => None,
+        }
+    }
+
+    /// The records committing this outcome of a message on `phase`'s topics
+    /// writes, in order: events first, then the next item, retry or dead letter.
+    pub fn writes(&self, phase: Phase, topics: &Topics) -> Vec<Write<'_>> {
+        let event = |env| Write::Event {
+            topic: topics.events(),
+            env,
+        };
+        let mut out = match self {
+            Outcome::Skipped | Outcome::DeadLettered { .. } => vec![],
+            Outcome::Advanced { completed, next } => {
+                let to = match &next.body {
+                    sprocket_core::EventBody::WorkItem(item) => item.phase,
+                    _ => phase,
+                };
+                vec![
+                    event(completed),
+                    Write::Event {
+                        topic: topics.phase(to),
+                        env: next,
+                    },
+                ]
+            }
+            Outcome::Succeeded {
+                completed,
+                succeeded,
+            } => vec![event(completed), event(succeeded)],
+            Outcome::Retrying {
+                failed,
+                scheduled,
+                again,
+                due_at_ms,
+            } => vec![
+                event(failed),
+                event(scheduled),
+                Write::Retry {
+                    topic: topics.retry(phase),
+                    env: again,
+                    due_at_ms: *due_at_ms,
+                },
+            ],
+            Outcome::Failed {
+                failed,
+                job_failed,
+                dead_lettered,
+            } => {
+                let mut v = vec![event(failed), event(job_failed)];
+                v.extend(dead_lettered.as_ref().map(|d| event(&d.event)));
+                v
+            }
+            Outcome::Rejected {
+                submission,
+                job_failed,
+            } => vec![event(submission), event(job_failed)],
+            Outcome::Cancelled { cancelled } => vec![event(cancelled)],
+        };
+        if let Some(reason) = self.dead_letter_reason() {
+            out.push(Write::DeadLetter {
+                topic: topics.dlq(phase),
                 reason,
-                key: Some(item.job_id.to_string()),
-                payload: payload.to_vec(),
             });
         }
-        Outcome {
-            events,
-            dead_letter,
-            ..Outcome::default()
-        }
-    }
-
-    /// The outcome of a cancelled item: its partial outputs removed, `JobCancelled`.
-    pub(crate) async fn cancelled(&self, item: &WorkItem, attempt: u32) -> Outcome {
-        crate::phases::remove_outputs(self.phase, item, &self.stores).await;
-        Outcome {
-            events: vec![self.item_event(
-                item,
-                attempt,
-                EventBody::JobCancelled(JobCancelled {
-                    phase: Some(self.phase),
-                }),
-            )],
-            ..Outcome::default()
-        }
-    }
-
-    pub(crate) fn failed(&self, item: &WorkItem, attempt: u32, e: &WorkError) -> Envelope {
-        self.item_event(
-            item,
-            attempt,
-            EventBody::PhaseFailed(PhaseFailed {
-                phase: self.phase,
-                error: e.info(),
-                retryable: e.retryable(),
-            }),
-        )
+        out
     }
 }

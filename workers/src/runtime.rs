@@ -30,16 +30,14 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::lane::{lane_loop, LaneShared, LaneState};
+use crate::lane::{lane_loop, Batching, LaneShared, LaneState};
+use crate::ports::kafka::KafkaTransactions;
 use crate::positions::{commit_empty, commit_idle_positions, record_lag};
 use crate::rebalance::{Lane, Lanes, Rebalances, WorkerConsumer};
-use crate::step::Stepper;
+use crate::stepper::Stepper;
 
 /// Messages a lane may hold before its partition is paused.
 const LANE_HIGH_WATER: usize = 4;
-
-/// How often the consumer lag gauge is refreshed.
-const LAG_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often idle partitions' positions are committed (and liveness beats).
 const IDLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -99,15 +97,20 @@ impl Consumers {
 
 /// Starts consuming the stepper's phase topic and its retry topic.
 pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
-    let group = stepper.bus.topics.group(stepper.phase);
+    let Some(bus) = stepper.bus.clone() else {
+        return Err(BusError::Kafka {
+            context: "a worker on fakes cannot consume Kafka".into(),
+            source: rdkafka::error::KafkaError::ClientCreation("no bus".into()),
+        });
+    };
+    let group = bus.topics.group(stepper.phase);
     let lanes = Arc::new(Lanes::default());
     let mut by_topic = Vec::new();
     for topic in [
-        stepper.bus.topics.phase(stepper.phase),
-        stepper.bus.topics.retry(stepper.phase),
+        bus.topics.phase(stepper.phase),
+        bus.topics.retry(stepper.phase),
     ] {
-        let consumer: WorkerConsumer = stepper
-            .bus
+        let consumer: WorkerConsumer = bus
             .consumer_config(&group)
             .create_with_context(Rebalances {
                 lanes: lanes.clone(),
@@ -120,9 +123,9 @@ pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
     }
     let consumers = Consumers { by_topic };
     let (stop, stopped) = watch::channel(None);
-    let cancels = stepper.cancels.follow(&stepper.bus)?;
+    let cancels = stepper.cancels.follow(&bus)?;
     let task = tokio::spawn(async move {
-        poll_loop(Arc::new(stepper), consumers, lanes, group, stopped).await;
+        poll_loop(Arc::new(stepper), bus, consumers, lanes, group, stopped).await;
         cancels.abort();
         let _ = cancels.await;
     });
@@ -131,6 +134,7 @@ pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
 
 async fn poll_loop(
     stepper: Arc<Stepper>,
+    bus: sprocket_platform::bus::Bus,
     consumers: Consumers,
     lanes: Arc<Lanes>,
     group: String,
@@ -141,16 +145,29 @@ async fn poll_loop(
     let stopping = CancellationToken::new();
     let mut lane_tasks = Vec::new();
     let (resume_tx, mut resume_rx) = mpsc::unbounded_channel::<(String, i32)>();
-    let in_flight = Arc::new(Semaphore::new(stepper.config.worker.max_in_flight.max(1)));
+    let w = &stepper.config.worker;
+    let in_flight = Arc::new(Semaphore::new(w.max_in_flight.max(1)));
+    let batching = Batching {
+        max_in_flight: w.max_in_flight.max(1),
+        max_items: w.commit_max_items.max(1),
+        interval: Duration::from_millis(w.commit_interval_ms),
+    };
+    let lag_interval = Duration::from_millis(w.lag_interval_ms.max(1));
     // What the lanes of each consumer share (they differ in the consumer only).
     let shared: Vec<LaneShared> = consumers
         .all()
         .map(|c| LaneShared {
             stepper: stepper.clone(),
-            consumer: c.clone(),
+            tx: Arc::new(KafkaTransactions::new(
+                bus.clone(),
+                c.clone(),
+                group.clone(),
+                stepper.stand_in.clone(),
+            )),
             stopping: stopping.clone(),
             resume: resume_tx.clone(),
             in_flight: in_flight.clone(),
+            batching,
         })
         .collect();
     drop(resume_tx);
@@ -158,7 +175,7 @@ async fn poll_loop(
     // Owned partitions that are empty and have no committed offset, as the
     // lag reading found them.
     let (empty_tx, mut empty_rx) = mpsc::unbounded_channel::<Vec<(String, i32, i64)>>();
-    let mut lag_tick = tokio::time::interval(LAG_INTERVAL);
+    let mut lag_tick = tokio::time::interval(lag_interval);
     let mut idle_tick = tokio::time::interval(IDLE_INTERVAL);
     loop {
         heartbeat.beat();
@@ -214,7 +231,7 @@ async fn poll_loop(
                 if n >= LANE_HIGH_WATER && !lane.state.paused.swap(true, Ordering::SeqCst) {
                     let mut tpl = TopicPartitionList::new();
                     tpl.add_partition(&key.0, key.1);
-                    if let Err(e) = shared[from].consumer.pause(&tpl) {
+                    if let Err(e) = consumers.by_topic[from].1.pause(&tpl) {
                         tracing::warn!(topic = %key.0, partition = key.1, error = %e, "pause failed");
                     }
                 }

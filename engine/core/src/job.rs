@@ -10,8 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Artifact, MediaInfo};
-use crate::machine::{advance, Action};
-use crate::{Envelope, ErrorInfo, EventBody, JobId, JobStatus, Phase, Recipe, RecipeRef, Source};
+use crate::machine::{self, advance, Action, Claim};
+use crate::{
+    Envelope, ErrorInfo, EventBody, JobId, JobStatus, Phase, PhaseTimes as Times, Recipe,
+    RecipeRef, Source, WorkItem,
+};
 
 /// When a phase started and finished, and its highest attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,10 +101,38 @@ impl Job {
         ((done + running) / total * 100.0).clamp(0.0, 100.0)
     }
 
-    /// Folds one event into the state and returns what should follow from it.
+    /// The work item that runs `phase` of this job, rebuilt from its state:
+    /// what the finished phases before it produced. `None` before a valid
+    /// submission.
+    pub fn work_item(&self, phase: Phase) -> Option<WorkItem> {
+        Some(WorkItem {
+            job_id: self.id.clone(),
+            phase,
+            recipe: self.resolved_recipe()?,
+            source: self.source.clone()?,
+            labels: self.labels.clone(),
+            submitted_at: self.submitted_at?,
+            artifacts: self.artifacts.clone(),
+            media: self.media.clone(),
+            phases: self
+                .phases
+                .iter()
+                .filter(|(p, t)| **p < phase && t.finished_at.is_some())
+                .map(|(p, t)| (*p, Times::clone(t)))
+                .collect(),
+        })
+    }
+
+    /// Folds one event into the state and returns what follows from it, as
+    /// the core decides it for the adapters (replay ignores them).
+    #[must_use = "the actions are what follows from the event"]
     pub fn apply(&mut self, e: &Envelope) -> Vec<Action> {
         if e.job_id != self.id {
             return vec![];
+        }
+        // The first submission wins; a job id submitted again changes nothing.
+        if matches!(e.body, EventBody::JobSubmitted(_)) && self.source.is_some() {
+            return vec![Action::IgnoreDuplicate];
         }
         self.updated_at = Some(
             self.updated_at
@@ -110,15 +141,11 @@ impl Job {
         let terminal = self.status.is_terminal();
         match &e.body {
             EventBody::JobSubmitted(s) => {
-                // The first submission wins; resubmitting a job id is a no-op.
-                if self.source.is_none() {
-                    self.source = Some(s.source.clone());
-                    self.recipe = Some(s.recipe.clone());
-                    self.labels = s.labels.clone();
-                    self.submitted_at = Some(e.occurred_at);
-                    return vec![Action::Dispatch(Phase::Ingest)];
-                }
-                vec![]
+                self.source = Some(s.source.clone());
+                self.recipe = Some(s.recipe.clone());
+                self.labels = s.labels.clone();
+                self.submitted_at = Some(e.occurred_at);
+                vec![machine::accept(e, Claim::Ours)]
             }
             EventBody::PhaseStarted(p) => {
                 let t = self.phases.entry(p.phase).or_default();
@@ -154,7 +181,11 @@ impl Job {
                 if f.retryable || terminal {
                     vec![]
                 } else {
-                    vec![Action::Fail(f.error.clone())]
+                    vec![Action::Fail {
+                        phase: Some(f.phase),
+                        error: f.error.clone(),
+                        dead_letter: None,
+                    }]
                 }
             }
             EventBody::JobSucceeded(_) => {
@@ -209,7 +240,11 @@ impl Job {
                     if let Some(t) = self.phases.get_mut(&r.phase) {
                         t.finished_at = None;
                     }
-                    return vec![Action::Dispatch(r.phase)];
+                    return self
+                        .work_item(r.phase)
+                        .map(|item| Action::Dispatch(Box::new(item)))
+                        .into_iter()
+                        .collect();
                 }
                 vec![]
             }
@@ -266,9 +301,16 @@ impl Job {
             self.phase = Some(phase);
             self.phase_progress = 100.0;
         }
-        match self.resolved_recipe() {
-            Some(r) => vec![advance(&r, phase)],
-            None => vec![],
+        let Some(recipe) = self.resolved_recipe() else {
+            return vec![];
+        };
+        match advance(&recipe, phase) {
+            Some(next) => self
+                .work_item(next)
+                .map(|item| Action::Dispatch(Box::new(item)))
+                .into_iter()
+                .collect(),
+            None => vec![Action::Succeed],
         }
     }
 }

@@ -134,10 +134,19 @@ pub struct WorkerConfig {
     /// orchestrator's kill deadline with a margin for the last commit
     /// (`infra/` sizes both per phase: render 240 s in a 270 s termination period).
     pub shutdown_grace_s: u64,
-    /// Work items one worker process runs at once, however many partitions
-    /// it owns (each partition's items still run one after another, in
-    /// order). Default: the CPUs this process may use.
+    /// Work items one worker process runs at once, across its partitions and
+    /// within one (a partition's items still commit in offset order).
+    /// Default: the CPUs this process may use.
     pub max_in_flight: usize,
+    /// Most finished work items of one partition committed in one Kafka
+    /// transaction (their events, next items and offset together).
+    pub commit_max_items: usize,
+    /// Longest a finished work item waits, in milliseconds, for others of its
+    /// partition to share its transaction; it commits at once when nothing
+    /// else of its partition runs.
+    pub commit_interval_ms: u64,
+    /// How often the consumer lag gauge is refreshed, in milliseconds.
+    pub lag_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -206,6 +215,9 @@ impl Default for WorkerConfig {
             max_in_flight: std::thread::available_parallelism()
                 .map(usize::from)
                 .unwrap_or(1),
+            commit_max_items: 500,
+            commit_interval_ms: 20,
+            lag_interval_ms: 5_000,
         }
     }
 }
@@ -329,6 +341,12 @@ impl Config {
         }
         if self.worker.max_in_flight == 0 {
             return invalid("worker.max_in_flight", "must be ≥ 1".into());
+        }
+        if self.worker.commit_max_items == 0 {
+            return invalid("worker.commit_max_items", "must be ≥ 1".into());
+        }
+        if self.worker.lag_interval_ms == 0 {
+            return invalid("worker.lag_interval_ms", "must be ≥ 1".into());
         }
         Ok(())
     }

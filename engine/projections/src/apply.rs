@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use diesel::dsl::max;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use sprocket_core::{Envelope, EventBody, Job};
+use sprocket_core::{Action, Envelope, EventBody, Job};
 
 use crate::connection::AnyConnection;
 use crate::rows::{parse_job, timestamp, EventRow, JobRow};
@@ -72,13 +72,13 @@ pub(crate) fn apply_batch(
                     touched.entry(key).or_insert(loaded)
                 }
             };
-            // Only a job's first submission is part of its history: submitting a
-            // known job id again changes nothing.
-            if matches!(e.body, EventBody::JobSubmitted(_)) && t.job.source.is_some() {
+            // Only a job's first submission is part of its history. Replay
+            // executes nothing: the actions only say whether the event
+            // was a duplicate submission.
+            if t.job.apply(e).contains(&Action::IgnoreDuplicate) {
                 applied.skipped += 1;
                 continue;
             }
-            t.job.apply(e);
             let row = EventRow::new(position, e, t.next_seq);
             diesel::insert_into(events::table)
                 .values(&row)

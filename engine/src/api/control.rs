@@ -7,7 +7,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sprocket_core::event::{JobCancelRequested, JobRedriven};
-use sprocket_core::{Envelope, EventBody, JobStatus, WorkItem};
+use sprocket_core::machine::{self, Action, Refusal};
+use sprocket_core::{Envelope, EventBody};
 
 use super::jobs::{job_id, load};
 use super::{ApiError, AppState};
@@ -37,16 +38,7 @@ pub async fn cancel(
     let job = load(&s, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    if job.status.is_terminal() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "job_finished",
-            format!(
-                "job {id} is {}; only queued or running jobs can be cancelled",
-                job.status
-            ),
-        ));
-    }
+    machine::request_cancel(&job).map_err(refused)?;
     let env = Envelope::new(
         id.clone(),
         s.bus.producer_name.clone(),
@@ -73,39 +65,17 @@ pub async fn retry(
     let job = load(&s, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
-    let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "not_retryable", m);
-    if job.status != JobStatus::Failed {
-        return Err(conflict(format!(
-            "job {id} is {}; only failed jobs can be retried",
-            job.status
-        )));
-    }
-    let recipe = job
-        .resolved_recipe()
-        .ok_or_else(|| conflict(format!("job {id} has no valid recipe to run again")))?;
-    let (Some(phase), Some(source), Some(submitted_at)) =
-        (job.phase, job.source.clone(), job.submitted_at)
-    else {
-        return Err(conflict(format!(
-            "job {id} failed before any phase ran; submit it again"
-        )));
+    let item = match machine::redrive(&job).map_err(refused)? {
+        Action::Redrive(item) => item,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("a redrive was decided as {other:?}"),
+            ))
+        }
     };
-    let item = WorkItem {
-        job_id: id.clone(),
-        phase,
-        recipe,
-        source,
-        labels: job.labels.clone(),
-        submitted_at,
-        artifacts: job.artifacts.clone(),
-        media: job.media.clone(),
-        phases: job
-            .phases
-            .iter()
-            .filter(|(p, t)| **p < phase && t.finished_at.is_some())
-            .map(|(p, t)| (*p, t.clone()))
-            .collect(),
-    };
+    let phase = item.phase;
     let producer = s.bus.producer_name.clone();
     let redriven = Envelope::new(
         id.clone(),
@@ -113,11 +83,16 @@ pub async fn retry(
         1,
         EventBody::JobRedriven(JobRedriven { phase }),
     );
-    let work = Envelope::new(id.clone(), producer, 1, EventBody::WorkItem(Box::new(item)));
+    let work = Envelope::new(id.clone(), producer, 1, EventBody::WorkItem(item));
     s.publish(&s.bus.topics.events(), &redriven).await?;
     s.publish(&s.bus.topics.phase(phase), &work).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": id, "status": "queued", "phase": phase})),
     ))
+}
+
+/// A command the core refused: 409 with its code and reason.
+fn refused(r: Refusal) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, r.code, r.message)
 }

@@ -41,7 +41,7 @@ use crate::tensors::{device, device_name, frames as frame_tensor};
 use crate::{Analysis, MediaError, Shot};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
 
 /// Frames decoded and analysed per batch: few enough that a batch's frames,
 /// their HSV and their luma (about 2 MB at the default 320x180) stay in the
@@ -204,7 +204,7 @@ pub fn analyze(
     params: &AnalyzeParams,
     faces: &Mtcnn,
     on_progress: &mut dyn FnMut(f64),
-    cancel: &AtomicBool,
+    cancel: &CancellationToken,
 ) -> Result<Analysis, MediaError> {
     params.validate()?;
     let device = device();
@@ -230,7 +230,7 @@ pub fn analyze(
             .map_err(|e| MediaError::io(input, e))?;
         let mut keys = ShotKeyframes::new(params.min_shot_len, jobs);
         while let Some(batch) = decoder.next_batch(on_progress, cancel)? {
-            if cancel.load(Ordering::Relaxed) {
+            if cancel.is_cancelled() {
                 return Err(MediaError::Cancelled);
             }
             if keys.finder_gone() {

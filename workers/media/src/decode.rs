@@ -34,9 +34,9 @@ use crate::source::tool_error;
 use crate::MediaError;
 use start::Started;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// How to decode for analysis.
 #[derive(Debug, Clone, PartialEq)]
@@ -242,13 +242,13 @@ impl FrameDecoder {
     pub fn next_batch(
         &mut self,
         on_progress: &mut dyn FnMut(f64),
-        cancel: &AtomicBool,
+        cancel: &CancellationToken,
     ) -> Result<Option<FrameBatch>, MediaError> {
         if self.finished {
             return Ok(None);
         }
         loop {
-            if cancel.load(Ordering::Relaxed) {
+            if cancel.is_cancelled() {
                 self.stop();
                 return Err(MediaError::Cancelled);
             }

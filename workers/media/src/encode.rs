@@ -8,8 +8,8 @@ use crate::MediaError;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// ffmpeg is killed when it reports no progress for this long.
 const STALL_TIMEOUT: Duration = Duration::from_secs(300);
@@ -29,7 +29,7 @@ pub fn render_highlight(
     has_audio: bool,
     out: &Path,
     on_progress: &mut dyn FnMut(f64),
-    cancel: &AtomicBool,
+    cancel: &CancellationToken,
 ) -> Result<(), MediaError> {
     if segments.is_empty() {
         return Err(MediaError::InvalidParams(
@@ -92,7 +92,7 @@ pub fn render_poster(
     input: &Path,
     at_s: f64,
     out: &Path,
-    cancel: &AtomicBool,
+    cancel: &CancellationToken,
 ) -> Result<(), MediaError> {
     if !(at_s.is_finite() && at_s >= 0.0) {
         return Err(MediaError::InvalidParams(format!(

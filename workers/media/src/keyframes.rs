@@ -16,8 +16,8 @@
 //! on it on a thread of its own while the decoding and the analysis go on.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use tokio_util::sync::CancellationToken;
 
 use crate::analysis::{FaceBox, Keyframe};
 use crate::decode::FrameBatch;
@@ -236,11 +236,11 @@ pub(crate) fn face_queue() -> (SyncSender<FaceJob>, Receiver<FaceJob>) {
 pub(crate) fn find_faces(
     jobs: Receiver<FaceJob>,
     faces: &Mtcnn,
-    cancel: &AtomicBool,
+    cancel: &CancellationToken,
 ) -> Result<ShotFaces, MediaError> {
     let mut found = ShotFaces::new();
     for job in jobs {
-        if cancel.load(Ordering::Relaxed) {
+        if cancel.is_cancelled() {
             return Err(MediaError::Cancelled);
         }
         let (w, h) = (job.width as usize, job.height as usize);
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn the_face_finder_reports_every_shot_it_was_sent() {
         let mtcnn = Mtcnn::shared_default().expect("MTCNN weights (bash models/fetch.sh)");
-        let cancel = AtomicBool::new(false);
+        let cancel = CancellationToken::new();
         let (jobs, queue) = face_queue();
         let found = std::thread::scope(|s| {
             let finder = s.spawn(|| find_faces(queue, mtcnn, &cancel));
@@ -384,7 +384,8 @@ mod tests {
     #[test]
     fn a_cancelled_face_finder_stops_with_cancelled() {
         let mtcnn = Mtcnn::shared_default().expect("MTCNN weights (bash models/fetch.sh)");
-        let cancel = AtomicBool::new(true);
+        let cancel = CancellationToken::new();
+        cancel.cancel();
         let (jobs, queue) = face_queue();
         jobs.send(grey_job(0, 0)).expect("room in the queue");
         drop(jobs);

@@ -10,10 +10,10 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// How often the cancel flag and deadlines are checked while the child is silent.
 const POLL: Duration = Duration::from_millis(50);
@@ -122,7 +122,7 @@ impl Supervised {
     /// is raised or a deadline passes. The flag is checked at least every 50 ms.
     pub fn wait(
         &mut self,
-        cancel: Option<&AtomicBool>,
+        cancel: Option<&CancellationToken>,
         deadlines: Deadlines,
         on_line: &mut dyn FnMut(&str),
     ) -> Result<Ended, MediaError> {
@@ -130,7 +130,7 @@ impl Supervised {
         let mut last_output = started;
         let mut stdout_open = true;
         loop {
-            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            if cancel.is_some_and(|c| c.is_cancelled()) {
                 self.kill_and_reap();
                 return Ok(Ended::Cancelled);
             }
@@ -286,7 +286,8 @@ mod tests {
     fn cancel_kills_and_reaps_quickly() {
         let mut run = Supervised::spawn("sh", Path::new("x"), sh("exec sleep 30")).unwrap();
         let pid = run.id();
-        let cancel = AtomicBool::new(true);
+        let cancel = CancellationToken::new();
+        cancel.cancel();
         let t = Instant::now();
         let ended = run
             .wait(Some(&cancel), Deadlines::default(), &mut |_| {})

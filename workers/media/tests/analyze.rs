@@ -7,8 +7,8 @@ use sprocket_media::faces::Mtcnn;
 use sprocket_media::{Analysis, MediaError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 const FPS: u32 = 25;
 
@@ -37,7 +37,13 @@ fn make_video(dir: &Path, name: &str, segments: &[(&str, u32)]) -> PathBuf {
 }
 
 fn run(path: &Path, params: &AnalyzeParams) -> Result<Analysis, MediaError> {
-    analyze(path, params, mtcnn(), &mut |_| {}, &AtomicBool::new(false))
+    analyze(
+        path,
+        params,
+        mtcnn(),
+        &mut |_| {},
+        &CancellationToken::new(),
+    )
 }
 
 /// The analyze phase's face model (weights from `models/fetch.sh`).
@@ -102,7 +108,7 @@ fn finds_hard_cuts_at_known_frames() {
         &AnalyzeParams::default(),
         mtcnn(),
         &mut |p| progress.push(p),
-        &AtomicBool::new(false),
+        &CancellationToken::new(),
     )
     .unwrap();
     assert_eq!(analysis.frames, 200);
@@ -201,7 +207,7 @@ fn max_seconds_limits_the_frames_analysed() {
 fn cancellation_stops_decoding_quickly() {
     let dir = tempfile::tempdir().unwrap();
     let video = make_video(dir.path(), "cancel.mp4", &[("testsrc2", 300)]);
-    let cancel = AtomicBool::new(false);
+    let cancel = CancellationToken::new();
     let mut cancelled_at = None;
     let mut calls = 0;
     let result = analyze(
@@ -210,7 +216,7 @@ fn cancellation_stops_decoding_quickly() {
         mtcnn(),
         &mut |_| {
             calls += 1;
-            cancel.store(true, Ordering::Relaxed);
+            cancel.cancel();
             cancelled_at = Some(Instant::now());
         },
         &cancel,
@@ -219,7 +225,8 @@ fn cancellation_stops_decoding_quickly() {
     assert_eq!(calls, 1, "stopped after the first batch");
     assert!(cancelled_at.unwrap().elapsed() < Duration::from_secs(2));
 
-    let already = AtomicBool::new(true);
+    let already = CancellationToken::new();
+    already.cancel();
     let result = analyze(
         &video,
         &AnalyzeParams::default(),
@@ -290,7 +297,7 @@ fn decoder_streams_bounded_planar_batches() {
     assert_eq!(decoder.fps(), 25.0);
     let mut batches = Vec::new();
     let mut progress = Vec::new();
-    let cancel = AtomicBool::new(false);
+    let cancel = CancellationToken::new();
     while let Some(batch) = decoder
         .next_batch(&mut |p| progress.push(p), &cancel)
         .unwrap()

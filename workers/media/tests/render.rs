@@ -6,8 +6,8 @@ mod render_support;
 use render_support::{codecs, duration, ffprobe, processes_mentioning, source};
 use sprocket_media::render::{render_highlight, render_poster};
 use sprocket_media::MediaError;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 fn check_reel(audio: bool) {
     let dir = tempfile::tempdir().unwrap();
@@ -15,7 +15,7 @@ fn check_reel(audio: bool) {
     let out = dir.path().join("reel.mp4");
     let segments = [(0.5, 2.0), (3.0, 4.2), (5.0, 6.0)];
     let mut seen = Vec::new();
-    let cancel = AtomicBool::new(false);
+    let cancel = CancellationToken::new();
     render_highlight(&src, &segments, audio, &out, &mut |p| seen.push(p), &cancel).unwrap();
 
     let probe = ffprobe(&out);
@@ -56,7 +56,7 @@ fn poster_is_a_jpeg_at_source_size() {
     let dir = tempfile::tempdir().unwrap();
     let src = source(dir.path(), "src.mp4", 3, false);
     let out = dir.path().join("poster.jpg");
-    render_poster(&src, 1.5, &out, &AtomicBool::new(false)).unwrap();
+    render_poster(&src, 1.5, &out, &CancellationToken::new()).unwrap();
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF]);
     let probe = ffprobe(&out);
@@ -69,7 +69,7 @@ fn poster_is_a_jpeg_at_source_size() {
 
     // Past the end there is no frame: a tool error, and no file.
     let late = dir.path().join("late.jpg");
-    let err = render_poster(&src, 30.0, &late, &AtomicBool::new(false)).unwrap_err();
+    let err = render_poster(&src, 30.0, &late, &CancellationToken::new()).unwrap_err();
     assert!(matches!(err, MediaError::Tool { .. }), "{err:?}");
     assert!(!late.exists());
 }
@@ -86,7 +86,7 @@ fn ffmpeg_failure_is_a_tool_error_with_its_stderr() {
         true,
         &out,
         &mut |_| {},
-        &AtomicBool::new(false),
+        &CancellationToken::new(),
     )
     .unwrap_err();
     match &err {
@@ -108,7 +108,7 @@ fn bad_segments_are_invalid_params() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reel.mp4");
     let src = dir.path().join("never-read.mp4");
-    let cancel = AtomicBool::new(false);
+    let cancel = CancellationToken::new();
     for segments in [
         vec![],
         vec![(2.0, 1.0)],
@@ -128,7 +128,7 @@ fn cancel_kills_ffmpeg_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let src = source(dir.path(), "long.mp4", 20, true);
     let out = dir.path().join("cancelled-reel.mp4");
-    let cancel = AtomicBool::new(false);
+    let cancel = CancellationToken::new();
     let mut raised_at = None;
     // Cancel as soon as ffmpeg reports real progress, i.e. while it is encoding.
     let result = render_highlight(
@@ -138,7 +138,7 @@ fn cancel_kills_ffmpeg_and_leaves_nothing() {
         &out,
         &mut |p| {
             if p > 0.0 && raised_at.is_none() {
-                cancel.store(true, Ordering::Relaxed);
+                cancel.cancel();
                 raised_at = Some(Instant::now());
             }
         },

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
+use tokio_util::sync::CancellationToken;
 
 use sprocket_media::analyze::{analyze, AnalyzeParams};
 use sprocket_media::faces::Mtcnn;
@@ -41,7 +41,7 @@ fn each_shot_has_a_keyframe_and_the_faces_on_it() {
         &AnalyzeParams::default(),
         faces,
         &mut |_| {},
-        &AtomicBool::new(false),
+        &CancellationToken::new(),
     )
     .unwrap();
 

@@ -9,8 +9,8 @@ mod render;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sprocket_core::event::{Artifact, MediaInfo};
-use sprocket_core::{EventBody, Phase, WorkItem};
+use sprocket_core::event::Artifact;
+use sprocket_core::{Phase, WorkItem};
 use sprocket_platform::config::Config;
 use sprocket_platform::store::{self, Store};
 
@@ -18,16 +18,8 @@ use crate::{Cx, WorkError};
 
 pub use sprocket_media::tensors::one_cpu_thread_unless_set;
 
-/// What a completed phase hands on.
-#[derive(Debug, Clone)]
-pub struct Done {
-    /// The completion event (`MediaIngested`, `MediaAnalyzed`, …).
-    pub event: EventBody,
-    /// Outputs to carry in the work item to the later phases.
-    pub artifacts: Vec<Artifact>,
-    /// Probe results, from ingest.
-    pub media: Option<MediaInfo>,
-}
+/// What a completed phase hands on: the core's [`Completion`].
+pub use sprocket_core::machine::Completion as Done;
 
 #[async_trait]
 pub trait PhaseWork: Send + Sync + 'static {

@@ -9,8 +9,8 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// One measurement: frames handled, wall time, and CPU time, all of it and
 /// the part spent in this process (the rest is in ffmpeg, ffprobe, Python).
@@ -160,7 +160,7 @@ pub fn decode_pipe(video: &Path, frame_bytes: u64) -> Sample {
 /// Sprocket's decoder (probe, ffmpeg, reader thread, planar batches), the
 /// batches dropped.
 pub fn decode_batches(video: &Path) -> Sample {
-    let cancel = AtomicBool::new(false);
+    let cancel = CancellationToken::new();
     let (frames, wall, cpu) = timed(|| {
         let mut decoder = FrameDecoder::open(video, &decode_options()).expect("decoder");
         while decoder
@@ -176,7 +176,7 @@ pub fn decode_batches(video: &Path) -> Sample {
 /// The analysis alone: the default detector and the quality meter over the
 /// video's batches, decoded beforehand and held in memory as tensors.
 pub fn analysis_alone(video: &Path) -> Sample {
-    let cancel = AtomicBool::new(false);
+    let cancel = CancellationToken::new();
     let mut decoder = FrameDecoder::open(video, &decode_options()).expect("decoder");
     let mut batches = Vec::new();
     while let Some(batch) = decoder.next_batch(&mut |_| {}, &cancel).expect("batch") {
@@ -204,7 +204,7 @@ pub struct Found {
 
 /// `analyze` with the default parameters.
 pub fn sprocket_analyze(video: &Path) -> (Sample, Found) {
-    let cancel = AtomicBool::new(false);
+    let cancel = CancellationToken::new();
     let params = AnalyzeParams::default();
     // Loaded before the clock starts, as a worker loads it once at start.
     let faces = sprocket_media::faces::Mtcnn::shared_default().expect("MTCNN weights");

@@ -6,7 +6,7 @@
 use sprocket_media::analyze::{analyze, AnalyzeParams};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
+use tokio_util::sync::CancellationToken;
 
 pub const FPS: u32 = 25;
 
@@ -101,7 +101,7 @@ pub fn sprocket(video: &Path, params: serde_json::Value) -> Vec<u64> {
         &params,
         mtcnn(),
         &mut |_| {},
-        &AtomicBool::new(false),
+        &CancellationToken::new(),
     )
     .unwrap();
     analysis

@@ -1,0 +1,212 @@
+//! The lane on fakes: concurrency inside a partition, commits in offset
+//! order, batching, revocation and fencing. Multi-threaded runtimes, because
+//! a commit blocks its thread (`block_in_place`); the assertions are on
+//! order and counts, never on timing.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sprocket_core::Phase;
+use sprocket_platform::config::Config;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::lane::{lane_loop, Batching, LaneShared, LaneState};
+use crate::ports::fakes::{message, MemTransactions};
+
+struct Lane {
+    tx: Arc<MemTransactions>,
+    send: mpsc::UnboundedSender<rdkafka::message::OwnedMessage>,
+    state: Arc<LaneState>,
+    stopping: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+const TOPIC: &str = "sprocket.render";
+
+fn lane(work: Scripted, max_in_flight: usize) -> Lane {
+    let (stepper, _) = stepper(work, Config::default());
+    let tx = Arc::new(MemTransactions::default());
+    let (resume, _) = mpsc::unbounded_channel();
+    let stopping = CancellationToken::new();
+    let shared = LaneShared {
+        stepper,
+        tx: tx.clone(),
+        stopping: stopping.clone(),
+        resume,
+        in_flight: Arc::new(Semaphore::new(max_in_flight)),
+        batching: Batching {
+            max_in_flight,
+            max_items: 500,
+            interval: Duration::from_millis(20),
+        },
+    };
+    let (send, rx) = mpsc::unbounded_channel();
+    let state = Arc::new(LaneState::new());
+    let task = tokio::spawn(lane_loop(shared, (TOPIC.into(), 0), rx, state.clone()));
+    Lane {
+        tx,
+        send,
+        state,
+        stopping,
+        task,
+    }
+}
+
+impl Lane {
+    fn push(&self, n: usize) {
+        for i in 0..n {
+            self.state.add();
+            let env = item(i, Phase::Render, 1);
+            self.send.send(message(TOPIC, 0, i as i64, &env)).unwrap();
+        }
+    }
+
+    async fn until_committed(&self, next: i64) {
+        let lane = (TOPIC.to_owned(), 0);
+        for _ in 0..500 {
+            if self.tx.offset(&lane) == Some(next) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("offset {next} never committed: {:?}", self.tx.offset(&lane));
+    }
+
+    /// The job numbers of the committed next items, in commit order, and
+    /// each transaction's range of offsets.
+    fn committed(&self) -> (Vec<String>, Vec<i64>) {
+        let c = self.tx.committed.lock().unwrap();
+        let keys = c
+            .iter()
+            .flat_map(|t| t.records.iter())
+            .filter(|r| r.topic == "sprocket.archive")
+            .map(|r| r.key.clone())
+            .collect();
+        (keys, c.iter().map(|t| t.next).collect())
+    }
+}
+
+/// Work that takes longer the lower the job number: later messages finish first.
+fn reversed(peak: Arc<AtomicUsize>, now: Arc<AtomicUsize>) -> Scripted {
+    Scripted {
+        phase: Phase::Render,
+        run: Box::new(move |item| {
+            let n: u64 = item.job_id.as_str()[4..].parse().unwrap();
+            let (peak, now) = (peak.clone(), now.clone());
+            Box::pin(async move {
+                let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(running, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30 * (8 - n.min(8)))).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok(rendered())
+            })
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_run_together_and_commit_in_offset_order_in_few_transactions() {
+    let (peak, now) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let l = lane(reversed(peak.clone(), now), 4);
+    l.push(8);
+    l.until_committed(8).await;
+    let (keys, nexts) = l.committed();
+    let expected: Vec<String> = (0..8).map(|i| format!("job-{i}")).collect();
+    assert_eq!(keys, expected, "every item once, in offset order");
+    assert!(nexts.windows(2).all(|w| w[0] < w[1]), "{nexts:?}");
+    assert!(nexts.len() < 8, "batched: {nexts:?}");
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((2..=4).contains(&peak), "ran {peak} at once");
+    l.stopping.cancel();
+    l.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_commits_past_an_unfinished_item() {
+    let release = Arc::new(Notify::new());
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (r, f) = (release.clone(), finished.clone());
+    let work = Scripted {
+        phase: Phase::Render,
+        run: Box::new(move |item| {
+            let (r, f) = (r.clone(), f.clone());
+            let first = item.job_id.as_str() == "job-0";
+            Box::pin(async move {
+                if first {
+                    r.notified().await;
+                }
+                f.fetch_add(1, Ordering::SeqCst);
+                Ok(rendered())
+            })
+        }),
+    };
+    let l = lane(work, 8);
+    l.push(6);
+    while finished.load(Ordering::SeqCst) < 5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        l.tx.committed.lock().unwrap().is_empty(),
+        "item 0 still runs"
+    );
+    release.notify_one();
+    l.until_committed(6).await;
+    assert_eq!(l.committed().1, vec![6], "one transaction for all six");
+    l.stopping.cancel();
+    l.task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_lane_stops_its_work_and_commits_nothing() {
+    let started = Arc::new(Notify::new());
+    let s = started.clone();
+    let work = Scripted {
+        phase: Phase::Render,
+        run: Box::new(move |_| {
+            let s = s.clone();
+            Box::pin(async move {
+                s.notify_one();
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(rendered())
+            })
+        }),
+    };
+    let l = lane(work, 2);
+    l.push(2);
+    started.notified().await;
+    l.state.revoke();
+    tokio::time::timeout(Duration::from_secs(10), l.task)
+        .await
+        .expect("the lane ends")
+        .unwrap();
+    assert!(l.tx.committed.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_and_fencing_rewinds() {
+    let quick = || Scripted {
+        phase: Phase::Render,
+        run: Box::new(|_| Box::pin(async { Ok(rendered()) })),
+    };
+    let l = lane(quick(), 2);
+    l.tx.fail.store(2, Ordering::SeqCst);
+    l.push(3);
+    l.until_committed(3).await;
+    assert_eq!(l.committed().0.len(), 3, "each item committed once");
+    l.stopping.cancel();
+    l.task.await.unwrap();
+
+    let l = lane(quick(), 2);
+    l.tx.fenced.store(true, Ordering::SeqCst);
+    l.push(3);
+    tokio::time::timeout(Duration::from_secs(10), l.task)
+        .await
+        .expect("a fenced lane ends")
+        .unwrap();
+    assert!(l.tx.committed.lock().unwrap().is_empty());
+    assert_eq!(l.tx.rewound.lock().unwrap()[0], ((TOPIC.into(), 0), 0));
+}
