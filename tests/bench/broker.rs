@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use sprocket::dev::{EmbeddedRegistry, Infra};
 use sprocket_core::Topics;
 use sprocket_platform::admin::{self, TopicSpec};
 use sprocket_platform::bus::Bus;
+use sprocket_server::dev::{EmbeddedRegistry, Infra};
 use sprocket_tests::kafka::KafkaCluster;
 
 /// Partitions of every topic the bench makes (Sprocket's default).

@@ -299,7 +299,7 @@ pub async fn sitting(broker: &Broker, sizes: &Sizes, data: &Path) -> anyhow::Res
         let cfg = cfg("real")?;
         // Two segments of 10 frames at 10 fps, 320x180, one hard cut.
         let video = cfg.ingest.allowed_dirs[0].join("bench.mp4");
-        sprocket::sample::with_cuts(&video, &[10, 10], 10, false);
+        sprocket_media::sample::with_cuts(&video, &[10, 10], 10, false);
         let source = Source::Path(video.display().to_string());
         let mut rt = Runtime::start(broker, Kind::Real, cfg, source).await?;
         let load = Load {

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rdkafka::producer::FutureProducer;
-use sprocket::standin::{is_embedded, MockCluster};
 use sprocket_core::Phase;
 use sprocket_platform::bus::Bus;
 use sprocket_platform::config::Config;
+use sprocket_server::standin::{is_embedded, MockCluster};
 use sprocket_workers::{phase_work, run_worker, PhaseWork, Stepper, Stores, WorkerHandle};
 
 use crate::broker::{Broker, PARTITIONS};

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sprocket::services;
 use sprocket_core::Phase;
 use sprocket_platform::config::Config;
+use sprocket_server::services;
 use sprocket_tests::{event_types, video, TestApp};
 
 /// Processes whose command line mentions this job's scratch directories.

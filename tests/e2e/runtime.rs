@@ -11,12 +11,12 @@ use async_trait::async_trait;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::ClientConfig;
-use sprocket::dev::Infra;
 use sprocket_core::event::{Artifact, MediaAnalyzed};
 use sprocket_core::{Envelope, EventBody, JobId, Phase, Recipe, Source, Topics, WorkItem};
 use sprocket_platform::bus::Bus;
 use sprocket_platform::config::Config;
 use sprocket_platform::store;
+use sprocket_server::dev::Infra;
 use sprocket_workers::{run_worker, Cx, Done, PhaseWork, Stepper, Stores, WorkError};
 
 /// Analyze work that sleeps for the item's `sleep_ms` label.

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sprocket::scale::{self, PartitionOffsets, ScaledObject, TopicReading};
 use sprocket_core::{Phase, Topics};
+use sprocket_server::scale::{self, PartitionOffsets, ScaledObject, TopicReading};
 use sprocket_tests::kafka::GroupRow;
 
 use crate::stack::{Stack, PHASES};

@@ -6,16 +6,16 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sprocket::dev::{Dev, DevOptions};
 use sprocket_core::Phase;
 use sprocket_platform::config::Config;
+use sprocket_server::dev::{Dev, DevOptions};
 
 pub mod api;
 pub mod kafka;
 pub mod pg;
 pub mod procs;
 /// Videos with hard cuts at known frames.
-pub use sprocket::sample as video;
+pub use sprocket_media::sample as video;
 
 /// A dev stack on free ports with its own data directory.
 pub struct TestApp {

@@ -30,8 +30,9 @@ impl Stores {
 pub struct Cx {
     pub stores: Stores,
     pub config: Arc<Config>,
-    /// A directory of this item's own, removed when the work ends.
-    pub scratch: PathBuf,
+    /// A directory of this item's own, made at its first use and removed
+    /// when the work ends.
+    scratch: Scratch,
     /// Cancelled when the work must stop (the job was cancelled, the time
     /// limit passed, or the partition was taken away).
     pub cancel: CancellationToken,
@@ -42,7 +43,7 @@ impl Cx {
     pub fn new(
         stores: Stores,
         config: Arc<Config>,
-        scratch: PathBuf,
+        scratch: Scratch,
         cancel: CancellationToken,
         progress: mpsc::UnboundedSender<f64>,
     ) -> Cx {
@@ -76,7 +77,39 @@ impl Cx {
         }
     }
 
-    pub fn scratch_file(&self, name: &str) -> PathBuf {
-        self.scratch.join(name)
+    /// A path in the item's scratch directory, which is made on first use.
+    pub fn scratch_file(&self, name: &str) -> std::io::Result<PathBuf> {
+        Ok(self.scratch.dir()?.join(name))
+    }
+}
+
+/// A work item's scratch directory, made only when the work asks for it: most
+/// work items of a busy worker need none, and making and removing a
+/// directory per item cost the file system more than the rest of a no-op item.
+pub struct Scratch {
+    base: PathBuf,
+    prefix: String,
+    dir: std::sync::OnceLock<tempfile::TempDir>,
+}
+
+impl Scratch {
+    /// A directory named `<prefix>…` under `base`, once asked for.
+    pub fn new(base: PathBuf, prefix: String) -> Scratch {
+        Scratch {
+            base,
+            prefix,
+            dir: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn dir(&self) -> std::io::Result<&std::path::Path> {
+        if let Some(d) = self.dir.get() {
+            return Ok(d.path());
+        }
+        std::fs::create_dir_all(&self.base)?;
+        let made = tempfile::Builder::new()
+            .prefix(&self.prefix)
+            .tempdir_in(&self.base)?;
+        Ok(self.dir.get_or_init(|| made).path())
     }
 }

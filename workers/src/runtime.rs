@@ -36,8 +36,12 @@ use crate::positions::{commit_empty, commit_idle_positions, record_lag};
 use crate::rebalance::{Lane, Lanes, Rebalances, WorkerConsumer};
 use crate::stepper::Stepper;
 
-/// Messages a lane may hold before its partition is paused.
-const LANE_HIGH_WATER: usize = 4;
+/// Messages a lane may hold (queued, running, or finished and not yet
+/// committed) before its partition is paused: enough for every item it may
+/// run at once plus as many waiting, and at least 4.
+fn lane_high_water(max_in_flight: usize) -> usize {
+    (2 * max_in_flight).max(4)
+}
 
 /// How often idle partitions' positions are committed (and liveness beats).
 const IDLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -153,6 +157,7 @@ async fn poll_loop(
         interval: Duration::from_millis(w.commit_interval_ms),
     };
     let lag_interval = Duration::from_millis(w.lag_interval_ms.max(1));
+    let high_water = lane_high_water(batching.max_in_flight);
     // What the lanes of each consumer share (they differ in the consumer only).
     let shared: Vec<LaneShared> = consumers
         .all()
@@ -228,7 +233,7 @@ async fn poll_loop(
                 });
                 let n = lane.state.add();
                 let _ = lane.tx.send(msg);
-                if n >= LANE_HIGH_WATER && !lane.state.paused.swap(true, Ordering::SeqCst) {
+                if n >= high_water && !lane.state.paused.swap(true, Ordering::SeqCst) {
                     let mut tpl = TopicPartitionList::new();
                     tpl.add_partition(&key.0, key.1);
                     if let Err(e) = consumers.by_topic[from].1.pause(&tpl) {

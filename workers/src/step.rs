@@ -19,7 +19,7 @@ use crate::WorkError;
 #[derive(Debug)]
 pub enum PhaseResult {
     Done {
-        done: Completion,
+        done: Box<Completion>,
         started_at: DateTime<Utc>,
     },
     Failed(WorkError),
@@ -73,7 +73,7 @@ impl Step {
     /// What an input message asks of this phase: the work item to run, or how
     /// the message ends without running anything. `claim` says, for a
     /// submission, whether it claimed its job id.
-    pub fn plan(&self, input: &Envelope, claim: Claim) -> Result<WorkItem, Outcome> {
+    pub fn plan(&self, input: &Envelope, claim: Claim) -> Result<WorkItem, Box<Outcome>> {
         let action = match &input.body {
             EventBody::JobSubmitted(_) if self.phase == Phase::Ingest => {
                 machine::accept(input, claim)
@@ -85,7 +85,7 @@ impl Step {
         };
         match action {
             Action::Dispatch(item) if item.phase == self.phase => Ok(*item),
-            other => Err(self.outcome(input, None, other, Utc::now())),
+            other => Err(Box::new(self.outcome(input, None, other, Utc::now()))),
         }
     }
 
@@ -103,7 +103,7 @@ impl Step {
     pub fn step(&self, input: &Envelope, result: PhaseResult, now: DateTime<Utc>) -> Outcome {
         let item = match self.plan(input, Claim::Ours) {
             Ok(item) => item,
-            Err(outcome) => return outcome,
+            Err(outcome) => return *outcome,
         };
         let attempt = input.attempt.max(1);
         let policy = self

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cancel::CancelWatch;
+use crate::context::Scratch;
 use crate::outcome::Outcome;
 use crate::ports::kafka::{KafkaLive, StoreClaims};
 use crate::ports::Ports;
@@ -120,10 +121,10 @@ impl Stepper {
         let item = match self.step.plan(&env, claim) {
             Ok(item) => item,
             Err(outcome) => {
-                if outcome == Outcome::Skipped {
+                if *outcome == Outcome::Skipped {
                     tracing::info!(job_id = %env.job_id, "resubmission of a known job id: nothing to do");
                 }
-                return outcome;
+                return *outcome;
             }
         };
         if submission {
@@ -168,7 +169,10 @@ impl Stepper {
             return PhaseResult::Cancelled;
         }
         match result {
-            Ok(done) => PhaseResult::Done { done, started_at },
+            Ok(done) => PhaseResult::Done {
+                done: Box::new(done),
+                started_at,
+            },
             Err(e) => {
                 tracing::warn!(job_id = %job, %phase, attempt, error = %e, retryable = e.retryable(), "phase failed");
                 PhaseResult::Failed(e)
@@ -190,16 +194,12 @@ impl Stepper {
             .scratch_dir
             .clone()
             .unwrap_or_else(std::env::temp_dir);
-        std::fs::create_dir_all(&base).map_err(|e| WorkError::internal(phase, e))?;
-        let scratch = tempfile::Builder::new()
-            .prefix(&format!("sprocket-{phase}-{}-", item.job_id))
-            .tempdir_in(&base)
-            .map_err(|e| WorkError::internal(phase, e))?;
+        let scratch = Scratch::new(base, format!("sprocket-{phase}-{}-", item.job_id));
         let (tx, mut rx) = mpsc::unbounded_channel::<f64>();
         let cx = Cx::new(
             self.stores.clone(),
             self.config.clone(),
-            scratch.path().to_owned(),
+            scratch,
             cancel.clone(),
             tx,
         );

@@ -25,6 +25,9 @@ mod txn;
 mod wire;
 
 #[doc(hidden)]
+/// An HTTP endpoint that injects faults (request errors, broker outages, round-trip
+/// time) into the embedded broker, for the fault harness.
+pub mod faults;
 pub mod fuzzing;
 
 #[cfg(test)]

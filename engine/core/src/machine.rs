@@ -65,7 +65,7 @@ pub struct Completion {
 /// How one attempt at a phase ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attempt {
-    Completed(Completion),
+    Completed(Box<Completion>),
     Failed { error: ErrorInfo, retryable: bool },
     Cancelled,
 }

@@ -216,7 +216,7 @@ impl Default for WorkerConfig {
                 .map(usize::from)
                 .unwrap_or(1),
             commit_max_items: 500,
-            commit_interval_ms: 20,
+            commit_interval_ms: 100,
             lag_interval_ms: 5_000,
         }
     }

@@ -14,7 +14,7 @@ const PHASES: [&str; 4] = ["ingest", "analyze", "render", "archive"];
 /// a commit already under way (its transaction calls time out after 30 s,
 /// workers/src/commit.rs), leaving the group, exiting.
 const COMMIT_MARGIN_S: i64 = 30;
-/// Paths the API serves for probes (engine/src/api/mod.rs).
+/// Paths the API serves for probes (engine/server/src/api/mod.rs).
 const API_PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 /// Paths the metrics listener of workers and the projector serves
 /// (sprocket_platform::metrics::serve).

@@ -1,13 +1,13 @@
 //! Scaling: resources sized per phase, and one KEDA ScaledObject per phase on a
-//! real Deployment, saying exactly what `sprocket::scale::ScaledObject::for_phase`
+//! real Deployment, saying exactly what `sprocket_server::scale::ScaledObject::for_phase`
 //! says for the overlay's topic prefix and partition count (topics, consumer
 //! groups, thresholds, flags, replica bounds): the Rust side is the one source
 //! of truth, the YAML its written-out copy.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sprocket::scale::{ScaledObject, Trigger};
 use sprocket_core::{Phase, Topics};
+use sprocket_server::scale::{ScaledObject, Trigger};
 
 use super::*;
 

@@ -27,6 +27,7 @@ pub mod keyframes;
 pub mod probe;
 pub mod quality;
 pub mod render;
+pub mod sample;
 pub mod shots;
 mod simd;
 mod source;

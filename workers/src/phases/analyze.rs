@@ -50,7 +50,9 @@ impl PhaseWork for Analyze {
             analyze(&src, &params, &faces, &mut progress, &cancel)
         })
         .await?;
-        let json = cx.scratch_file("analysis.json");
+        let json = cx
+            .scratch_file("analysis.json")
+            .map_err(|e| WorkError::internal(PHASE, e))?;
         let body =
             serde_json::to_vec_pretty(&analysis).map_err(|e| WorkError::internal(PHASE, e))?;
         std::fs::write(&json, body).map_err(|e| WorkError::internal(PHASE, e))?;

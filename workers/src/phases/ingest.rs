@@ -27,7 +27,9 @@ impl PhaseWork for Ingest {
 
     async fn run(&self, item: &WorkItem, cx: &Cx) -> Result<Done, WorkError> {
         let cfg = &cx.config.ingest;
-        let local = cx.scratch_file("source");
+        let local = cx
+            .scratch_file("source")
+            .map_err(|e| WorkError::internal(PHASE, e))?;
         fetch(&item.source, cfg, cx, &local).await?;
         let limits = Limits {
             max_bytes: cfg.max_bytes,

@@ -120,7 +120,9 @@ async fn fetch_artifact(
             code: "missing_input",
             message: format!("the work item carries no {name:?} artifact"),
         })?;
-    let path = cx.scratch_file(name);
+    let path = cx
+        .scratch_file(name)
+        .map_err(|e| WorkError::internal(phase, e))?;
     store::get_file(&cx.stores.work, &a.key, &path)
         .await
         .map_err(WorkError::store(phase))?;

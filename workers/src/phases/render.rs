@@ -40,7 +40,9 @@ impl PhaseWork for Render {
         let mut progress = cx.progress();
 
         if wants("highlight") {
-            let out = cx.scratch_file("highlight.mp4");
+            let out = cx
+                .scratch_file("highlight.mp4")
+                .map_err(|e| WorkError::internal(PHASE, e))?;
             let segments = select_highlights(&analysis.shots, params.target_duration_s);
             let (s, o, cancel) = (src.clone(), out.clone(), cx.cancel.clone());
             let poster_too = wants("poster");
@@ -63,7 +65,9 @@ impl PhaseWork for Render {
             );
         }
         if wants("poster") {
-            let out = cx.scratch_file("poster.jpg");
+            let out = cx
+                .scratch_file("poster.jpg")
+                .map_err(|e| WorkError::internal(PHASE, e))?;
             let at = poster_time(&analysis);
             let (s, o, cancel) = (src.clone(), out.clone(), cx.cancel.clone());
             blocking(PHASE, move || render_poster(&s, at, &o, &cancel)).await?;

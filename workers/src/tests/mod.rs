@@ -66,14 +66,14 @@ pub(crate) fn rendered() -> Done {
     }
 }
 
+/// What a scripted phase does with an item.
+pub(crate) type RunFn =
+    dyn Fn(&WorkItem) -> futures::future::BoxFuture<'static, Result<Done, WorkError>> + Send + Sync;
+
 /// Phase work whose behaviour a test picks per job.
 pub(crate) struct Scripted {
     pub phase: Phase,
-    pub run: Box<
-        dyn Fn(&WorkItem) -> futures::future::BoxFuture<'static, Result<Done, WorkError>>
-            + Send
-            + Sync,
-    >,
+    pub run: Box<RunFn>,
 }
 
 #[async_trait]

@@ -40,7 +40,7 @@ fn a_completion_hands_the_slip_on_and_the_last_one_succeeds() {
     let out = step(Phase::Render).step(
         &input,
         PhaseResult::Done {
-            done: rendered(),
+            done: Box::new(rendered()),
             started_at,
         },
         now(),
@@ -65,7 +65,7 @@ fn a_completion_hands_the_slip_on_and_the_last_one_succeeds() {
     let out = step(Phase::Archive).step(
         &last,
         PhaseResult::Done {
-            done: rendered(),
+            done: Box::new(rendered()),
             started_at,
         },
         now(),
@@ -147,13 +147,13 @@ fn submissions_are_accepted_rejected_or_ignored() {
     let s = step(Phase::Ingest);
     let sub = submission(1, "minimal");
     assert_eq!(s.plan(&sub, Claim::Ours).unwrap().phase, Phase::Ingest);
-    assert_eq!(s.plan(&sub, Claim::Theirs), Err(Outcome::Skipped));
+    assert_eq!(s.plan(&sub, Claim::Theirs), Err(Box::new(Outcome::Skipped)));
     let bad = submission(2, "no-such-recipe");
     let out = s.plan(&bad, Claim::Ours).unwrap_err();
-    assert!(matches!(out, Outcome::Rejected { .. }), "{out:?}");
+    assert!(matches!(*out, Outcome::Rejected { .. }), "{out:?}");
     // A work item for another phase is not this phase's work.
     let out = s.plan(&item(3, Phase::Render, 1), Claim::Ours).unwrap_err();
-    assert!(matches!(out, Outcome::DeadLettered { .. }), "{out:?}");
+    assert!(matches!(*out, Outcome::DeadLettered { .. }), "{out:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use sprocket_platform::config::Config;
 
-use crate::dev::{Dev, DevOptions};
-use crate::sample;
+use sprocket_media::sample;
+use sprocket_server::dev::{Dev, DevOptions};
 
 pub async fn run(
     cfg: Config,

@@ -4,7 +4,9 @@ use anyhow::Context;
 use serde_json::Value;
 use sprocket_core::{Phase, Topics};
 
-use crate::scale::{self, OffsetResetPolicy, PartitionOffsets, ScaledObject, TopicReading};
+use sprocket_server::scale::{
+    self, OffsetResetPolicy, PartitionOffsets, ScaledObject, TopicReading,
+};
 
 /// Trigger settings to try instead of Sprocket's own (`ScaledObject::for_phase`);
 /// each applies to both of a phase's triggers (its topic and its retry topic).

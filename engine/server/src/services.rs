@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use sprocket_core::Phase;
-use sprocket_platform::bus::Bus;
+use sprocket_platform::bus::{Bus, BusError};
 use sprocket_platform::config::Config;
 use sprocket_projections::Projections;
 use sprocket_workers::{phase_work, run_worker, Stepper, Stores, WorkerHandle};
@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::projector::Projector;
+use crate::ServerError;
 
 /// A name for the `producer` field: the service and the host.
 pub fn producer_name(service: &str) -> String {
@@ -26,7 +27,7 @@ pub fn producer_name(service: &str) -> String {
     format!("sprocket-{service}@{host}")
 }
 
-pub fn open_projections(cfg: &Config) -> anyhow::Result<Projections> {
+pub fn open_projections(cfg: &Config) -> Result<Projections, ServerError> {
     let url = absolutize_sqlite(&cfg.database.url);
     let p = Projections::connect(&url)?;
     p.migrate()?;
@@ -51,13 +52,13 @@ pub async fn start_api(
     cfg: Arc<Config>,
     listener: TcpListener,
     stop: watch::Receiver<bool>,
-) -> anyhow::Result<JoinHandle<std::io::Result<()>>> {
+) -> Result<JoinHandle<std::io::Result<()>>, ServerError> {
     let bus = Bus::connect(&cfg, producer_name("api")).await?;
     let producer = bus.producer()?;
-    let lag = Arc::new(crate::lag::LagProbe::new(
-        bus.client_config(),
-        bus.topics.clone(),
-    )?);
+    let lag = Arc::new(
+        crate::lag::LagProbe::new(bus.client_config(), bus.topics.clone())
+            .map_err(BusError::kafka("the lag probe"))?,
+    );
     let state = AppState {
         lag,
         producer,
@@ -73,13 +74,13 @@ pub async fn start_projector(
     cfg: Arc<Config>,
     rebuild: bool,
     stop: watch::Receiver<bool>,
-) -> anyhow::Result<JoinHandle<()>> {
+) -> Result<JoinHandle<()>, ServerError> {
     let bus = Bus::connect(&cfg, producer_name("projector")).await?;
     let projector = Projector::new(bus, open_projections(&cfg)?, rebuild).await?;
     Ok(tokio::spawn(projector.run(stop)))
 }
 
-pub async fn start_worker(cfg: Arc<Config>, phase: Phase) -> anyhow::Result<WorkerHandle> {
+pub async fn start_worker(cfg: Arc<Config>, phase: Phase) -> Result<WorkerHandle, ServerError> {
     let bus = Bus::connect(&cfg, producer_name(&format!("worker-{phase}"))).await?;
     let stores = Stores::open(&cfg)?;
     let embedded = crate::standin::is_embedded(&bus);

@@ -20,6 +20,7 @@ use std::ffi::CStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::EmbeddedBroker;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -28,7 +29,6 @@ use rdkafka_sys as rdsys;
 use rdsys::types::RDKafkaApiKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sprocket_broker::EmbeddedBroker;
 use tokio::net::TcpListener;
 
 /// One fault, as posted.

@@ -8,8 +8,8 @@ use sprocket_platform::config::Config;
 use tokio::sync::watch;
 
 use super::{Cli, Command, TopicsAction};
-use crate::dev::{Dev, EmbeddedRegistry, Infra};
-use crate::services;
+use sprocket_server::dev::{Dev, EmbeddedRegistry, Infra};
+use sprocket_server::services;
 
 pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let cfg = Config::load(cli.config.as_deref(), &cli.overrides())?;
@@ -66,7 +66,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
                     listener.local_addr()?
                 );
                 let broker = infra.broker.clone().expect("sprocket broker embeds one");
-                tokio::spawn(crate::faults::serve(listener, broker));
+                tokio::spawn(sprocket_broker::faults::serve(listener, broker));
             }
             println!(
                 "sprocket broker: Kafka {} | schema registry {}",

@@ -174,8 +174,8 @@ pub struct DevArgs {
 impl DevArgs {
     /// The dev stack these flags (and the global `--kafka`, `--registry`)
     /// describe, with a worker for every phase.
-    pub fn options(&self, cli: &Cli) -> crate::dev::DevOptions {
-        crate::dev::DevOptions {
+    pub fn options(&self, cli: &Cli) -> sprocket_server::dev::DevOptions {
+        sprocket_server::dev::DevOptions {
             data_dir: self.data_dir.clone(),
             api_addr: self.api_addr.clone(),
             kafka_addr: self.kafka_addr.clone(),

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::services;
+use crate::{services, ServerError};
 
 #[derive(Debug, Clone)]
 pub struct DevOptions {
@@ -45,11 +45,16 @@ pub struct EmbeddedRegistry {
 }
 
 impl EmbeddedRegistry {
-    pub async fn start(addr: &str) -> anyhow::Result<EmbeddedRegistry> {
+    pub async fn start(addr: &str) -> Result<EmbeddedRegistry, ServerError> {
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-        let addr = listener.local_addr()?;
+            .map_err(|source| ServerError::Listen {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(ServerError::io("the registry's address"))?;
         let task = tokio::spawn(registry::serve(listener, std::future::pending()));
         tracing::info!(registry_addr = %addr, "embedded schema registry listening");
         Ok(EmbeddedRegistry { addr, task })
@@ -87,7 +92,7 @@ impl Infra {
         registry_addr: &str,
         topics: &Topics,
         partitions: i32,
-    ) -> anyhow::Result<Infra> {
+    ) -> Result<Infra, ServerError> {
         let broker = Self::embedded_broker(kafka_addr, topics, partitions).await?;
         let registry = EmbeddedRegistry::start(registry_addr).await?;
         Ok(Infra {
@@ -102,7 +107,7 @@ impl Infra {
         kafka_addr: &str,
         topics: &Topics,
         partitions: i32,
-    ) -> anyhow::Result<Arc<EmbeddedBroker>> {
+    ) -> Result<Arc<EmbeddedBroker>, ServerError> {
         let broker = Arc::new(EmbeddedBroker::start(kafka_addr).await?);
         for t in topics.all() {
             broker.create_topic(&t, partitions)?;
@@ -113,7 +118,7 @@ impl Infra {
     /// What `sprocket dev` runs on: the Kafka and registry the options name,
     /// embedded ones for those they leave out. On an existing Kafka, Sprocket's
     /// topics are created with CreateTopics (as `sprocket topics create` does).
-    pub async fn for_dev(opts: &DevOptions, cfg: &Config) -> anyhow::Result<Infra> {
+    pub async fn for_dev(opts: &DevOptions, cfg: &Config) -> Result<Infra, ServerError> {
         let topics = Topics::new(cfg.kafka.topic_prefix.clone());
         let broker = match &opts.kafka {
             Some(_) => None,
@@ -145,10 +150,10 @@ impl Infra {
             let report = bus.create_topics().await?;
             tracing::info!(kafka = %infra.kafka, "topics:\n{report}");
             if !report.differing().is_empty() {
-                anyhow::bail!(
+                return Err(ServerError::Topics(format!(
                     "Sprocket's topics on {} differ from its configuration:\n{report}",
                     infra.kafka
-                );
+                )));
             }
         }
         Ok(infra)
@@ -177,9 +182,13 @@ pub struct Dev {
 impl Dev {
     /// Starts everything; `base` supplies the options dev does not set itself
     /// (limits, allowed directories, retry policy).
-    pub async fn start(opts: &DevOptions, mut base: Config) -> anyhow::Result<Dev> {
-        std::fs::create_dir_all(&opts.data_dir)?;
-        let data = std::fs::canonicalize(&opts.data_dir)?;
+    pub async fn start(opts: &DevOptions, mut base: Config) -> Result<Dev, ServerError> {
+        let data_dir = ServerError::io(format!("data dir {}", opts.data_dir.display()));
+        std::fs::create_dir_all(&opts.data_dir).map_err(data_dir)?;
+        let data = std::fs::canonicalize(&opts.data_dir).map_err(ServerError::io(format!(
+            "data dir {}",
+            opts.data_dir.display()
+        )))?;
         let infra = Infra::for_dev(opts, &base).await?;
         base.kafka.brokers = infra.bootstrap_servers();
         base.registry.url = infra.registry_url();
@@ -187,7 +196,8 @@ impl Dev {
         base.store.url = format!("file://{}", data.join("store").display());
         base.archive.url = format!("file://{}", data.join("archive").display());
         let inbox = data.join("inbox");
-        std::fs::create_dir_all(&inbox)?;
+        std::fs::create_dir_all(&inbox)
+            .map_err(ServerError::io(format!("inbox {}", inbox.display())))?;
         if base.ingest.allowed_dirs.is_empty() {
             base.ingest.allowed_dirs.push(inbox);
         }
@@ -201,10 +211,16 @@ impl Dev {
         for &phase in &opts.workers {
             workers.push(services::start_worker(cfg.clone(), phase).await?);
         }
-        let listener = TcpListener::bind(&opts.api_addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.api_addr))?;
-        let api_addr = listener.local_addr()?;
+        let listener =
+            TcpListener::bind(&opts.api_addr)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: opts.api_addr.clone(),
+                    source,
+                })?;
+        let api_addr = listener
+            .local_addr()
+            .map_err(ServerError::io("the API's address"))?;
         let api = services::start_api(cfg.clone(), listener, stopped).await?;
         tracing::info!(%api_addr, data_dir = %data.display(), "sprocket dev is up");
         Ok(Dev {
