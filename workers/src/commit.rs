@@ -30,8 +30,15 @@ pub(crate) enum CommitError {
     #[error("the partition was revoked")]
     Revoked,
     /// Fenced, fatal, or still failing after the retries.
-    #[error(transparent)]
-    Bus(#[from] BusError),
+    #[error("{topic}/{partition} offsets {first}..={last}: {source}")]
+    Bus {
+        topic: String,
+        partition: i32,
+        first: i64,
+        last: i64,
+        #[source]
+        source: BusError,
+    },
 }
 
 impl From<Revoked> for CommitError {
@@ -49,11 +56,18 @@ pub(crate) async fn commit(
     lane: &LaneId,
     batch: &[Finished],
 ) -> Result<(), CommitError> {
-    let Some(last) = batch.last() else {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
         return Ok(());
     };
     let next = last.msg.offset() + 1;
-    let records = records(shared, batch).await?;
+    let at = |source| CommitError::Bus {
+        topic: lane.0.clone(),
+        partition: lane.1,
+        first: first.msg.offset(),
+        last: last.msg.offset(),
+        source,
+    };
+    let records = records(shared, batch).await.map_err(at)?;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -66,7 +80,7 @@ pub(crate) async fn commit(
             Err(e) => {
                 metrics().transactions.with_label_values(&["aborted"]).inc();
                 if !e.retryable() || attempt >= 5 {
-                    return Err(e.into());
+                    return Err(at(e));
                 }
                 tracing::warn!(topic = %lane.0, partition = lane.1, attempt, error = %e, "transaction failed; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await;

@@ -202,7 +202,7 @@ pub(crate) async fn lane_loop(
                     tracing::info!(%topic, partition, offset = last, "partition revoked: the outcome is left for its new owner");
                     return;
                 }
-                Err(CommitError::Bus(e)) => {
+                Err(e @ CommitError::Bus { .. }) => {
                     // Fenced, or Kafka unavailable for too long: rewind to the
                     // first uncommitted message and end the lane. Whatever it
                     // still holds is fetched again, in order, by a fresh lane

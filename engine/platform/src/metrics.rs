@@ -72,8 +72,14 @@ pub const ALL: [(&str, &str); 13] = [
 pub const JOB_STATUSES: [&str; 3] = ["succeeded", "failed", "cancelled"];
 /// `outcome` of [`PHASE_DURATION`]: what became of a work item (the workers'
 /// `Outcome::label`).
-pub const PHASE_OUTCOMES: [&str; 5] =
-    ["succeeded", "failed", "retried", "dead_lettered", "skipped"];
+pub const PHASE_OUTCOMES: [&str; 6] = [
+    "succeeded",
+    "failed",
+    "retried",
+    "dead_lettered",
+    "cancelled",
+    "skipped",
+];
 /// `class` of [`PHASE_FAILURES`].
 pub const FAILURE_CLASSES: [&str; 2] = ["retryable", "permanent"];
 /// `outcome` of [`TRANSACTIONS`].
