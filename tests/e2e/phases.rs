@@ -16,12 +16,26 @@ async fn a_backlog_shows_as_lag_with_its_age_and_keda_plan() {
             .await;
         assert_eq!(s, 202);
     }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (s, body) = app.get("/v1/phases").await;
-    assert_eq!(s, 200, "{body}");
-    let phases = body["phases"].as_array().unwrap();
+    // Wait until the backlog is visible and its oldest item over a second old.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (phases, ingest) = loop {
+        let (s, body) = app.get("/v1/phases").await;
+        assert_eq!(s, 200, "{body}");
+        let phases = body["phases"].as_array().unwrap().clone();
+        let ingest = phases
+            .iter()
+            .find(|p| p["phase"] == "ingest")
+            .unwrap()
+            .clone();
+        let aged = ingest["oldest_waiting_age_s"]
+            .as_f64()
+            .is_some_and(|a| a >= 1.0);
+        if (ingest["lag"] == 3 && aged) || std::time::Instant::now() > deadline {
+            break (phases, ingest);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(phases.len(), 4);
-    let ingest = phases.iter().find(|p| p["phase"] == "ingest").unwrap();
     assert_eq!(ingest["topic"], "sprocket.ingest");
     assert_eq!(ingest["group"], "sprocket-ingest");
     assert_eq!(ingest["lag"], 3, "{ingest:#}");
