@@ -17,7 +17,7 @@
 //! revoked lane can never commit an offset behind its successor's back,
 //! whatever the group coordinator accepts.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -145,10 +145,35 @@ impl LaneShared {
     }
 }
 
-/// A message started in the lane: its offset, and the task deciding its outcome.
+/// The lane's started messages, in offset order: each one's offset and key,
+/// and the tasks deciding their outcomes.
 struct Running {
-    offsets: VecDeque<i64>,
+    started: VecDeque<(i64, Option<Vec<u8>>)>,
     tasks: FuturesOrdered<JoinHandle<Finished>>,
+    /// Keys (job ids) of started messages not yet taken back: two messages
+    /// of one job never run at once (a job id submitted twice must see the
+    /// first submission's claim), so a message waits while its key runs.
+    keys: HashMap<Vec<u8>, usize>,
+}
+
+impl Running {
+    fn busy(&self, msg: &OwnedMessage) -> bool {
+        msg.key().is_some_and(|k| self.keys.contains_key(k))
+    }
+
+    /// Takes back the oldest started message: its offset.
+    fn taken(&mut self) -> i64 {
+        let (offset, key) = self.started.pop_front().unwrap_or((-1, None));
+        if let Some(k) = key {
+            if let Some(n) = self.keys.get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.keys.remove(&k);
+                }
+            }
+        }
+        offset
+    }
 }
 
 /// Handles one partition's messages until the channel closes, the worker
@@ -175,13 +200,16 @@ pub(crate) async fn lane_loop(
         .is_some_and(|s| s.skip_committed());
     let b = shared.batching;
     let mut running = Running {
-        offsets: VecDeque::new(),
+        started: VecDeque::new(),
         tasks: FuturesOrdered::new(),
+        keys: HashMap::new(),
     };
     let mut finished: Vec<Finished> = Vec::new();
     let mut oldest: Option<Instant> = None;
-    // A retried message waiting for its due time; it holds up the ones after it.
+    // A retried message waiting for its due time, or a message waiting for
+    // its job's running message; it holds up the ones after it.
     let mut waiting: Option<(OwnedMessage, Instant)> = None;
+    let mut held: Option<OwnedMessage> = None;
     let mut taking = true;
     loop {
         let commit_due = !finished.is_empty()
@@ -221,6 +249,12 @@ pub(crate) async fn lane_loop(
         if state.is_revoked() {
             return;
         }
+        if let Some(msg) = held.take_if(|m| !running.busy(m)) {
+            match due_at(&msg) {
+                Some(due) if due > Instant::now() => waiting = Some((msg, due)),
+                _ => start(&shared, &state, &mut running, msg),
+            }
+        }
         if !taking && waiting.is_none() && running.tasks.is_empty() && finished.is_empty() {
             return;
         }
@@ -229,7 +263,7 @@ pub(crate) async fn lane_loop(
         tokio::select! {
             biased;
             Some(done) = running.tasks.next(), if !running.tasks.is_empty() => {
-                let offset = running.offsets.pop_front().unwrap_or(-1);
+                let offset = running.taken();
                 let Ok(first) = done else {
                     // The message's task panicked: commit nothing from here on,
                     // read it again from its offset.
@@ -242,7 +276,7 @@ pub(crate) async fn lane_loop(
                 finished.push(first);
                 // Take every later message that is already finished, in order.
                 while let Some(Some(next)) = running.tasks.next().now_or_never() {
-                    let offset = running.offsets.pop_front().unwrap_or(-1);
+                    let offset = running.taken();
                     match next {
                         Ok(f) => finished.push(f),
                         Err(_) => {
@@ -256,20 +290,25 @@ pub(crate) async fn lane_loop(
             }
             _ = shared.stopping.cancelled(), if taking => {
                 taking = false;
-                // A message still waiting for its due time was never started.
+                // A message still waiting was never started.
                 waiting = None;
+                held = None;
             }
             _ = tokio::time::sleep_until(waiting.as_ref().map_or_else(Instant::now, |w| w.1)), if waiting.is_some() && room => {
                 if let Some((msg, _)) = waiting.take() {
                     start(&shared, &state, &mut running, msg);
                 }
             }
-            m = rx.recv(), if taking && waiting.is_none() && room => match m {
+            m = rx.recv(), if taking && waiting.is_none() && held.is_none() && room => match m {
                 None => taking = false,
                 Some(msg) => {
                     if skips_committed && msg.offset() < state.committed() {
                         tracing::debug!(%topic, partition, offset = msg.offset(), "already committed here; skipped");
                         shared.done_with(&state, &key, 1);
+                        continue;
+                    }
+                    if running.busy(&msg) {
+                        held = Some(msg);
                         continue;
                     }
                     match due_at(&msg) {
@@ -289,7 +328,11 @@ fn start(shared: &LaneShared, state: &LaneState, running: &mut Running, msg: Own
     let in_flight = shared.in_flight.clone();
     let cancel = state.stop.child_token();
     let span = tracing::info_span!("work", phase = %stepper.phase, topic = msg.topic(), partition = msg.partition(), offset = msg.offset());
-    running.offsets.push_back(msg.offset());
+    let key = msg.key().map(<[u8]>::to_vec);
+    if let Some(k) = &key {
+        *running.keys.entry(k.clone()).or_default() += 1;
+    }
+    running.started.push_back((msg.offset(), key));
     running.tasks.push_back(tokio::spawn(
         async move {
             let permit = tokio::select! {

@@ -56,10 +56,7 @@ impl Stepper {
         let ports = Ports {
             codec: Arc::new(bus.clone()),
             claims: Arc::new(StoreClaims(stores.work.clone())),
-            live: Arc::new(KafkaLive {
-                bus: bus.clone(),
-                producer: live,
-            }),
+            live: Arc::new(KafkaLive::new(bus.clone(), live)),
         };
         let mut stepper = Stepper::with_ports(
             work,
@@ -130,7 +127,7 @@ impl Stepper {
         if submission {
             sprocket_platform::metrics::metrics().jobs_submitted.inc();
             // Acceptance is a live fact: the same event id is republished on redelivery.
-            self.ports.live.publish(env.clone());
+            self.ports.live.publish_durably(env.clone()).await;
         }
         let result = self.run(&item, env.attempt.max(1), cancel).await;
         if matches!(result, PhaseResult::Cancelled) {

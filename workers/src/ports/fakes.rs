@@ -64,9 +64,14 @@ impl Claims for MemClaims {
 #[derive(Default)]
 pub struct MemLive(pub Mutex<Vec<Envelope>>);
 
+#[async_trait]
 impl Live for MemLive {
     fn publish(&self, env: Envelope) {
         self.0.lock().unwrap().push(env);
+    }
+
+    async fn publish_durably(&self, env: Envelope) {
+        self.publish(env);
     }
 }
 

@@ -14,6 +14,7 @@ use sprocket_core::machine::Claim;
 use sprocket_core::{Envelope, JobId};
 use sprocket_platform::bus::{Bus, BusError, Record};
 use sprocket_platform::store::{self, Store};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Claims, Codec, LaneId, Live, Transactions};
 use crate::rebalance::WorkerConsumer;
@@ -30,24 +31,67 @@ impl Codec for Bus {
     }
 }
 
-/// Live facts through a plain (non-transactional) producer.
+/// Live facts through a plain (non-transactional) producer, fed by one task
+/// so they reach the broker in the order they were published.
 pub struct KafkaLive {
-    pub bus: Bus,
-    pub producer: FutureProducer,
+    queue: mpsc::UnboundedSender<(Envelope, Option<oneshot::Sender<()>>)>,
 }
 
-impl Live for KafkaLive {
-    fn publish(&self, env: Envelope) {
-        let (bus, producer) = (self.bus.clone(), self.producer.clone());
+impl KafkaLive {
+    pub fn new(bus: Bus, producer: FutureProducer) -> KafkaLive {
+        let (queue, mut rx) = mpsc::unbounded_channel::<(Envelope, Option<oneshot::Sender<()>>)>();
         tokio::spawn(async move {
-            let sent = match bus.record(&bus.topics.events(), &env).await {
-                Ok(rec) => bus.send(&producer, &rec).await.map(|_| ()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = sent {
-                tracing::warn!(job_id = %env.job_id, kind = env.kind().0, error = %e, "live event not published");
+            let topic = bus.topics.events();
+            while let Some((env, done)) = rx.recv().await {
+                let sent = match bus.record(&topic, &env).await {
+                    // Enqueued in order; the delivery is awaited beside the queue.
+                    Ok(rec) => producer
+                        .send_result(rec.future())
+                        .map_err(|(e, _)| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let (job, kind) = (env.job_id.clone(), env.kind().0);
+                match sent {
+                    Ok(delivery) => {
+                        tokio::spawn(async move {
+                            match delivery.await {
+                                Ok(Ok(_)) => {}
+                                Ok(Err((e, _))) => {
+                                    tracing::warn!(job_id = %job, kind, error = %e, "live event not published")
+                                }
+                                Err(_) => {
+                                    tracing::warn!(job_id = %job, kind, "live event not published: cancelled")
+                                }
+                            }
+                            if let Some(done) = done {
+                                let _ = done.send(());
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(job_id = %job, kind, error = %e, "live event not published");
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                    }
+                }
             }
         });
+        KafkaLive { queue }
+    }
+}
+
+#[async_trait]
+impl Live for KafkaLive {
+    fn publish(&self, env: Envelope) {
+        let _ = self.queue.send((env, None));
+    }
+
+    async fn publish_durably(&self, env: Envelope) {
+        let (done, delivered) = oneshot::channel();
+        if self.queue.send((env, Some(done))).is_ok() {
+            let _ = delivered.await;
+        }
     }
 }
 

@@ -35,10 +35,15 @@ pub trait Claims: Send + Sync + 'static {
 }
 
 /// Publishes live facts (acceptance, `PhaseStarted`, `PhaseProgress`) outside
-/// any transaction: they say what is happening, not what was decided.
+/// any transaction: they say what is happening, not what was decided. Facts
+/// are written in the order they are published.
+#[async_trait]
 pub trait Live: Send + Sync + 'static {
     /// Sends without waiting for the broker; a failure is logged.
     fn publish(&self, env: Envelope);
+    /// Sends and waits until the broker has it (or gave up; that is logged):
+    /// a submission's acceptance is in the log before anything of its job.
+    async fn publish_durably(&self, env: Envelope);
 }
 
 /// The transactional bus of a worker's lanes: records and the consumed

@@ -210,3 +210,48 @@ async fn transient_failures_are_retried_and_fencing_rewinds() {
     assert!(l.tx.committed.lock().unwrap().is_empty());
     assert_eq!(l.tx.rewound.lock().unwrap()[0], ((TOPIC.into(), 0), 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_messages_of_one_job_never_run_at_once() {
+    let (peak, now) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (p, n) = (peak.clone(), now.clone());
+    let work = Scripted {
+        phase: Phase::Render,
+        run: Box::new(move |item| {
+            let (p, n) = (p.clone(), n.clone());
+            let same = item.job_id.as_str() == "job-1";
+            Box::pin(async move {
+                if same {
+                    let running = n.fetch_add(1, Ordering::SeqCst) + 1;
+                    p.fetch_max(running, Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if same {
+                    n.fetch_sub(1, Ordering::SeqCst);
+                }
+                Ok(rendered())
+            })
+        }),
+    };
+    let l = lane(work, 8);
+    // job-1 three times (a redelivered or resubmitted item), job-2 between.
+    for (offset, job) in [(0, 1), (1, 2), (2, 1), (3, 1)] {
+        l.state.add();
+        let env = item(job, Phase::Render, 1);
+        l.send.send(message(TOPIC, 0, offset, &env)).unwrap();
+    }
+    l.until_committed(4).await;
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        1,
+        "job-1's items ran one at a time"
+    );
+    let (keys, _) = l.committed();
+    assert_eq!(
+        keys,
+        ["job-1", "job-2", "job-1", "job-1"],
+        "in offset order"
+    );
+    l.stopping.cancel();
+    l.task.await.unwrap();
+}
