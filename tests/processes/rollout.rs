@@ -99,9 +99,12 @@ async fn long_renders_against_rollouts_and_joins() {
     ));
     render.kill_all();
 
-    // 3. A worker joins while renders run.
-    render.start("join-a", &[]);
-    render.start("join-b", &[]);
+    // 3. A worker joins while renders run. One render at a time per worker,
+    // so two renders running are on two partitions, and the join's
+    // rebalance can move at most one of them.
+    let one = [("SPROCKET__WORKER__MAX_IN_FLIGHT", "1")];
+    render.start_env("join-a", &[], &one);
+    render.start_env("join-b", &[], &one);
     wait_for_assignments(&mut render, &["join-a", "join-b"]).await;
     let (status, body) = render
         .healthz("join-a")
@@ -221,7 +224,7 @@ async fn batch(
             )
             .await;
         in_flight = rendering(&events.records);
-        render.start("join-c", &[]);
+        render.start_env("join-c", &[], &[("SPROCKET__WORKER__MAX_IN_FLIGHT", "1")]);
         wait_for_assignments(render, &["join-c"]).await;
     }
     for id in &ids {

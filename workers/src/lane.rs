@@ -247,6 +247,9 @@ pub(crate) async fn lane_loop(
             continue;
         }
         if state.is_revoked() {
+            if let Some(&(offset, _)) = running.started.front() {
+                tracing::info!(%topic, partition, offset, "partition revoked: the outcome is left for its new owner");
+            }
             return;
         }
         if let Some(msg) = held.take_if(|m| !running.busy(m)) {
