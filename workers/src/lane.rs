@@ -87,6 +87,12 @@ impl LaneState {
         self.committed.load(Ordering::SeqCst)
     }
 
+    /// Records that everything before `next` is committed (by this lane or
+    /// the one it replaces).
+    pub(crate) fn raise_committed(&self, next: i64) {
+        self.committed.fetch_max(next, Ordering::SeqCst);
+    }
+
     pub(crate) fn is_revoked(&self) -> bool {
         *self.gate.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -221,7 +227,7 @@ pub(crate) async fn lane_loop(
             let last = finished[n - 1].msg.offset();
             match commit(&shared, &state, &key, &finished).await {
                 Ok(()) => {
-                    state.committed.store(last + 1, Ordering::SeqCst);
+                    state.raise_committed(last + 1);
                     shared.done_with(&state, &key, n);
                     finished.clear();
                     oldest = None;
