@@ -15,6 +15,7 @@ mod apply;
 mod connection;
 mod cursor;
 mod error;
+mod fold;
 mod pool;
 mod queries;
 mod rows;

@@ -12,8 +12,10 @@ pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-#[derive(Debug, Clone, Insertable, AsChangeset, Queryable, Selectable)]
-#[diesel(table_name = jobs)]
+// `None` is written as NULL, never as DEFAULT (which SQLite's multi-row
+// inserts lack), so rows can be inserted many at a time on both backends.
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = jobs, treat_none_as_default_value = false)]
 pub(crate) struct JobRow {
     pub id: String,
     pub status: String,
@@ -63,7 +65,7 @@ pub(crate) fn parse_event(event_id: &str, body: &str) -> Result<Envelope, Projec
 }
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
-#[diesel(table_name = events)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
 pub(crate) struct EventRow {
     pub event_id: String,
     pub job_id: String,
@@ -89,6 +91,13 @@ impl EventRow {
             kafka_partition: position.partition,
             kafka_offset: position.offset,
         }
+    }
+
+    /// Moves the row to `position` (the event's copy on its canonical topic).
+    pub fn place(&mut self, position: &Position) {
+        self.topic = position.topic.clone();
+        self.kafka_partition = position.partition;
+        self.kafka_offset = position.offset;
     }
 }
 
