@@ -1,18 +1,17 @@
 //! Projecting a batch of events: rows and offsets in one transaction, in a
 //! handful of statements whatever the batch's size. What the batch touches is
-//! read in three queries, folded in memory ([`fold::plan`]), and written with
+//! read in two primary-key lookups, folded in memory ([`fold::plan`]), and written with
 //! multi-row statements.
 
 use std::collections::HashSet;
 
-use diesel::dsl::max;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel::upsert::excluded;
 use sprocket_core::{Envelope, EventBody};
 
 use crate::connection::AnyConnection;
-use crate::fold::{self, Known, Plan};
+use crate::fold::{self, Known, Plan, StoredJob};
 use crate::rows::JobRow;
 use crate::schema::{events, jobs, offsets};
 use crate::{Applied, Position, ProjectionError};
@@ -85,22 +84,18 @@ fn known(
             .map(|e| e.job_id.as_str()),
     );
     for chunk in job_ids.chunks(CHUNK) {
-        let rows: Vec<(String, String, String)> = jobs::table
+        let rows: Vec<(String, String, String, i64)> = jobs::table
             .filter(jobs::id.eq_any(chunk))
-            .select((jobs::id, jobs::state, jobs::submitted_at))
+            .select((jobs::id, jobs::state, jobs::submitted_at, jobs::last_seq))
             .load(conn)
             .map_err(query("load jobs"))?;
-        for (id, state, submitted) in rows {
-            known.jobs.entry(id).or_default().row = Some((state, submitted));
-        }
-        let seqs: Vec<(String, Option<i64>)> = events::table
-            .filter(events::job_id.eq_any(chunk))
-            .group_by(events::job_id)
-            .select((events::job_id, max(events::seq)))
-            .load(conn)
-            .map_err(query("load sequence numbers"))?;
-        for (id, last) in seqs {
-            known.jobs.entry(id).or_default().last_seq = last;
+        for (id, state, submitted_at, last_seq) in rows {
+            let job = StoredJob {
+                state,
+                submitted_at,
+                last_seq,
+            };
+            known.jobs.insert(id, job);
         }
     }
     Ok(known)
@@ -156,6 +151,7 @@ fn write(conn: &mut AnyConnection, plan: &Plan) -> Result<(), ProjectionError> {
                     jobs::submitted_at.eq(excluded(jobs::submitted_at)),
                     jobs::updated_at.eq(excluded(jobs::updated_at)),
                     jobs::state.eq(excluded(jobs::state)),
+                    jobs::last_seq.eq(excluded(jobs::last_seq)),
                 ))
                 .execute(c))
         },

@@ -10,19 +10,19 @@ use crate::rows::{parse_job, timestamp, EventRow, JobRow};
 use crate::{Applied, Position, ProjectionError};
 
 /// What the database holds for a batch: event ids already stored, and the
-/// stored state of the jobs the batch's new events belong to.
+/// stored rows of the jobs the batch's new events belong to.
 #[derive(Debug, Default)]
 pub(crate) struct Known {
     pub events: HashSet<String>,
     pub jobs: HashMap<String, StoredJob>,
 }
 
-/// A job row as stored, and the highest sequence number of its events.
-#[derive(Debug, Default)]
+/// A job row as stored.
+#[derive(Debug)]
 pub(crate) struct StoredJob {
-    /// `(state, submitted_at)`; `None` while no row exists (events may precede it).
-    pub row: Option<(String, String)>,
-    pub last_seq: Option<i64>,
+    pub state: String,
+    pub submitted_at: String,
+    pub last_seq: i64,
 }
 
 /// A job touched by the batch, written back once at the end.
@@ -38,7 +38,7 @@ pub(crate) struct Touched {
 
 impl Touched {
     pub fn row(&self) -> JobRow {
-        JobRow::from_job(&self.job, &self.fallback_submitted)
+        JobRow::from_job(&self.job, &self.fallback_submitted, self.next_seq - 1)
     }
 }
 
@@ -91,8 +91,7 @@ pub(crate) fn plan(
         let t = match plan.jobs.get_mut(key) {
             Some(t) => t,
             None => {
-                let stored = known.jobs.remove(key).unwrap_or_default();
-                let t = touch(e, stored)?;
+                let t = touch(e, known.jobs.remove(key))?;
                 plan.jobs.entry(key.to_owned()).or_insert(t)
             }
         };
@@ -113,16 +112,19 @@ pub(crate) fn plan(
 }
 
 /// The job `e` belongs to, as stored or new, with its next sequence number.
-fn touch(e: &Envelope, stored: StoredJob) -> Result<Touched, ProjectionError> {
-    let id = e.job_id.as_str();
-    let (job, fallback_submitted) = match stored.row {
-        Some((state, submitted)) => (parse_job(id, &state)?, submitted),
-        None => (Job::new(e.job_id.clone()), timestamp(e.occurred_at)),
+fn touch(e: &Envelope, stored: Option<StoredJob>) -> Result<Touched, ProjectionError> {
+    let (job, fallback_submitted, last_seq) = match stored {
+        Some(s) => (
+            parse_job(e.job_id.as_str(), &s.state)?,
+            s.submitted_at,
+            s.last_seq,
+        ),
+        None => (Job::new(e.job_id.clone()), timestamp(e.occurred_at), 0),
     };
     Ok(Touched {
         job,
         fallback_submitted,
-        next_seq: stored.last_seq.unwrap_or(0) + 1,
+        next_seq: last_seq + 1,
         last: (Position::new("", 0, 0), e.event_id.clone()),
     })
 }

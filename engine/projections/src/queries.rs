@@ -139,6 +139,7 @@ pub(crate) fn snapshot(conn: &mut AnyConnection) -> Result<Value, ProjectionErro
                 "attempts": r.attempts,
                 "submitted_at": r.submitted_at,
                 "updated_at": r.updated_at,
+                "last_seq": r.last_seq,
                 "state": parse("job state", &r.id, &r.state)?,
             }))
         })

@@ -25,12 +25,14 @@ pub(crate) struct JobRow {
     pub submitted_at: String,
     pub updated_at: String,
     pub state: String,
+    pub last_seq: i64,
 }
 
 impl JobRow {
-    /// The row for a folded job. A job seen before its submission sorts by
-    /// `fallback`: the time its first event was projected.
-    pub fn from_job(job: &Job, fallback: &str) -> JobRow {
+    /// The row for a folded job whose last stored event is `last_seq`. A job
+    /// seen before its submission sorts by `fallback`: the time its first
+    /// event was projected.
+    pub fn from_job(job: &Job, fallback: &str, last_seq: i64) -> JobRow {
         let stamp =
             |t: Option<DateTime<Utc>>| t.map(timestamp).unwrap_or_else(|| fallback.to_owned());
         JobRow {
@@ -42,6 +44,7 @@ impl JobRow {
             submitted_at: stamp(job.submitted_at),
             updated_at: stamp(job.updated_at),
             state: serde_json::to_string(job).expect("a job always serializes"),
+            last_seq,
         }
     }
 }
