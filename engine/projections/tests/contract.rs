@@ -352,7 +352,9 @@ fn a_submission_takes_its_canonical_position(p: &Projections) {
     let n = h.events.len();
 
     // Seen on the intake first, then on the events topic in a later batch.
-    let first = p.apply_canonical(&[intake.clone()], EVENTS).unwrap();
+    let first = p
+        .apply_canonical(std::slice::from_ref(&intake), EVENTS)
+        .unwrap();
     assert_eq!(
         first,
         Applied {
