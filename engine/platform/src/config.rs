@@ -68,6 +68,20 @@ pub struct DatabaseConfig {
     /// Projection database: `postgres://…` or `sqlite://<path>`
     /// (`SPROCKET__DATABASE__URL`, `--database`).
     pub url: String,
+    /// Most connections each process keeps to it (`SPROCKET__DATABASE__POOL_SIZE`):
+    /// API reads run side by side on them and beside the projector's writes.
+    /// Opened as needed, closed after idling. `sqlite://:memory:` is always one.
+    pub pool_size: u32,
+    /// How long a query waits for a free connection, or for the database to
+    /// come back, before it fails (the API answers 503, the projector retries),
+    /// in milliseconds (`SPROCKET__DATABASE__POOL_TIMEOUT_MS`).
+    pub pool_timeout_ms: u64,
+}
+
+impl DatabaseConfig {
+    /// Largest accepted `pool_size`: well past what one process can use, and
+    /// still under PostgreSQL's default `max_connections`.
+    pub const MAX_POOL_SIZE: u32 = 64;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +172,8 @@ impl Default for Config {
             },
             database: DatabaseConfig {
                 url: "sqlite://data/sprocket.db".into(),
+                pool_size: 10,
+                pool_timeout_ms: 2_000,
             },
             store: StoreConfig {
                 url: "file://data/store".into(),
@@ -302,6 +318,16 @@ impl Config {
         {
             return invalid("database.url", "use postgres://… or sqlite://…".into());
         }
+        let pool = self.database.pool_size;
+        if !(1..=DatabaseConfig::MAX_POOL_SIZE).contains(&pool) {
+            return invalid(
+                "database.pool_size",
+                format!("{pool}: must be 1–{}", DatabaseConfig::MAX_POOL_SIZE),
+            );
+        }
+        if self.database.pool_timeout_ms == 0 {
+            return invalid("database.pool_timeout_ms", "must be ≥ 1".into());
+        }
         for (key, url) in [
             ("store.url", &self.store.url),
             ("archive.url", &self.archive.url),
@@ -379,6 +405,31 @@ mod tests {
             assert_eq!(c.kafka.brokers, "file:1");
             assert_eq!(c.api.addr, "127.0.0.1:2");
             assert_eq!(c.database.url, "sqlite://z.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_pool_is_sized_from_the_environment_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(c.database.pool_size, 10);
+            jail.set_env("SPROCKET__DATABASE__POOL_SIZE", "24");
+            jail.set_env("SPROCKET__DATABASE__POOL_TIMEOUT_MS", "500");
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert_eq!(
+                (c.database.pool_size, c.database.pool_timeout_ms),
+                (24, 500)
+            );
+            for bad in ["0", "65"] {
+                jail.set_env("SPROCKET__DATABASE__POOL_SIZE", bad);
+                let e = Config::load(None, &Overrides::default()).unwrap_err();
+                assert!(e.to_string().contains("database.pool_size"), "{e}");
+            }
+            jail.set_env("SPROCKET__DATABASE__POOL_SIZE", "4");
+            jail.set_env("SPROCKET__DATABASE__POOL_TIMEOUT_MS", "0");
+            let e = Config::load(None, &Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("database.pool_timeout_ms"), "{e}");
             Ok(())
         });
     }

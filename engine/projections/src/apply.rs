@@ -1,35 +1,41 @@
-//! Projecting a batch of events: rows and offsets in one transaction.
+//! Projecting a batch of events: rows and offsets in one transaction, in a
+//! handful of statements whatever the batch's size. What the batch touches is
+//! read in two primary-key lookups, folded in memory ([`fold::plan`]), and written with
+//! multi-row statements.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 
-use diesel::dsl::max;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use sprocket_core::{Action, Envelope, EventBody, Job};
+use diesel::upsert::excluded;
+use sprocket_core::{Envelope, EventBody};
 
 use crate::connection::AnyConnection;
-use crate::rows::{parse_job, timestamp, EventRow, JobRow};
+use crate::fold::{self, Known, Plan, StoredJob};
+use crate::rows::JobRow;
 use crate::schema::{events, jobs, offsets};
 use crate::{Applied, Position, ProjectionError};
 
-/// A job touched by the batch, written back once at the end.
-struct Touched {
-    job: Job,
-    /// Whether a row exists already (update) or not (insert).
-    stored: bool,
-    /// The sort key to use while the job has no submission: the stored one, or
-    /// the time of the first event seen.
-    fallback_submitted: String,
-    next_seq: i64,
-    /// The last event of the batch that changed it, for error context.
-    last: (Position, String),
+/// Runs `$body` with `$c` bound to the open backend's own connection, for the
+/// statements the multi-backend connection cannot express (multi-row inserts,
+/// `ON CONFLICT`): written once, compiled for each backend.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            AnyConnection::Postgres($c) => $body,
+            AnyConnection::Sqlite($c) => $body,
+        }
+    };
 }
 
-/// In one transaction: for each `(position, envelope)`, skip work items, event
-/// ids already stored and resubmissions of a known job; otherwise fold the event into its job (loaded, or new),
-/// store the event with the job's next sequence number, and save the job. Then
-/// move each partition's next offset to `max(stored, offset + 1)` over every
-/// position in the batch, skipped ones included.
+/// Most rows, or ids in a list, per statement: well under the bind-parameter
+/// limits of both backends.
+const CHUNK: usize = 500;
+
+/// In one transaction: fold the batch ([`fold::plan`] has the rules), store its
+/// new events, write back the jobs it touched, then move each partition's
+/// next offset to `max(stored, offset + 1)` over every position in the batch,
+/// skipped ones included.
 pub(crate) fn apply_batch(
     conn: &mut AnyConnection,
     batch: &[(Position, Envelope)],
@@ -39,132 +45,143 @@ pub(crate) fn apply_batch(
         return Ok(Applied::default());
     }
     conn.transaction(|conn| {
-        let mut applied = Applied::default();
-        let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
-        for (position, e) in batch {
-            let at = |source| event_error(position, e, source);
-            if matches!(e.body, EventBody::WorkItem(_)) {
-                applied.skipped += 1;
-                continue;
-            }
-            if is_stored(conn, &e.event_id).map_err(at)? {
-                if canonical == Some(position.topic.as_str()) {
-                    diesel::update(events::table.find(&e.event_id))
-                        .set((
-                            events::topic.eq(&position.topic),
-                            events::kafka_partition.eq(position.partition),
-                            events::kafka_offset.eq(position.offset),
-                        ))
-                        .execute(conn)
-                        .map_err(at)?;
-                }
-                applied.skipped += 1;
-                continue;
-            }
-            let key = e.job_id.to_string();
-            let t = match touched.get_mut(&key) {
-                Some(t) => t,
-                None => {
-                    let loaded = load(conn, e).map_err(|err| match err {
-                        Loaded::Db(source) => at(source),
-                        Loaded::Corrupt(c) => c,
-                    })?;
-                    touched.entry(key).or_insert(loaded)
-                }
+        let known = known(conn, batch)?;
+        let plan = fold::plan(batch, canonical, known)?;
+        write(conn, &plan)?;
+        advance_offsets(conn, batch)?;
+        Ok(plan.applied)
+    })
+}
+
+fn query(context: &'static str) -> impl Fn(DieselError) -> ProjectionError {
+    move |source| ProjectionError::Query { context, source }
+}
+
+/// The batch's event ids already stored, and the stored jobs of the others.
+fn known(
+    conn: &mut AnyConnection,
+    batch: &[(Position, Envelope)],
+) -> Result<Known, ProjectionError> {
+    let facts: Vec<&Envelope> = batch
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| !matches!(e.body, EventBody::WorkItem(_)))
+        .collect();
+    let ids: Vec<&str> = unique(facts.iter().map(|e| e.event_id.as_str()));
+    let mut known = Known::default();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<String> = events::table
+            .filter(events::event_id.eq_any(chunk))
+            .select(events::event_id)
+            .load(conn)
+            .map_err(query("find stored events"))?;
+        known.events.extend(found);
+    }
+    let job_ids = unique(
+        facts
+            .iter()
+            .filter(|e| !known.events.contains(&e.event_id))
+            .map(|e| e.job_id.as_str()),
+    );
+    for chunk in job_ids.chunks(CHUNK) {
+        let rows: Vec<(String, String, String, i64)> = jobs::table
+            .filter(jobs::id.eq_any(chunk))
+            .select((jobs::id, jobs::state, jobs::submitted_at, jobs::last_seq))
+            .load(conn)
+            .map_err(query("load jobs"))?;
+        for (id, state, submitted_at, last_seq) in rows {
+            let job = StoredJob {
+                state,
+                submitted_at,
+                last_seq,
             };
-            // Only a job's first submission is part of its history. Replay
-            // executes nothing: the actions only say whether the event
-            // was a duplicate submission.
-            if t.job.apply(e).contains(&Action::IgnoreDuplicate) {
-                applied.skipped += 1;
-                continue;
-            }
-            let row = EventRow::new(position, e, t.next_seq);
-            diesel::insert_into(events::table)
-                .values(&row)
-                .execute(conn)
-                .map_err(at)?;
-            t.next_seq += 1;
-            t.last = (position.clone(), e.event_id.clone());
-            applied.events += 1;
+            known.jobs.insert(id, job);
         }
-        for t in touched.values() {
-            save(conn, t).map_err(|source| ProjectionError::Event {
+    }
+    Ok(known)
+}
+
+/// Distinct values, in first-seen order.
+fn unique<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    values.filter(|v| seen.insert(*v)).collect()
+}
+
+fn write(conn: &mut AnyConnection, plan: &Plan) -> Result<(), ProjectionError> {
+    for (event_id, to) in &plan.moves {
+        diesel::update(events::table.find(event_id))
+            .set((
+                events::topic.eq(&to.topic),
+                events::kafka_partition.eq(to.partition),
+                events::kafka_offset.eq(to.offset),
+            ))
+            .execute(conn)
+            .map_err(query("move an event to its canonical topic"))?;
+    }
+    insert_rows(
+        conn,
+        &plan.events,
+        |conn, rows| {
+            on_backend!(conn, |c| diesel::insert_into(events::table)
+                .values(rows)
+                .execute(c))
+        },
+        |row, source| ProjectionError::Event {
+            position: Position::new(&row.topic, row.kafka_partition, row.kafka_offset),
+            job_id: row.job_id.clone(),
+            event_id: row.event_id.clone(),
+            source,
+        },
+    )?;
+    // A job's row is written whole: inserted, or replacing the stored one.
+    let rows: Vec<JobRow> = plan.jobs.values().map(|t| t.row()).collect();
+    insert_rows(
+        conn,
+        &rows,
+        |conn, rows| {
+            on_backend!(conn, |c| diesel::insert_into(jobs::table)
+                .values(rows)
+                .on_conflict(jobs::id)
+                .do_update()
+                .set((
+                    jobs::status.eq(excluded(jobs::status)),
+                    jobs::phase.eq(excluded(jobs::phase)),
+                    jobs::progress.eq(excluded(jobs::progress)),
+                    jobs::attempts.eq(excluded(jobs::attempts)),
+                    jobs::submitted_at.eq(excluded(jobs::submitted_at)),
+                    jobs::updated_at.eq(excluded(jobs::updated_at)),
+                    jobs::state.eq(excluded(jobs::state)),
+                    jobs::last_seq.eq(excluded(jobs::last_seq)),
+                ))
+                .execute(c))
+        },
+        |row, source| {
+            let t = &plan.jobs[&row.id];
+            ProjectionError::Event {
                 position: t.last.0.clone(),
-                job_id: t.job.id.to_string(),
+                job_id: row.id.clone(),
                 event_id: t.last.1.clone(),
                 source,
-            })?;
+            }
+        },
+    )
+}
+
+/// Inserts `rows` [`CHUNK`] at a time. A chunk the database refuses is tried
+/// again row by row (from a savepoint), so the error names the row at fault.
+fn insert_rows<R>(
+    conn: &mut AnyConnection,
+    rows: &[R],
+    insert: impl Fn(&mut AnyConnection, &[R]) -> QueryResult<usize>,
+    blame: impl Fn(&R, DieselError) -> ProjectionError,
+) -> Result<(), ProjectionError> {
+    for chunk in rows.chunks(CHUNK) {
+        let whole = conn.transaction(|conn| insert(conn, chunk));
+        if whole.is_err() {
+            for row in chunk {
+                insert(conn, std::slice::from_ref(row)).map_err(|e| blame(row, e))?;
+            }
         }
-        advance_offsets(conn, batch)?;
-        Ok(applied)
-    })
-}
-
-fn event_error(position: &Position, e: &Envelope, source: DieselError) -> ProjectionError {
-    ProjectionError::Event {
-        position: position.clone(),
-        job_id: e.job_id.to_string(),
-        event_id: e.event_id.clone(),
-        source,
-    }
-}
-
-fn is_stored(conn: &mut AnyConnection, event_id: &str) -> QueryResult<bool> {
-    events::table
-        .find(event_id)
-        .select(events::event_id)
-        .first::<String>(conn)
-        .optional()
-        .map(|found| found.is_some())
-}
-
-enum Loaded {
-    Db(DieselError),
-    Corrupt(ProjectionError),
-}
-
-/// The job `e` belongs to, as stored, or new; with its next sequence number.
-fn load(conn: &mut AnyConnection, e: &Envelope) -> Result<Touched, Loaded> {
-    let id = e.job_id.as_str();
-    let row = jobs::table
-        .find(id)
-        .select((jobs::state, jobs::submitted_at))
-        .first::<(String, String)>(conn)
-        .optional()
-        .map_err(Loaded::Db)?;
-    let last_seq = events::table
-        .filter(events::job_id.eq(id))
-        .select(max(events::seq))
-        .first::<Option<i64>>(conn)
-        .map_err(Loaded::Db)?;
-    let (job, stored, fallback_submitted) = match row {
-        Some((state, submitted)) => (
-            parse_job(id, &state).map_err(Loaded::Corrupt)?,
-            true,
-            submitted,
-        ),
-        None => (Job::new(e.job_id.clone()), false, timestamp(e.occurred_at)),
-    };
-    Ok(Touched {
-        job,
-        stored,
-        fallback_submitted,
-        next_seq: last_seq.unwrap_or(0) + 1,
-        last: (Position::new("", 0, 0), e.event_id.clone()),
-    })
-}
-
-fn save(conn: &mut AnyConnection, t: &Touched) -> QueryResult<()> {
-    let row = JobRow::from_job(&t.job, &t.fallback_submitted);
-    if t.stored {
-        diesel::update(jobs::table.find(&row.id))
-            .set(&row)
-            .execute(conn)?;
-    } else {
-        diesel::insert_into(jobs::table)
-            .values(&row)
-            .execute(conn)?;
     }
     Ok(())
 }
@@ -174,30 +191,21 @@ fn advance_offsets(
     conn: &mut AnyConnection,
     batch: &[(Position, Envelope)],
 ) -> Result<(), ProjectionError> {
-    let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
-    for (p, _) in batch {
-        let n = next.entry((p.topic.as_str(), p.partition)).or_insert(0);
-        *n = (*n).max(p.offset.saturating_add(1));
-    }
-    let write = |source| ProjectionError::Query {
-        context: "advance offsets",
-        source,
-    };
-    for ((topic, partition), n) in next {
+    let write = query("advance offsets");
+    let stored: Vec<(String, i32, i64)> = offsets::table.load(conn).map_err(&write)?;
+    for ((topic, partition), n) in fold::next_offsets(batch) {
         let key = (topic, partition);
-        let stored = offsets::table
-            .find(key)
-            .select(offsets::next_offset)
-            .first::<i64>(conn)
-            .optional()
-            .map_err(write)?;
-        match stored {
+        let current = stored
+            .iter()
+            .find(|(t, p, _)| t == topic && *p == partition)
+            .map(|&(_, _, o)| o);
+        match current {
             Some(s) if s >= n => {}
             Some(_) => {
                 diesel::update(offsets::table.find(key))
                     .set(offsets::next_offset.eq(n))
                     .execute(conn)
-                    .map_err(write)?;
+                    .map_err(&write)?;
             }
             None => {
                 diesel::insert_into(offsets::table)
@@ -207,7 +215,7 @@ fn advance_offsets(
                         offsets::next_offset.eq(n),
                     ))
                     .execute(conn)
-                    .map_err(write)?;
+                    .map_err(&write)?;
             }
         }
     }

@@ -60,9 +60,15 @@ pub enum ProjectionError {
     #[error("invalid page cursor {0:?}")]
     InvalidCursor(String),
 
-    /// An earlier call panicked while holding the connection.
-    #[error("the projection connection was poisoned by a panic")]
-    Poisoned,
+    /// No connection came free, or could be opened, within the pool's timeout:
+    /// the database is down or every connection is busy.
+    #[error("no projection database connection ({backend}) within {waited:?}: {source}")]
+    Pool {
+        backend: &'static str,
+        waited: std::time::Duration,
+        #[source]
+        source: diesel::r2d2::PoolError,
+    },
 }
 
 /// A database error inside a transaction, before more context is known.
@@ -80,15 +86,14 @@ impl ProjectionError {
     /// the connection was lost, it was busy or a transaction lost a serialization race.
     pub fn retryable(&self) -> bool {
         match self {
-            ProjectionError::Connect { .. } => true,
+            ProjectionError::Connect { .. } | ProjectionError::Pool { .. } => true,
             ProjectionError::Query { source, .. } | ProjectionError::Event { source, .. } => {
                 transient(source)
             }
             ProjectionError::InvalidUrl { .. }
             | ProjectionError::Migration { .. }
             | ProjectionError::Corrupt { .. }
-            | ProjectionError::InvalidCursor(_)
-            | ProjectionError::Poisoned => false,
+            | ProjectionError::InvalidCursor(_) => false,
         }
     }
 
@@ -103,13 +108,20 @@ impl ProjectionError {
     }
 }
 
-/// The connection itself is gone (the server closed it or it cannot send).
+/// The connection itself is gone (the server closed it, is ending it, or it
+/// cannot send).
 fn broken(e: &DieselError) -> bool {
     match e {
-        DieselError::DatabaseError(kind, _) => matches!(
-            kind,
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
-        ),
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        // PostgreSQL's FATAL before it closes the session (shutdown,
+        // pg_terminate_backend) arrives without a dedicated kind.
+        DieselError::DatabaseError(_, info) => {
+            let m = info.message();
+            m.contains("terminating connection") || m.contains("server closed the connection")
+        }
         DieselError::BrokenTransactionManager => true,
         DieselError::RollbackErrorOnCommit { rollback_error, .. } => broken(rollback_error),
         _ => false,
@@ -126,11 +138,10 @@ fn transient(e: &DieselError) -> bool {
         DieselError::DatabaseError(_, info) => {
             let m = info.message();
             // SQLite's SQLITE_BUSY / SQLITE_LOCKED and PostgreSQL's deadlock or
-            // shutdown messages arrive without a dedicated kind.
+            // starting/stopping messages arrive without a dedicated kind.
             m.contains("database is locked")
                 || m.contains("database table is locked")
                 || m.contains("deadlock detected")
-                || m.contains("terminating connection")
                 || m.contains("the database system is")
         }
         DieselError::RollbackErrorOnCommit { commit_error, .. } => transient(commit_error),
@@ -178,5 +189,15 @@ mod tests {
             source: ConnectionError::BadConnection("refused".into()),
         };
         assert!(down.retryable());
+
+        let terminated = ProjectionError::Query {
+            context: "t",
+            source: DieselError::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new("terminating connection due to administrator command".to_owned()),
+            ),
+        };
+        assert!(terminated.retryable());
+        assert!(terminated.breaks_connection());
     }
 }

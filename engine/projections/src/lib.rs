@@ -7,18 +7,23 @@
 //! the same transaction as the rows, so a batch is projected exactly once, and
 //! emptying the tables and replaying the topics rebuilds identical state.
 //!
-//! The API is blocking; async callers wrap calls in `spawn_blocking`.
+//! The API is blocking; async callers wrap calls in `spawn_blocking`. Each call
+//! borrows a connection from the handle's pool ([`PoolOptions`]), so readers
+//! do not queue behind each other or behind the projector's transactions.
 
 mod apply;
 mod connection;
 mod cursor;
 mod error;
+mod fold;
+mod pool;
 mod queries;
 mod rows;
 mod schema;
 mod store;
 
 pub use error::ProjectionError;
+pub use pool::PoolOptions;
 pub use store::Projections;
 
 /// A place on a Kafka topic partition.

@@ -43,11 +43,16 @@ pub(crate) fn jobs(
         q = q.filter(jobs::status.eq(status.as_str()));
     }
     if let Some(c) = after {
-        q = q.filter(
-            jobs::submitted_at
-                .lt(c.submitted_at.clone())
-                .or(jobs::submitted_at.eq(c.submitted_at).and(jobs::id.lt(c.id))),
-        );
+        // `(submitted_at, id) < cursor`. The first, redundant bound is one an
+        // index scan can start from; without it PostgreSQL reads every newer
+        // row to filter them out, so a page cost grew with its depth.
+        q = q
+            .filter(jobs::submitted_at.le(c.submitted_at.clone()))
+            .filter(
+                jobs::submitted_at
+                    .lt(c.submitted_at.clone())
+                    .or(jobs::submitted_at.eq(c.submitted_at).and(jobs::id.lt(c.id))),
+            );
     }
     let mut rows = q
         .order((jobs::submitted_at.desc(), jobs::id.desc()))
@@ -134,6 +139,7 @@ pub(crate) fn snapshot(conn: &mut AnyConnection) -> Result<Value, ProjectionErro
                 "attempts": r.attempts,
                 "submitted_at": r.submitted_at,
                 "updated_at": r.updated_at,
+                "last_seq": r.last_seq,
                 "state": parse("job state", &r.id, &r.state)?,
             }))
         })

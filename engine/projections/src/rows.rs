@@ -12,8 +12,10 @@ pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
-#[derive(Debug, Clone, Insertable, AsChangeset, Queryable, Selectable)]
-#[diesel(table_name = jobs)]
+// `None` is written as NULL, never as DEFAULT (which SQLite's multi-row
+// inserts lack), so rows can be inserted many at a time on both backends.
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = jobs, treat_none_as_default_value = false)]
 pub(crate) struct JobRow {
     pub id: String,
     pub status: String,
@@ -23,12 +25,14 @@ pub(crate) struct JobRow {
     pub submitted_at: String,
     pub updated_at: String,
     pub state: String,
+    pub last_seq: i64,
 }
 
 impl JobRow {
-    /// The row for a folded job. A job seen before its submission sorts by
-    /// `fallback`: the time its first event was projected.
-    pub fn from_job(job: &Job, fallback: &str) -> JobRow {
+    /// The row for a folded job whose last stored event is `last_seq`. A job
+    /// seen before its submission sorts by `fallback`: the time its first
+    /// event was projected.
+    pub fn from_job(job: &Job, fallback: &str, last_seq: i64) -> JobRow {
         let stamp =
             |t: Option<DateTime<Utc>>| t.map(timestamp).unwrap_or_else(|| fallback.to_owned());
         JobRow {
@@ -40,6 +44,7 @@ impl JobRow {
             submitted_at: stamp(job.submitted_at),
             updated_at: stamp(job.updated_at),
             state: serde_json::to_string(job).expect("a job always serializes"),
+            last_seq,
         }
     }
 }
@@ -63,7 +68,7 @@ pub(crate) fn parse_event(event_id: &str, body: &str) -> Result<Envelope, Projec
 }
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
-#[diesel(table_name = events)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
 pub(crate) struct EventRow {
     pub event_id: String,
     pub job_id: String,
@@ -89,6 +94,13 @@ impl EventRow {
             kafka_partition: position.partition,
             kafka_offset: position.offset,
         }
+    }
+
+    /// Moves the row to `position` (the event's copy on its canonical topic).
+    pub fn place(&mut self, position: &Position) {
+        self.topic = position.topic.clone();
+        self.kafka_partition = position.partition;
+        self.kafka_offset = position.offset;
     }
 }
 

@@ -15,6 +15,8 @@ diesel::table! {
         submitted_at -> Text,
         updated_at -> Text,
         state -> Text,
+        /// The highest `seq` of the job's events (0 before any).
+        last_seq -> BigInt,
     }
 }
 

@@ -1,26 +1,28 @@
-//! The `Projections` handle: one connection shared behind a mutex, reopened when
-//! the database drops it.
+//! The `Projections` handle: a pool of connections ([`crate::pool`]); each call
+//! borrows one, and one the database dropped is replaced.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use sprocket_core::{Envelope, Job, JobId, JobStatus};
 
 use crate::connection::{self, AnyConnection, Target};
+use crate::pool::{self, Pool, PoolOptions};
 use crate::schema::{events, jobs, offsets};
 use crate::{apply, queries, Applied, Page, Position, ProjectionError};
 
-/// A handle on the projection database. Cheap to clone; `Send + Sync`.
+/// A handle on the projection database. Cheap to clone (clones share the
+/// pool); `Send + Sync`.
 #[derive(Clone)]
 pub struct Projections {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    target: Target,
-    /// `None` after the connection was lost; the next call reconnects.
-    conn: Mutex<Option<AnyConnection>>,
+    backend: &'static str,
+    options: PoolOptions,
+    pool: Pool,
 }
 
 impl std::fmt::Debug for Projections {
@@ -33,22 +35,40 @@ impl std::fmt::Debug for Projections {
 
 impl Projections {
     /// Opens `sqlite://<path>` (the file is created; WAL, busy timeout, foreign
-    /// keys), `sqlite://:memory:`, or `postgres://…` / `postgresql://…`.
+    /// keys), `sqlite://:memory:`, or `postgres://…` / `postgresql://…`, with
+    /// the default [`PoolOptions`].
     pub fn connect(url: &str) -> Result<Self, ProjectionError> {
+        Self::connect_with(url, PoolOptions::default())
+    }
+
+    /// Like [`connect`](Self::connect), with a pool of `options.size`
+    /// connections. Fails at once when the database cannot be reached.
+    pub fn connect_with(url: &str, options: PoolOptions) -> Result<Self, ProjectionError> {
         let target = Target::parse(url)?;
-        let conn = target.open()?;
-        tracing::debug!(backend = target.backend(), "projection database open");
+        let backend = target.backend();
+        let pool = pool::build(target, options)?;
+        tracing::debug!(
+            backend,
+            pool_size = options.size,
+            "projection database open"
+        );
         Ok(Projections {
             inner: Arc::new(Inner {
-                target,
-                conn: Mutex::new(Some(conn)),
+                backend,
+                options,
+                pool,
             }),
         })
     }
 
     /// `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
-        self.inner.target.backend()
+        self.inner.backend
+    }
+
+    /// The most connections this handle (and its clones) may hold at once.
+    pub fn pool_size(&self) -> u32 {
+        self.inner.pool.max_size()
     }
 
     /// Creates or updates the tables (embedded migrations of this backend).
@@ -133,29 +153,28 @@ impl Projections {
         })
     }
 
-    /// Runs `f` on the connection, reopening it first if it was lost, and
-    /// dropping it when `f` reports it broken.
+    /// Runs `f` on a pooled connection (waiting up to the pool's timeout for
+    /// one); a connection `f` reports broken is closed rather than lent again.
     fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut AnyConnection) -> Result<T, ProjectionError>,
     ) -> Result<T, ProjectionError> {
-        let mut guard = self
+        let mut pooled = self
             .inner
-            .conn
-            .lock()
-            .map_err(|_| ProjectionError::Poisoned)?;
-        if guard.is_none() {
-            *guard = Some(self.inner.target.open()?);
-            tracing::info!(backend = self.backend(), "projection database reconnected");
-        }
-        let conn = guard.as_mut().expect("opened above");
-        let result = f(conn);
+            .pool
+            .get()
+            .map_err(|source| ProjectionError::Pool {
+                backend: self.backend(),
+                waited: self.inner.options.timeout,
+                source,
+            })?;
+        let result = f(&mut pooled.conn);
         if let Err(e) = &result {
             if e.breaks_connection() {
                 tracing::warn!(backend = self.backend(), error = %e, "projection connection lost");
-                *guard = None;
             }
         }
+        pooled.finished(&result);
         result
     }
 }
@@ -180,6 +199,37 @@ mod tests {
         let err = Projections::connect("mysql://x").unwrap_err();
         assert!(matches!(err, ProjectionError::InvalidUrl { .. }));
         assert!(!err.retryable());
+    }
+
+    #[test]
+    fn an_in_memory_store_is_one_connection_shared_by_every_thread() {
+        let options = PoolOptions {
+            size: 8,
+            ..PoolOptions::default()
+        };
+        let p = Projections::connect_with("sqlite://:memory:", options).unwrap();
+        assert_eq!(p.pool_size(), 1);
+        p.migrate().unwrap();
+        // Tables made on one thread are there on the others: one database.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| assert!(p.offsets().unwrap().is_empty()));
+            }
+        });
+    }
+
+    #[test]
+    fn a_file_store_has_the_pool_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let options = PoolOptions {
+            size: 3,
+            ..PoolOptions::default()
+        };
+        let p = Projections::connect_with(&url, options).unwrap();
+        assert_eq!(p.pool_size(), 3);
+        p.migrate().unwrap();
+        p.ping().unwrap();
     }
 
     #[test]

@@ -345,6 +345,60 @@ fn a_failed_job_keeps_its_error(p: &Projections) {
     ));
 }
 
+fn a_submission_takes_its_canonical_position(p: &Projections) {
+    let h = History::successful("job-canon", 0);
+    let intake = (Position::new("sprocket.ingest", 2, 40), h.events[0].clone());
+    let events = at(0, 0, &h.events);
+    let n = h.events.len();
+
+    // Seen on the intake first, then on the events topic in a later batch.
+    let first = p
+        .apply_canonical(std::slice::from_ref(&intake), EVENTS)
+        .unwrap();
+    assert_eq!(
+        first,
+        Applied {
+            events: 1,
+            skipped: 0
+        }
+    );
+    let rest = p.apply_canonical(&events, EVENTS).unwrap();
+    assert_eq!(
+        rest,
+        Applied {
+            events: n - 1,
+            skipped: 1
+        }
+    );
+    let snapshot = p.snapshot().unwrap();
+    let stored = &snapshot["events"][0];
+    assert_eq!(
+        (&stored["topic"], &stored["partition"], &stored["offset"]),
+        (&EVENTS.into(), &0.into(), &0.into())
+    );
+    let offsets = p.offsets().unwrap();
+    assert!(offsets.contains(&Position::new("sprocket.ingest", 2, 41)));
+
+    // Both copies in one batch, and the events topic read first: the same rows.
+    let mut both = vec![intake.clone()];
+    both.extend(events.iter().cloned());
+    let mut reversed = events.clone();
+    reversed.push(intake);
+    for order in [both, reversed] {
+        p.reset().unwrap();
+        let applied = p.apply_canonical(&order, EVENTS).unwrap();
+        assert_eq!(
+            applied,
+            Applied {
+                events: n,
+                skipped: 1
+            }
+        );
+        assert_eq!(p.snapshot().unwrap(), snapshot);
+        assert_eq!(p.offsets().unwrap(), offsets);
+    }
+}
+
 fn reads_on_an_empty_store(p: &Projections) {
     p.ping().unwrap();
     p.migrate().unwrap(); // idempotent
@@ -367,6 +421,7 @@ macro_rules! contract {
             jobs_filter_by_status_and_paginate,
             events_come_back_in_projection_order,
             a_failed_job_keeps_its_error,
+            a_submission_takes_its_canonical_position,
             reads_on_an_empty_store,
         );
     };

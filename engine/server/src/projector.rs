@@ -4,6 +4,7 @@
 //! transaction as the rows; nothing is committed to Kafka.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -13,13 +14,32 @@ use sprocket_core::{Envelope, EventBody};
 use sprocket_platform::bus::{Bus, BusError};
 use sprocket_platform::liveness;
 use sprocket_projections::{Position, Projections};
-use tokio::sync::watch;
-
-/// Largest batch folded in one database transaction.
-const BATCH: usize = 500;
+use tokio::sync::{mpsc, watch};
 
 /// How long an idle round waits for a message before beating again.
 const IDLE_ROUND: Duration = Duration::from_secs(1);
+
+/// How the projector gathers messages into one database transaction: a batch
+/// closes at `max_events`, or `linger` after its first message, whichever
+/// comes first. Messages already decoded are always taken without waiting
+/// (they are decoded while the previous transaction commits), so under load
+/// batches grow by themselves, and a lone event waits at most `linger`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    /// Most messages folded in one transaction.
+    pub max_events: usize,
+    /// How long a batch may wait for more messages after its first.
+    pub linger: Duration,
+}
+
+impl Default for Batching {
+    fn default() -> Self {
+        Batching {
+            max_events: 500,
+            linger: Duration::from_millis(2),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -34,6 +54,7 @@ pub struct Projector {
     projections: Projections,
     consumer: StreamConsumer,
     topics: Vec<String>,
+    batching: Batching,
 }
 
 impl Projector {
@@ -64,9 +85,20 @@ impl Projector {
             projections,
             consumer,
             topics,
+            batching: Batching::default(),
         };
         projector.assign().await?;
         Ok(projector)
+    }
+
+    /// Gathers batches this way instead of [`Batching::default`]
+    /// (`max_events` of at least 1).
+    pub fn with_batching(mut self, batching: Batching) -> Projector {
+        self.batching = Batching {
+            max_events: batching.max_events.max(1),
+            ..batching
+        };
+        self
     }
 
     /// Assigns every partition of the projected topics at the stored offsets.
@@ -96,49 +128,73 @@ impl Projector {
         Ok(())
     }
 
-    /// Folds until `stop` turns true. Each round beats the process's liveness
-    /// ([`liveness`]), idle rounds included (they end after a second).
+    /// Folds until `stop` turns true. Messages are received and decoded while
+    /// the previous batch commits, so the database and the decoding overlap.
+    /// Each round beats the process's liveness ([`liveness`]), idle rounds
+    /// included (they end after a second).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let name = format!("projector {}", uuid::Uuid::now_v7());
         let heartbeat = liveness::register(&name);
-        loop {
-            heartbeat.beat();
-            let batch = tokio::select! {
-                _ = stop.changed() => break,
-                b = self.next_batch() => b,
-            };
-            if batch.is_empty() {
-                continue;
+        let (decoded, mut ready) = mpsc::channel(self.batching.max_events * 2);
+        let write = async {
+            loop {
+                heartbeat.beat();
+                let batch = tokio::select! {
+                    _ = stop.changed() => break,
+                    b = self.next_batch(&mut ready) => b,
+                };
+                if batch.is_empty() {
+                    continue;
+                }
+                self.apply_until_done(batch.into(), &mut stop, &heartbeat)
+                    .await;
             }
-            self.apply_until_done(batch, &mut stop, &heartbeat).await;
+        };
+        // Ends only when `write` does (it holds the receiver): on `stop`.
+        // Messages decoded but not yet applied are dropped with it; their
+        // offsets were not stored, so a restart reads them again.
+        tokio::select! {
+            _ = self.read(decoded) => {}
+            _ = write => {}
         }
         liveness::forget(&name);
     }
 
-    /// Waits up to a second for a message, then takes what else is ready (up
-    /// to BATCH). Only the wait for the first message may be cut short: once
-    /// one is taken, the batch is finished, so nothing read is dropped.
-    async fn next_batch(&self) -> Vec<(Position, Envelope)> {
-        let mut batch = Vec::new();
-        let Ok(first) = tokio::time::timeout(IDLE_ROUND, self.consumer.recv()).await else {
-            return batch;
-        };
-        let mut msg = Some(first);
-        while let Some(m) = msg.take() {
-            match m {
+    /// Receives and decodes messages in order into `decoded`.
+    async fn read(&self, decoded: mpsc::Sender<(Position, Envelope)>) {
+        loop {
+            match self.consumer.recv().await {
                 Ok(m) => {
                     if let Some(item) = self.decode(&m).await {
-                        batch.push(item);
+                        if decoded.send(item).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "projector: consumer error"),
             }
-            if batch.len() >= BATCH {
+        }
+    }
+
+    /// Waits up to a second for a decoded message, then gathers more as
+    /// [`Batching`] says: what is already decoded is taken without waiting.
+    async fn next_batch(
+        &self,
+        ready: &mut mpsc::Receiver<(Position, Envelope)>,
+    ) -> Vec<(Position, Envelope)> {
+        let max = self.batching.max_events;
+        let mut batch = Vec::new();
+        match tokio::time::timeout(IDLE_ROUND, ready.recv_many(&mut batch, max)).await {
+            Ok(n) if n > 0 => {}
+            _ => return batch,
+        }
+        let close = tokio::time::Instant::now() + self.batching.linger;
+        while batch.len() < max {
+            let room = max - batch.len();
+            let more = tokio::time::timeout_at(close, ready.recv_many(&mut batch, room));
+            if !matches!(more.await, Ok(n) if n > 0) {
                 break;
             }
-            msg = tokio::time::timeout(Duration::from_millis(20), self.consumer.recv())
-                .await
-                .ok();
         }
         batch
     }
@@ -173,7 +229,7 @@ impl Projector {
     /// event by event, so only the poisoned event is skipped, with a warning.
     async fn apply_until_done(
         &self,
-        batch: Vec<(Position, Envelope)>,
+        batch: Arc<[(Position, Envelope)]>,
         stop: &mut watch::Receiver<bool>,
         heartbeat: &liveness::Heartbeat,
     ) {
@@ -184,8 +240,8 @@ impl Projector {
             match self.apply(batch.clone()).await {
                 Ok(()) => return,
                 Err(e) if !e.retryable() => {
-                    for one in batch {
-                        if let Err(e) = self.apply(vec![one.clone()]).await {
+                    for one in batch.iter() {
+                        if let Err(e) = self.apply(Arc::new([one.clone()])).await {
                             tracing::error!(topic = %one.0.topic, partition = one.0.partition, offset = one.0.offset,
                                 job_id = %one.1.job_id, error = %e, "projector: skipping an event that cannot be projected");
                         }
@@ -204,19 +260,22 @@ impl Projector {
         }
     }
 
+    /// Projects a batch in one transaction (shared, so a retry copies nothing).
     async fn apply(
         &self,
-        batch: Vec<(Position, Envelope)>,
+        batch: Arc<[(Position, Envelope)]>,
     ) -> Result<(), sprocket_projections::ProjectionError> {
         let newest = batch.iter().map(|(_, e)| e.occurred_at).max();
         let p = self.projections.clone();
         let canonical = self.bus.topics.events();
+        let started = std::time::Instant::now();
         let applied = tokio::task::spawn_blocking(move || p.apply_canonical(&batch, &canonical))
             .await
             .expect("apply task")?;
         tracing::debug!(
             events = applied.events,
             skipped = applied.skipped,
+            transaction_ms = started.elapsed().as_secs_f64() * 1000.0,
             "projected"
         );
         let m = sprocket_platform::metrics::metrics();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sprocket_core::Phase;
 use sprocket_platform::bus::{Bus, BusError};
 use sprocket_platform::config::Config;
-use sprocket_projections::Projections;
+use sprocket_projections::{PoolOptions, Projections};
 use sprocket_workers::{phase_work, run_worker, Stepper, Stores, WorkerHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -29,7 +29,11 @@ pub fn producer_name(service: &str) -> String {
 
 pub fn open_projections(cfg: &Config) -> Result<Projections, ServerError> {
     let url = absolutize_sqlite(&cfg.database.url);
-    let p = Projections::connect(&url)?;
+    let pool = PoolOptions {
+        size: cfg.database.pool_size,
+        timeout: std::time::Duration::from_millis(cfg.database.pool_timeout_ms),
+    };
+    let p = Projections::connect_with(&url, pool)?;
     p.migrate()?;
     Ok(p)
 }

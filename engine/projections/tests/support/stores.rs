@@ -3,7 +3,7 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
-use sprocket_projections::Projections;
+use sprocket_projections::{PoolOptions, Projections};
 
 /// Where the PostgreSQL tests create their databases. Set it to `off` to skip them.
 pub const POSTGRES_ENV: &str = "SPROCKET_TEST_POSTGRES_URL";
@@ -31,19 +31,32 @@ pub fn sqlite() -> Store {
 
 /// `None` when PostgreSQL tests are switched off with `SPROCKET_TEST_POSTGRES_URL=off`.
 pub fn postgres() -> Option<Store> {
+    postgres_with(PoolOptions::default())
+}
+
+/// Like [`postgres`], with a pool of the given options.
+pub fn postgres_with(options: PoolOptions) -> Option<Store> {
     let admin = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| POSTGRES_DEFAULT.to_owned());
     if admin == "off" {
         eprintln!("{POSTGRES_ENV}=off: skipping a PostgreSQL contract test");
         return None;
     }
     let db = TestDatabase::create(&admin);
-    let projections = Projections::connect(&db.url).expect("open postgres");
+    let projections = Projections::connect_with(&db.url, options).expect("open postgres");
     projections.migrate().expect("migrate postgres");
     Some(Store {
         projections,
         _dir: None,
         _database: Some(db),
     })
+}
+
+impl Store {
+    /// A connection of the test's own to the store's PostgreSQL database.
+    pub fn postgres_connection(&self) -> PgConnection {
+        let db = self._database.as_ref().expect("a PostgreSQL store");
+        PgConnection::establish(&db.url).expect("connect to the test database")
+    }
 }
 
 struct TestDatabase {
