@@ -60,7 +60,9 @@ impl Lane {
         for i in 0..n {
             self.state.add();
             let env = item(i, Phase::Render, 1);
-            self.send.send(message(TOPIC, 0, i as i64, &env)).unwrap();
+            // A lane that has ended (fenced) no longer receives; what it
+            // did not take is redelivered from the rewound position.
+            let _ = self.send.send(message(TOPIC, 0, i as i64, &env));
         }
     }
 

@@ -158,15 +158,7 @@ fn submissions_are_accepted_rejected_or_ignored() {
 
 #[tokio::test(start_paused = true)]
 async fn over_its_time_limit_the_work_is_stopped_and_retried() {
-    let work = Scripted {
-        phase: Phase::Render,
-        run: Box::new(|_| {
-            Box::pin(async {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                Ok(rendered())
-            })
-        }),
-    };
+    let work = an_hour_long_render();
     let mut cfg = Config::default();
     cfg.worker.timeout_s = 2.0;
     let (stepper, fakes) = stepper(work, cfg);
@@ -189,15 +181,7 @@ async fn over_its_time_limit_the_work_is_stopped_and_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_job_is_stopped_and_recorded_cancelled() {
-    let work = Scripted {
-        phase: Phase::Render,
-        run: Box::new(|_| {
-            Box::pin(async {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-                Ok(rendered())
-            })
-        }),
-    };
+    let work = an_hour_long_render();
     let (stepper, _) = stepper(work, Config::default());
     let msg = message("sprocket.render", 0, 0, &item(4, Phase::Render, 1));
     let cancels = stepper.cancels.clone();
@@ -207,4 +191,17 @@ async fn a_cancelled_job_is_stopped_and_recorded_cancelled() {
     });
     let out = stepper.handle(&msg, CancellationToken::new()).await;
     assert!(matches!(out, Outcome::Cancelled { .. }), "{out:?}");
+}
+
+/// Render work that takes an hour unless it is stopped.
+fn an_hour_long_render() -> Scripted {
+    Scripted {
+        phase: Phase::Render,
+        run: Box::new(|_| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(rendered())
+            })
+        }),
+    }
 }
