@@ -91,7 +91,7 @@ impl Stack {
             };
             let mut stepper = Stepper::new(work, bus, Stores::open(&cfg)?, cfg.clone())?;
             if on {
-                stepper = stepper.with_stand_in(Arc::new(MockCluster));
+                stepper = stepper.with_stand_in(Arc::new(MockCluster::default()));
             }
             workers.push(run_worker(stepper)?);
         }

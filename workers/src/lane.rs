@@ -87,8 +87,8 @@ impl LaneState {
         self.committed.load(Ordering::SeqCst)
     }
 
-    /// Records that everything before `next` is committed (by this lane or
-    /// the one it replaces).
+    /// Records that everything before `next` is committed (by this lane, or
+    /// earlier in this process as a stand-in broker's floor says).
     pub(crate) fn raise_committed(&self, next: i64) {
         self.committed.fetch_max(next, Ordering::SeqCst);
     }
@@ -199,11 +199,15 @@ pub(crate) async fn lane_loop(
     }
     // However the lane ends, its running work stops (uncommitted, so redone).
     let _stop_work = state.stop.clone().drop_guard();
-    let skips_committed = shared
+    let floor = shared
         .stepper
         .stand_in
         .as_ref()
-        .is_some_and(|s| s.skip_committed());
+        .and_then(|s| s.floor(&key.0, key.1));
+    if let Some(floor) = floor {
+        state.raise_committed(floor);
+    }
+    let skips_committed = floor.is_some();
     let b = shared.batching;
     let mut running = Running {
         started: VecDeque::new(),

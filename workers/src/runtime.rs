@@ -222,19 +222,13 @@ async fn poll_loop(
                 };
                 let key = (msg.topic().to_owned(), msg.partition());
                 let mut map = lanes.lock();
-                // A lane that ended (a commit failed for good) is replaced; what
-                // it committed stays known, so a stand-in broker's redelivery
-                // of it is still skipped.
-                let floor = match map.get(&key) {
-                    Some(l) if l.tx.is_closed() => map.remove(&key).map(|l| l.state.committed()),
-                    _ => None,
-                };
+                // A lane that ended (a commit failed for good) is replaced.
+                if map.get(&key).is_some_and(|l| l.tx.is_closed()) {
+                    map.remove(&key);
+                }
                 let lane = map.entry(key.clone()).or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
                     let state = Arc::new(LaneState::new());
-                    if let Some(floor) = floor {
-                        state.raise_committed(floor);
-                    }
                     lane_tasks.push(tokio::spawn(lane_loop(shared[from].clone(), key.clone(), rx, state.clone())));
                     Lane { tx, state }
                 });

@@ -14,8 +14,10 @@ pub trait StandIn: Send + Sync {
     /// `next` as `topic`/`partition`'s position.
     fn committed(&self, consumer: &WorkerConsumer, topic: &str, partition: i32, next: i64);
 
-    /// Whether lanes skip redelivered messages below the offset they
-    /// committed (a stand-in may hand a partition back before it has stored
-    /// its position).
-    fn skip_committed(&self) -> bool;
+    /// The offset below which a new lane of `topic`/`partition` skips
+    /// redelivered messages, or `None` if lanes skip nothing. A stand-in may
+    /// hand a partition back before it has stored its position, or after
+    /// failing to store it (the broker was down), so the position it was
+    /// given must outlive the lane and the assignment.
+    fn floor(&self, topic: &str, partition: i32) -> Option<i64>;
 }

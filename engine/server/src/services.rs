@@ -91,7 +91,8 @@ pub async fn start_worker(cfg: Arc<Config>, phase: Phase) -> Result<WorkerHandle
     let mut stepper = Stepper::new(phase_work(phase, &cfg)?, bus, stores, cfg)?;
     if embedded {
         tracing::info!(%phase, "the cluster is the embedded broker: its workarounds are on");
-        stepper = stepper.with_stand_in(std::sync::Arc::new(crate::standin::MockCluster));
+        stepper =
+            stepper.with_stand_in(std::sync::Arc::new(crate::standin::MockCluster::default()));
     }
     Ok(run_worker(stepper)?)
 }
