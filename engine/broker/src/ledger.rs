@@ -1,10 +1,10 @@
 //! What a relayed connection owes its client, in request order.
 //!
 //! Clients expect responses in request order per connection, but the relay
-//! answers some requests itself (held Produce requests) and sends some of its
-//! own (replays before an EndTxn). So each connection keeps a queue of what it
-//! owes: a response the broker will send (matched by correlation id), a replay
-//! response to swallow, or one the relay wrote.
+//! answers some requests itself (held Produce requests) and may have to make
+//! an EndTxn's response carry the error of its replays. So each connection
+//! keeps a queue of what it owes: a response the broker will send (matched by
+//! correlation id), possibly with an error to set, or one the relay wrote.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,17 +13,20 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
-use crate::response::{self, UNKNOWN_SERVER_ERROR};
+use crate::response;
 
 /// One response owed to the client.
 #[derive(Debug)]
 pub(crate) enum Owed {
     /// The broker's response with this correlation id.
     Forwarded(i32),
-    /// The response to a replayed Produce request: checked, not passed on.
-    Replayed { correlation_id: i32, version: i16 },
-    /// The broker's response to an EndTxn that followed replays.
-    EndTxn { correlation_id: i32, version: i16 },
+    /// The broker's response to an EndTxn whose replays failed with
+    /// `replay_error` ([`crate::replay`]): the response carries that error.
+    EndTxn {
+        correlation_id: i32,
+        version: i16,
+        replay_error: i16,
+    },
     /// A response the relay wrote.
     Ready(Bytes),
 }
@@ -82,19 +85,12 @@ impl Ledger {
 }
 
 /// Matches a broker response with the front of the queue; returns what goes to
-/// the client, if anything. `replay_error` keeps the first error of the
-/// replays before the next EndTxn, which then carries it.
-pub(crate) fn deliver(
-    frame: Bytes,
-    queue: &mut VecDeque<Owed>,
-    replay_error: &mut i16,
-) -> Option<Bytes> {
+/// the client.
+pub(crate) fn deliver(frame: Bytes, queue: &mut VecDeque<Owed>) -> Bytes {
     let id = response::response_correlation_id(&frame[4..]).ok();
     let expected = match queue.front() {
         Some(Owed::Forwarded(c)) => Some(*c),
-        Some(Owed::Replayed { correlation_id, .. } | Owed::EndTxn { correlation_id, .. }) => {
-            Some(*correlation_id)
-        }
+        Some(Owed::EndTxn { correlation_id, .. }) => Some(*correlation_id),
         Some(Owed::Ready(_)) | None => None,
     };
     if id.is_none() || id != expected {
@@ -103,34 +99,18 @@ pub(crate) fn deliver(
             ?expected,
             "embedded broker relay: unexpected response passed on"
         );
-        return Some(frame);
+        return frame;
     }
     match queue.pop_front() {
-        Some(Owed::Replayed { version, .. }) => {
-            let code = match response::produce_acks(version, &frame[4..]) {
-                Ok(acks) => acks.iter().map(|a| a.error_code).find(|c| *c != 0),
-                Err(_) => Some(UNKNOWN_SERVER_ERROR),
-            };
-            if let Some(code) = code {
-                tracing::warn!(
-                    code,
-                    "embedded broker relay: replaying a committed transaction's records failed"
-                );
-                if *replay_error == 0 {
-                    *replay_error = code;
-                }
-            }
-            None
-        }
-        Some(Owed::EndTxn { version, .. }) => {
-            let code = std::mem::take(replay_error);
-            if code == 0 {
-                return Some(frame);
-            }
+        Some(Owed::EndTxn {
+            version,
+            replay_error,
+            ..
+        }) if replay_error != 0 => {
             let mut out = BytesMut::from(&frame[..]);
-            response::set_end_txn_error(version, &mut out[4..], code);
-            Some(out.freeze())
+            response::set_end_txn_error(version, &mut out[4..], replay_error);
+            out.freeze()
         }
-        _ => Some(frame),
+        _ => frame,
     }
 }

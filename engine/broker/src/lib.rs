@@ -20,6 +20,7 @@ mod intercept;
 mod ledger;
 mod protocol;
 mod relay;
+mod replay;
 mod response;
 mod txn;
 mod wire;

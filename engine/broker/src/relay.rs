@@ -10,10 +10,11 @@
 //! * a Produce request with a transactional id is held ([`crate::txn`]) and
 //!   answered at once with a success of its own making (base offset -1);
 //! * EndTxn(commit) first replays that producer's held requests, in arrival
-//!   order, on the EndTxn's connection, under relay-private (negative)
-//!   correlation ids whose responses are swallowed; then the EndTxn goes on. If a
-//!   replay fails, the EndTxn's response carries the replay's error code, so the
-//!   client sees a failed commit (requests replayed before it stay appended);
+//!   order and one at a time, on a connection of the relay's own, each sent
+//!   again while it fails for a passing reason ([`crate::replay`]); then the
+//!   EndTxn goes on. If a replay fails for good, the EndTxn's response carries
+//!   its error code, so the client sees a failed commit (requests replayed
+//!   before it stay appended);
 //! * EndTxn(abort) drops them; InitProducerId for the transactional id (a
 //!   restarted producer, or an epoch bump) drops whatever was left;
 //! * a closed connection changes nothing: the producer may reconnect and commit;
@@ -39,7 +40,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bytes::{BufMut, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -48,7 +48,7 @@ use crate::capture::{Capture, Direction};
 use crate::frames::{FrameError, Frames, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 use crate::intercept::{intercept, Action};
 use crate::ledger::{deliver, Ledger, Owed};
-use crate::protocol;
+use crate::replay::Replayer;
 use crate::txn::Transactions;
 
 /// Forwards every connection on the broker's address to the mock cluster, on a
@@ -115,7 +115,7 @@ async fn accept(listener: TcpListener, target: String, capture: Option<Capture>)
         let capture = capture.clone().map(|c| (id, c));
         tokio::spawn(async move {
             match TcpStream::connect(&target).await {
-                Ok(outbound) => connection(inbound, outbound, txns, capture).await,
+                Ok(outbound) => connection(inbound, outbound, target, txns, capture).await,
                 Err(e) => {
                     tracing::warn!(%target, error = %e, "embedded broker relay: connect failed")
                 }
@@ -127,6 +127,7 @@ async fn accept(listener: TcpListener, target: String, capture: Option<Capture>)
 async fn connection(
     inbound: TcpStream,
     outbound: TcpStream,
+    target: String,
     txns: Arc<Mutex<Transactions>>,
     capture: Option<(u64, Capture)>,
 ) {
@@ -141,7 +142,17 @@ async fn connection(
         let capture = capture.clone();
         async move {
             let client = Frames::new(client_read, MAX_REQUEST_BYTES);
-            match requests(client, broker_write, &ledger, &txns, capture.as_ref()).await {
+            let mut replayer = Replayer::new(target);
+            match requests(
+                client,
+                broker_write,
+                &ledger,
+                &txns,
+                &mut replayer,
+                capture.as_ref(),
+            )
+            .await
+            {
                 Err(e) if e.is_violation() => {
                     tracing::warn!(?peer, error = %e, "embedded broker relay: bad request frame; connection closed");
                     ledger.abandon();
@@ -172,9 +183,9 @@ async fn requests(
     mut broker: OwnedWriteHalf,
     ledger: &Ledger,
     txns: &Mutex<Transactions>,
+    replayer: &mut Replayer,
     capture: Option<&(u64, Capture)>,
 ) -> Result<(), FrameError> {
-    let mut private_id: i32 = 0;
     while let Some(frame) = client.next().await? {
         if let Some((id, c)) = capture {
             c.record(*id, Direction::Request, &frame);
@@ -197,27 +208,15 @@ async fn requests(
                 correlation_id,
                 version,
             } => {
-                let mut out = BytesMut::new();
-                for mut payload in replays {
-                    private_id = if private_id <= i32::MIN + 1 {
-                        -1
-                    } else {
-                        private_id - 1
-                    };
-                    protocol::set_correlation_id(&mut payload, private_id);
-                    ledger.owe(Owed::Replayed {
-                        correlation_id: private_id,
-                        version: protocol::head(&payload).map_or(0, |h| h.version),
-                    });
-                    out.put_i32(payload.len() as i32);
-                    out.put_slice(&payload);
-                }
+                // The client waits for this EndTxn: its later requests on this
+                // connection wait behind the replays, in order.
+                let replay_error = replayer.replay(replays).await;
                 ledger.owe(Owed::EndTxn {
                     correlation_id,
                     version,
+                    replay_error,
                 });
-                out.put_slice(&frame);
-                broker.write_all(&out).await?;
+                broker.write_all(&frame).await?;
             }
         }
     }
@@ -231,8 +230,6 @@ async fn responses(
     ledger: &Ledger,
     capture: Option<&(u64, Capture)>,
 ) -> Result<(), FrameError> {
-    // The first error of the replays before the next EndTxn.
-    let mut replay_error: i16 = 0;
     loop {
         for r in ledger.take_ready() {
             client.write_all(&r).await?;
@@ -253,10 +250,8 @@ async fn responses(
                 for r in ledger.take_ready() {
                     client.write_all(&r).await?;
                 }
-                let out = deliver(frame, &mut ledger.lock(), &mut replay_error);
-                if let Some(out) = out {
-                    client.write_all(&out).await?;
-                }
+                let out = deliver(frame, &mut ledger.lock());
+                client.write_all(&out).await?;
             }
         }
     }

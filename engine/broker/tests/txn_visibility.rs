@@ -254,3 +254,23 @@ async fn a_transaction_open_past_its_timeout_is_aborted_and_its_commit_fails() {
     commit(&next);
     assert_eq!(read_committed(&broker).await, vec![(1, "in-time".into())]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_replays_meet_produce_errors_appends_each_record_once() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let broker = broker().await;
+    let p = txn_producer(&broker, "txn-replay-errors");
+    begin(&p);
+    // Each awaited on its own: two held Produce requests, two replays.
+    send(&p, 0, "k", "first").await;
+    send(&p, 1, "k", "second").await;
+    // Three Produce requests fail, as while a partition's leader moves: the
+    // first replay's tries. Replayed once each, the second request would be
+    // appended and the first refused, and the commit reported failed.
+    broker.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 3],
+    );
+    commit(&p);
+    assert_eq!(values(&read_committed(&broker).await), ["first", "second"]);
+}
