@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -233,7 +234,7 @@ fn transaction(
         match futures::executor::block_on(d) {
             Ok(Ok(_)) => {}
             Ok(Err((e, _))) => return Err(produced(&r.topic, e)),
-            Err(_) => return Err(produced(&r.topic, rdkafka::error::KafkaError::Canceled)),
+            Err(_) => return Err(produced(&r.topic, KafkaError::Canceled)),
         }
     }
     let mut offsets = TopicPartitionList::new();
@@ -242,10 +243,24 @@ fn transaction(
         .map_err(BusError::kafka("offsets"))?;
     let meta = consumer.group_metadata().ok_or_else(|| BusError::Kafka {
         context: "no consumer group metadata".into(),
-        source: rdkafka::error::KafkaError::NoMessageReceived,
+        source: KafkaError::NoMessageReceived,
     })?;
     p.send_offsets_to_transaction(&offsets, &meta, t)
         .map_err(BusError::kafka("send_offsets_to_transaction"))?;
-    p.commit_transaction(t)
-        .map_err(BusError::kafka("commit_transaction"))
+    // A commit that failed with a retriable error (it timed out, the
+    // coordinator moved) may still complete. librdkafka's contract is to call
+    // it again: aborting and producing the batch anew could commit it twice.
+    let mut tries = 1;
+    loop {
+        match p.commit_transaction(t) {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && tries < COMMIT_TRIES => {
+                tracing::warn!(topic = %lane.0, partition = lane.1, error = %e, "commit_transaction failed; committing the same transaction again");
+                tries += 1;
+            }
+            r => return r.map_err(BusError::kafka("commit_transaction")),
+        }
+    }
 }
+
+/// How often one transaction's commit is tried while it fails retriably.
+const COMMIT_TRIES: u32 = 3;
