@@ -12,7 +12,7 @@
 //!   what must hold is that a render in flight on a partition that stayed
 //!   was not restarted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -112,8 +112,12 @@ async fn long_renders_against_rollouts_and_joins() {
         .expect("join-a serves /healthz");
     assert_eq!(status, 200, "a polling worker is alive: {body}");
     assert!(body.to_string().contains("sprocket-render"), "{body}");
-    let baseline = batch(&mut stack, &mut events, &long, "nojoin", None).await;
-    let joined = batch(&mut stack, &mut events, &long, "join", Some(&mut render)).await;
+    let ids = |name: &str| (0..3).map(|i| format!("{name}-{i}")).collect::<Vec<_>>();
+    let baseline = batch(&mut stack, &mut events, &long, ids("nojoin"), None).await;
+    // Two of the jobs on partitions of different workers, so that two of
+    // their renders run at once.
+    let across = across_workers(&mut render, &["join-a", "join-b"]).await;
+    let joined = batch(&mut stack, &mut events, &long, across, Some(&mut render)).await;
     eprintln!("[rollout] renders without a join: {baseline:?}");
     eprintln!("[rollout] renders with a worker joining: {joined:?}");
     let restarted: Vec<&String> = joined
@@ -189,16 +193,16 @@ struct Render {
     in_flight_at_join: bool,
 }
 
-/// Three long jobs at once; with `join`, a third worker joins once two of
-/// their renders run. Returns each job's render.
+/// Long jobs at once; with `join`, a third worker joins once two of their
+/// renders run. Returns each job's render.
 async fn batch(
     stack: &mut Stack,
     events: &mut TopicLog,
     clip: &Path,
-    name: &str,
+    ids: Vec<String>,
     join: Option<&mut RenderWorkers>,
 ) -> BTreeMap<String, Render> {
-    let ids: Vec<String> = (0..3).map(|i| format!("{name}-{i}")).collect();
+    let name = ids[0].split('-').next().unwrap_or_default().to_owned();
     for id in &ids {
         stack.submit(clip, id, "highlight").await;
     }
@@ -250,6 +254,62 @@ async fn batch(
             (id.clone(), render)
         })
         .collect()
+}
+
+/// Three job ids: the first on a render partition of `hosts[0]`, the second
+/// on one of `hosts[1]`, the third on either. A work item's partition is the
+/// producer's default for its key, the job id: CRC-32 of the key modulo the
+/// partition count (librdkafka's `consistent_random`).
+async fn across_workers(render: &mut RenderWorkers, hosts: &[&str; 2]) -> Vec<String> {
+    let mut owned = Vec::new();
+    for h in hosts {
+        let parts = render
+            .assigned(h, "sprocket.render")
+            .await
+            .unwrap_or_default();
+        assert!(!parts.is_empty(), "{h} owns no render partition");
+        owned.push(parts);
+    }
+    let partitions = owned[0].union(&owned[1]).count() as u32;
+    let only =
+        |a: usize| -> BTreeSet<i32> { owned[a].difference(&owned[1 - a]).copied().collect() };
+    let mut ids = Vec::new();
+    for want in [only(0), only(1), only(0)] {
+        assert!(
+            !want.is_empty(),
+            "two workers own the same partitions: {owned:?}"
+        );
+        let id = (0..)
+            .map(|n| format!("join-{n}"))
+            .find(|id| {
+                let partition = (crc32(id.as_bytes()) % partitions) as i32;
+                !ids.contains(id) && want.contains(&partition)
+            })
+            .expect("an id for each partition");
+        ids.push(id);
+    }
+    ids
+}
+
+#[test]
+fn crc32_is_zlibs() {
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+}
+
+/// CRC-32 (IEEE, as zlib and librdkafka compute it).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 /// Waits until each of `hosts` owns a partition (of the render topic or its

@@ -124,11 +124,26 @@ impl TopicLog {
     ) {
         let start = Instant::now();
         while !done(&self.records) {
-            assert!(
-                start.elapsed() < timeout,
-                "{what}: not seen on {} within {timeout:?}",
-                self.topic
-            );
+            if start.elapsed() >= timeout {
+                let last: Vec<String> = self.records[self.records.len().saturating_sub(30)..]
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {} {} {} @{}",
+                            r.at_ms(),
+                            r.job(),
+                            r.kind(),
+                            r.phase(),
+                            r.producer()
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "{what}: not seen on {} within {timeout:?}; the last records:\n{}",
+                    self.topic,
+                    last.join("\n")
+                );
+            }
             self.read_for(Duration::from_millis(100)).await;
         }
     }
