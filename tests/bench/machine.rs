@@ -60,3 +60,17 @@ pub fn describe(load_before: &str, load_after: &str, threads: usize) -> Vec<(Str
         ),
     ]
 }
+
+/// Prints a bench's report, writes it to `target/<file>`, and prints its last
+/// line after it.
+#[allow(dead_code)]
+pub fn publish(file: &str, report: &str, last_line: &str) {
+    println!("{report}");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(file);
+    if let Err(e) = std::fs::write(&out, report) {
+        eprintln!("could not write {}: {e}", out.display());
+    }
+    println!("{last_line}");
+}
