@@ -67,9 +67,8 @@ async fn bench() -> anyhow::Result<()> {
     drop(embedded);
     let sittings = [on_kafka, on_embedded];
 
-    let max_in_flight = sprocket_platform::config::Config::default()
-        .worker
-        .max_in_flight;
+    let worker = sprocket_platform::config::Config::default().worker;
+    let max_in_flight = worker.max_in_flight;
     let report = report::Report {
         command: "cargo bench -p sprocket-tests --bench engine".into(),
         machine: machine::describe(&load_before, &machine::loadavg(), THREADS),
@@ -83,8 +82,18 @@ async fn bench() -> anyhow::Result<()> {
             ),
             ("partitions per topic".into(), PARTITIONS.to_string()),
             (
-                "worker.max_in_flight (the default: nproc)".into(),
-                max_in_flight.to_string(),
+                "worker.max_in_flight".into(),
+                format!(
+                    "{} for the no-op workers (SPROCKET_BENCH_IN_FLIGHT), {max_in_flight} (the default: nproc) with the real phases",
+                    crate::sizes::in_flight()
+                ),
+            ),
+            (
+                "a lane's transaction (the defaults)".into(),
+                format!(
+                    "up to worker.commit_max_items = {} items, the oldest waiting at most worker.commit_interval_ms = {} ms",
+                    worker.commit_max_items, worker.commit_interval_ms
+                ),
             ),
             ("batched chain: most messages per transaction".into(), sizes.batch.to_string()),
             (
