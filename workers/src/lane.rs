@@ -44,9 +44,11 @@ pub(crate) struct LaneState {
     pending: AtomicUsize,
     /// Whether the lane paused its partition (backlog).
     pub(crate) paused: AtomicBool,
-    /// `true` once the partition is revoked. Held while a transaction is
-    /// written, so revoking waits for it.
-    gate: Mutex<bool>,
+    /// Held while a transaction is written, so revoking waits for it.
+    gate: Mutex<()>,
+    /// Set, under the gate, once the partition is revoked. Read without the
+    /// gate: the poll loop must never wait for a transaction.
+    revoked: AtomicBool,
     /// Cancelled when the partition is revoked or the lane ends: stops the
     /// lane's running work (each message's token is a child of it).
     stop: CancellationToken,
@@ -63,7 +65,8 @@ impl LaneState {
         LaneState {
             pending: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
-            gate: Mutex::new(false),
+            gate: Mutex::new(()),
+            revoked: AtomicBool::new(false),
             stop: CancellationToken::new(),
             committed: AtomicI64::new(-1),
         }
@@ -94,13 +97,14 @@ impl LaneState {
     }
 
     pub(crate) fn is_revoked(&self) -> bool {
-        *self.gate.lock().unwrap_or_else(|e| e.into_inner())
+        self.revoked.load(Ordering::SeqCst)
     }
 
     /// Closes the gate (after the transaction under way, if one is) and stops
     /// the running work. Called by the rebalance callback.
     pub(crate) fn revoke(&self) {
-        *self.gate.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        self.revoked.store(true, Ordering::SeqCst);
         self.stop.cancel();
     }
 
@@ -108,7 +112,7 @@ impl LaneState {
     /// a revocation waits until it is done.
     pub(crate) fn committing<T>(&self, write: impl FnOnce() -> T) -> Result<T, Revoked> {
         let gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
-        if *gate {
+        if self.is_revoked() {
             return Err(Revoked);
         }
         let out = tokio::task::block_in_place(write);
