@@ -103,7 +103,15 @@ impl LaneState {
     /// Closes the gate (after the transaction under way, if one is) and stops
     /// the running work. Called by the rebalance callback.
     pub(crate) fn revoke(&self) {
-        let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let _gate = match self.gate.try_lock() {
+            Ok(gate) => gate,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                // The rebalance waits here, on the consumer's poll thread.
+                tracing::info!("revoking: waiting for the lane's transaction under way");
+                self.gate.lock().unwrap_or_else(|e| e.into_inner())
+            }
+        };
         self.revoked.store(true, Ordering::SeqCst);
         self.stop.cancel();
     }
