@@ -95,7 +95,28 @@ fn pid_s(file: &PathBuf) -> Option<f64> {
 
 /// User + system CPU seconds of `/proc/<pid>` (`self` for this process).
 fn process_s(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_s(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// User + system CPU seconds of every process now running whose command
+/// name is `comm` (as `/proc/<pid>/stat` gives it, e.g. `postgres`).
+#[allow(dead_code)]
+pub fn named_s(comm: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let head = format!("({comm}");
+    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(h, _)| h.ends_with(&head))
+        })
+        .filter_map(|stat| stat_s(&stat))
+        .sum()
+}
+
+/// User + system CPU seconds from the text of a `/proc/<pid>/stat`.
+fn stat_s(stat: &str) -> Option<f64> {
     // The fields after the command name (which may hold spaces), from field 3.
     let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let utime: f64 = rest.get(11)?.parse().ok()?;

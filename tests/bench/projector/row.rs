@@ -112,7 +112,7 @@ pub async fn run(kafka: &Broker, database: &str, setup: &Setup, name: &str) -> a
 
     let commits = Commits::now();
     let cpu = Cpu::start(kafka);
-    let postgres = postgres_cpu_s();
+    let postgres = crate::cpu::named_s("postgres");
     let started = Instant::now();
     let from = now_ms() + WARMUP.as_secs_f64() * 1000.0;
     let produced = load::produce(&bus, &producer, name, setup.load).await?;
@@ -122,7 +122,7 @@ pub async fn run(kafka: &Broker, database: &str, setup: &Setup, name: &str) -> a
     }
     let caught_up_after = watcher.covers(&produced.sent).then(|| load_end.elapsed());
     let cpu = cpu.stop();
-    let postgres_s = postgres_cpu_s() - postgres;
+    let postgres_s = crate::cpu::named_s("postgres") - postgres;
     let commits = Commits::since(commits);
     let wall = started.elapsed().as_secs_f64();
     let until = now_ms();
@@ -139,22 +139,4 @@ pub async fn run(kafka: &Broker, database: &str, setup: &Setup, name: &str) -> a
         postgres_s,
         caught_up_after,
     })
-}
-
-/// User + system CPU seconds of every `postgres` process now running.
-fn postgres_cpu_s() -> f64 {
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
-        .filter_map(|stat| {
-            let (head, rest) = stat.rsplit_once(')')?;
-            if !head.ends_with("(postgres") {
-                return None;
-            }
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / ticks)
-        })
-        .sum()
 }
