@@ -14,18 +14,29 @@
 //! lost), the rebalance callback closes the gate, waiting for a transaction
 //! under way to finish, and from then on the lane commits nothing — the
 //! partition's new owner redoes whatever the lane had not committed. So a
-//! revoked lane can never commit an offset behind its successor's back,
+//! revoked lane does not commit an offset behind its successor's back,
 //! whatever the group coordinator accepts.
+//!
+//! The wait is bounded ([`REVOKE_WAIT`]): the callback runs on the thread
+//! that polls the consumer, and librdkafka's `send_offsets_to_transaction`
+//! can outlast its own timeout for minutes while the group coordinator is
+//! gone — waiting for it stalled the whole worker. A transaction still under
+//! way after the bound is left to Kafka: the partition's next lane opens a
+//! producer with the same `transactional.id`, which fences it (it aborts or,
+//! if it had already committed, the next owner reads past it, as
+//! `read_committed` offsets are only served once stable). A lane whose
+//! transaction fails after it was revoked leaves the partition as it is, with
+//! no rewind: the next owner starts from the group's committed offset.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::FutureExt;
 use rdkafka::message::{Message, OwnedMessage};
-use sprocket_platform::bus::{header, HEADER_RETRY_AT};
+use sprocket_platform::bus::{header, BusError, HEADER_RETRY_AT};
 use sprocket_platform::metrics::metrics;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -100,34 +111,66 @@ impl LaneState {
         self.revoked.load(Ordering::SeqCst)
     }
 
-    /// Closes the gate (after the transaction under way, if one is) and stops
-    /// the running work. Called by the rebalance callback.
-    pub(crate) fn revoke(&self) {
-        let _gate = match self.gate.try_lock() {
-            Ok(gate) => gate,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                // The rebalance waits here, on the consumer's poll thread.
-                tracing::info!("revoking: waiting for the lane's transaction under way");
-                self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    /// Closes the gate (after the transaction under way, if one is, for at
+    /// most `wait`) and stops the running work. Called by the rebalance
+    /// callback, on the thread that polls the consumer.
+    pub(crate) fn revoke(&self, wait: Duration) {
+        let gate = match self.gate.try_lock() {
+            Ok(gate) => Some(gate),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => {
+                tracing::info!(
+                    ?wait,
+                    "revoking: waiting for the lane's transaction under way"
+                );
+                let deadline = std::time::Instant::now() + wait;
+                loop {
+                    match self.gate.try_lock() {
+                        Ok(gate) => break Some(gate),
+                        Err(TryLockError::Poisoned(e)) => break Some(e.into_inner()),
+                        Err(TryLockError::WouldBlock) if std::time::Instant::now() >= deadline => {
+                            tracing::warn!(
+                                ?wait,
+                                "revoking with the lane's transaction still under way: \
+                                 the partition's next producer fences it"
+                            );
+                            break None;
+                        }
+                        Err(TryLockError::WouldBlock) => {
+                            std::thread::sleep(Duration::from_millis(10))
+                        }
+                    }
+                }
             }
         };
         self.revoked.store(true, Ordering::SeqCst);
         self.stop.cancel();
+        drop(gate);
     }
 
     /// Runs `write` (a blocking transaction) unless the partition is revoked;
-    /// a revocation waits until it is done.
-    pub(crate) fn committing<T>(&self, write: impl FnOnce() -> T) -> Result<T, Revoked> {
+    /// a revocation waits until it is done (up to its bound). A write that
+    /// failed once the partition was revoked counts as revoked: the lane must
+    /// not rewind a partition it no longer owns.
+    pub(crate) fn committing(
+        &self,
+        write: impl FnOnce() -> Result<(), BusError>,
+    ) -> Result<Result<(), BusError>, Revoked> {
         let gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         if self.is_revoked() {
             return Err(Revoked);
         }
         let out = tokio::task::block_in_place(write);
         drop(gate);
-        Ok(out)
+        match out {
+            Err(_) if self.is_revoked() => Err(Revoked),
+            out => Ok(out),
+        }
     }
 }
+
+/// How long revoking a partition waits for its lane's transaction under way.
+pub(crate) const REVOKE_WAIT: Duration = Duration::from_secs(5);
 
 /// How a lane batches its commits.
 #[derive(Debug, Clone, Copy)]

@@ -1,8 +1,8 @@
 //! The worker consumer's context: what happens when the group moves
 //! partitions. A revoked (or lost) partition's lane is closed before the
-//! rebalance completes ([`crate::lane`]): a transaction it is writing finishes
-//! first, and it commits nothing afterwards. Newly assigned partitions start
-//! unpaused.
+//! rebalance completes ([`crate::lane`]): a transaction it is writing gets a
+//! few seconds to finish first, and it commits nothing afterwards. Newly
+//! assigned partitions start unpaused.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, Stre
 use rdkafka::message::OwnedMessage;
 use tokio::sync::mpsc;
 
-use crate::lane::LaneState;
+use crate::lane::{LaneState, REVOKE_WAIT};
 
 /// The consumer every worker uses.
 pub type WorkerConsumer = StreamConsumer<Rebalances>;
@@ -39,7 +39,7 @@ impl Lanes {
     fn revoke(&self, topic: &str, partition: i32) {
         let lane = self.lock().remove(&(topic.to_owned(), partition));
         if let Some(lane) = lane {
-            lane.state.revoke();
+            lane.state.revoke(REVOKE_WAIT);
             tracing::info!(%topic, partition, "partition revoked: its lane is closed");
         }
     }

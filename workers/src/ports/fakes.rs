@@ -91,6 +91,10 @@ pub struct MemTransactions {
     pub fail: AtomicUsize,
     /// Every transaction from now on is fenced.
     pub fenced: AtomicBool,
+    /// While set, a transaction does not return (as librdkafka's calls do
+    /// while a group coordinator is lost); `entered` counts the calls.
+    pub hang: AtomicBool,
+    pub entered: AtomicUsize,
     pub rewound: Mutex<Vec<(LaneId, i64)>>,
 }
 
@@ -114,6 +118,10 @@ impl Transactions for MemTransactions {
     }
 
     fn commit(&self, lane: &LaneId, records: &[Record], next: i64) -> Result<(), BusError> {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        while self.hang.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let failing = self
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

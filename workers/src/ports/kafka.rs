@@ -149,28 +149,43 @@ impl KafkaTransactions {
         }
     }
 
-    fn producer(&self, lane: &LaneId) -> Result<FutureProducer, BusError> {
-        let mut map = self.producers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = map.get(lane) {
-            return Ok(p.clone());
-        }
-        let id = format!("{}-{}-{}", self.group, lane.0, lane.1);
-        let p = self.bus.transactional_producer(&id)?;
-        map.insert(lane.clone(), p.clone());
-        Ok(p)
+    fn producers(&self) -> std::sync::MutexGuard<'_, HashMap<LaneId, FutureProducer>> {
+        self.producers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn forget(&self, lane: &LaneId) {
-        self.producers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(lane);
+    fn create(&self, lane: &LaneId) -> Result<FutureProducer, BusError> {
+        let id = format!("{}-{}-{}", self.group, lane.0, lane.1);
+        self.bus.transactional_producer(&id)
+    }
+
+    /// Takes the lane's idle producer out for a transaction, or makes one.
+    /// A producer is out only while its transaction runs: a lane that
+    /// replaces one revoked with its transaction stuck (librdkafka waiting on
+    /// a lost group coordinator) makes a new producer, which fences the
+    /// stuck one rather than joining its transaction.
+    fn check_out(&self, lane: &LaneId) -> Result<FutureProducer, BusError> {
+        let idle = self.producers().remove(lane);
+        match idle {
+            Some(p) => Ok(p),
+            None => self.create(lane),
+        }
+    }
+
+    /// Puts a producer back after a committed transaction, unless a newer
+    /// one (which fenced it) took its place.
+    fn check_in(&self, lane: &LaneId, p: FutureProducer) {
+        self.producers().entry(lane.clone()).or_insert(p);
     }
 }
 
 impl Transactions for KafkaTransactions {
     fn open(&self, lane: &LaneId) -> Result<(), BusError> {
-        self.producer(lane).map(|_| ())
+        if self.producers().contains_key(lane) {
+            return Ok(());
+        }
+        let p = self.create(lane)?;
+        self.producers().insert(lane.clone(), p);
+        Ok(())
     }
 
     /// Blocks until the broker answers. The records' acknowledgements are
@@ -178,19 +193,20 @@ impl Transactions for KafkaTransactions {
     /// with records outstanding, rust-rdkafka's `commit_transaction` first
     /// flushes by polling in 100 ms steps (the engine bench: hand-offs took
     /// 103 ms each, 7 ms with deliveries awaited). A failed transaction is
-    /// aborted and its producer dropped, so the next try starts afresh.
+    /// aborted and its producer dropped, so the next try starts afresh (and
+    /// fences it, should it still be in Kafka's hands).
     fn commit(&self, lane: &LaneId, records: &[Record], next: i64) -> Result<(), BusError> {
-        let p = self.producer(lane)?;
+        let p = self.check_out(lane)?;
         let r = transaction(&self.consumer, &p, lane, records, next);
         match &r {
             Ok(()) => {
                 if let Some(s) = &self.stand_in {
                     s.committed(&self.consumer, &lane.0, lane.1, next);
                 }
+                self.check_in(lane, p);
             }
             Err(_) => {
                 let _ = p.abort_transaction(Duration::from_secs(10));
-                self.forget(lane);
             }
         }
         r

@@ -180,12 +180,52 @@ async fn a_revoked_lane_stops_its_work_and_commits_nothing() {
     let l = lane(work, 2);
     l.push(2);
     started.notified().await;
-    l.state.revoke();
+    l.state.revoke(Duration::from_secs(5));
     tokio::time::timeout(Duration::from_secs(10), l.task)
         .await
         .expect("the lane ends")
         .unwrap();
     assert!(l.tx.committed.lock().unwrap().is_empty());
+}
+
+/// A transaction that does not return (librdkafka waiting on a lost group
+/// coordinator) holds a revocation up for a bounded time only; when it
+/// fails afterwards, the revoked lane leaves the partition alone: no rewind
+/// of a partition that may already be read by its next owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_transaction_holds_a_revocation_for_a_bounded_time() {
+    let quick = Scripted {
+        phase: Phase::Render,
+        run: Box::new(|_| Box::pin(async { Ok(rendered()) })),
+    };
+    let l = lane(quick, 2);
+    l.tx.hang.store(true, Ordering::SeqCst);
+    l.tx.fenced.store(true, Ordering::SeqCst);
+    l.push(1);
+    while l.tx.entered.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let state = l.state.clone();
+    let revoking = tokio::task::spawn_blocking(move || state.revoke(Duration::from_millis(100)));
+    tokio::time::timeout(Duration::from_secs(30), revoking)
+        .await
+        .expect("the revocation returns while the transaction is stuck")
+        .unwrap();
+    assert!(l.state.is_revoked());
+    assert!(
+        !l.task.is_finished(),
+        "the lane still waits on its transaction"
+    );
+    l.tx.hang.store(false, Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(30), l.task)
+        .await
+        .expect("the lane ends once its transaction fails")
+        .unwrap();
+    assert!(l.tx.committed.lock().unwrap().is_empty());
+    assert!(
+        l.tx.rewound.lock().unwrap().is_empty(),
+        "a revoked lane does not rewind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
