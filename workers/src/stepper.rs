@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use rdkafka::message::OwnedMessage;
 use sprocket_core::event::{PhaseProgress, PhaseStarted};
 use sprocket_core::machine::Claim;
@@ -213,8 +214,18 @@ impl Stepper {
                 self.ports.live.publish(e);
             }
         };
+        // A panic in the phase's code fails this attempt (retryably, as an
+        // internal error) rather than the lane that runs it.
         let work = async {
-            let r = self.work.run(item, &cx).await;
+            let r = std::panic::AssertUnwindSafe(self.work.run(item, &cx))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    Err(WorkError::Internal {
+                        phase,
+                        message: format!("the phase's code panicked: {}", panic_text(&*panic)),
+                    })
+                });
             drop(cx);
             r
         };
@@ -232,4 +243,13 @@ impl Stepper {
         }
         result
     }
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }

@@ -205,3 +205,24 @@ fn an_hour_long_render() -> Scripted {
         }),
     }
 }
+
+/// A panic in a phase's code fails that attempt, retryably, with what the
+/// panic said; the lane running it carries on.
+#[tokio::test]
+async fn a_panicking_phase_fails_its_attempt_and_is_retried() {
+    let work = Scripted {
+        phase: Phase::Render,
+        run: Box::new(|_| Box::pin(async { panic!("index out of bounds in a filter") })),
+    };
+    let (stepper, _) = stepper(work, Config::default());
+    let msg = message("sprocket.render", 0, 0, &item(5, Phase::Render, 1));
+    let out = stepper.handle(&msg, CancellationToken::new()).await;
+    let Outcome::Retrying { failed, .. } = &out else {
+        panic!("{out:?}")
+    };
+    let EventBody::PhaseFailed(f) = &failed.body else {
+        panic!()
+    };
+    assert_eq!(f.error.code, "internal");
+    assert!(f.error.message.contains("index out of bounds"), "{f:?}");
+}
