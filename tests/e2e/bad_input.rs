@@ -8,7 +8,7 @@ use sprocket_tests::{kcat, kcat_produce, video, TestApp};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_api_answers_bad_requests_with_json_errors() {
     let app = TestApp::start_with(vec![], Default::default()).await;
-    let post = |body: &'static str| {
+    let post = |body: String| {
         let http = app.http.clone();
         let url = format!("{}/v1/jobs", app.url);
         async move {
@@ -48,8 +48,12 @@ async fn the_api_answers_bad_requests_with_json_errors() {
             422,
             "invalid_source",
         ),
-    ] {
-        let (s, v) = post(body).await;
+    ]
+    .map(|(b, s, c)| (b.to_owned(), s, c))
+    .into_iter()
+    .chain(over_the_limits())
+    {
+        let (s, v) = post(body.clone()).await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
             (status, Some(code)),
@@ -64,6 +68,33 @@ async fn the_api_answers_bad_requests_with_json_errors() {
     let (s, _) = app.get("/v1/jobs?status=bogus").await;
     assert_eq!(s, 400);
     app.dev.stop().await;
+}
+
+/// Submissions over a bound: 400 for what they ask, 413 for their size.
+fn over_the_limits() -> Vec<(String, u16, &'static str)> {
+    let inline = |params: serde_json::Value| {
+        json!({"source": {"upload": "u"}, "recipe": {"name": "x", "steps": [{"phase": "ingest", "params": params}]}})
+            .to_string()
+    };
+    let labels: serde_json::Map<_, _> = (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
+    vec![
+        (inline(json!({"timeout_s": 1e20})), 400, "over_limit"),
+        (
+            inline(json!({"retry": {"max_attempts": 1000}})),
+            400,
+            "over_limit",
+        ),
+        (
+            json!({"source": {"upload": "u"}, "labels": labels}).to_string(),
+            400,
+            "over_limit",
+        ),
+        (
+            json!({"source": {"upload": "u"}, "labels": {"big": "x".repeat(70_000)}}).to_string(),
+            413,
+            "payload_too_large",
+        ),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -122,6 +153,17 @@ async fn undecodable_messages_go_to_the_dead_letter_topic_and_the_partition_move
         br#"{"job_id":"same-key","type":"NoSuchType","data":{}}"#,
     );
 
+    // Too many labels, written straight to the intake: the job fails and the
+    // submission is dead-lettered with the reason.
+    let labels: serde_json::Map<_, _> = (0..65).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let over = json!({"job_id": "too-many-labels", "type": "JobSubmitted", "data": {"source": {"upload": "u"}, "recipe": "minimal", "labels": labels}});
+    kcat_produce(
+        &broker,
+        "sprocket.ingest",
+        "too-many-labels",
+        over.to_string().as_bytes(),
+    );
+
     // A good job on the same partition (same key) still completes.
     let src = app.inbox().join("after.mp4");
     video::with_cuts(&src, &[20], 10, false);
@@ -129,6 +171,14 @@ async fn undecodable_messages_go_to_the_dead_letter_topic_and_the_partition_move
     kcat_produce(&broker, "sprocket.ingest", key, good.to_string().as_bytes());
     let job = app.wait_terminal(key, Duration::from_secs(90)).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
+    let job = app
+        .wait_terminal("too-many-labels", Duration::from_secs(90))
+        .await;
+    assert_eq!(
+        (job["status"].as_str(), job["error"]["code"].as_str()),
+        (Some("failed"), Some("over_limit")),
+        "{job:#}"
+    );
 
     let out = kcat(
         &[
@@ -146,9 +196,17 @@ async fn undecodable_messages_go_to_the_dead_letter_topic_and_the_partition_move
     );
     let text = String::from_utf8_lossy(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
+    let over: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains("dlq-reason=over a limit: 65 labels"))
+        .collect();
+    assert_eq!(over.len(), 1, "{text}");
     for l in &lines {
-        assert!(l.contains("dlq-reason=undecodable message"), "{l}");
+        assert!(
+            l.contains("dlq-reason=undecodable message") || over.contains(&l),
+            "{l}"
+        );
         assert!(l.contains("dlq-topic=sprocket.ingest"), "{l}");
         assert!(l.contains("dlq-offset="), "{l}");
     }

@@ -263,6 +263,7 @@ pub(crate) async fn lane_loop(
         state.raise_committed(floor);
     }
     let skips_committed = floor.is_some();
+    let max_delay = Duration::from_millis(shared.stepper.config.limits.max_retry_delay_ms);
     let b = shared.batching;
     let mut running = Running {
         started: VecDeque::new(),
@@ -318,7 +319,7 @@ pub(crate) async fn lane_loop(
             return;
         }
         if let Some(msg) = held.take_if(|m| !running.busy(m)) {
-            match due_at(&msg) {
+            match due_at(&msg, max_delay) {
                 Some(due) if due > Instant::now() => waiting = Some((msg, due)),
                 _ => start(&shared, &state, &mut running, msg),
             }
@@ -379,7 +380,7 @@ pub(crate) async fn lane_loop(
                         held = Some(msg);
                         continue;
                     }
-                    match due_at(&msg) {
+                    match due_at(&msg, max_delay) {
                         Some(due) if due > Instant::now() => waiting = Some((msg, due)),
                         _ => start(&shared, &state, &mut running, msg),
                     }
@@ -423,9 +424,11 @@ fn start(shared: &LaneShared, state: &LaneState, running: &mut Running, msg: Own
     ));
 }
 
-/// When a retried message is due (its `retry-at` header), on tokio's clock.
-fn due_at(msg: &OwnedMessage) -> Option<Instant> {
+/// When a retried message is due (its `retry-at` header), on tokio's clock:
+/// never further away than `max` (`limits.max_retry_delay_ms`), whatever the
+/// header says, so a forged or mistaken header cannot hold up the partition.
+fn due_at(msg: &OwnedMessage, max: Duration) -> Option<Instant> {
     let due = header(msg, HEADER_RETRY_AT).and_then(|v| v.parse::<i64>().ok())?;
-    let left = due - chrono::Utc::now().timestamp_millis();
-    Some(Instant::now() + Duration::from_millis(left.max(0) as u64))
+    let left = due.saturating_sub(chrono::Utc::now().timestamp_millis());
+    Some(Instant::now() + Duration::from_millis(left.max(0) as u64).min(max))
 }

@@ -36,10 +36,12 @@ pub enum Outcome {
         dead_lettered: Option<DeadLettered>,
     },
     /// A submission that cannot run (its recipe or source is not valid): the
-    /// submission itself and `JobFailed`.
+    /// submission itself and `JobFailed`; one over a limit also goes to the
+    /// dead letter topic with the reason.
     Rejected {
         submission: Envelope,
         job_failed: Envelope,
+        dead_letter: Option<String>,
     },
     /// The job was cancelled: `JobCancelled`.
     Cancelled { cancelled: Envelope },
@@ -104,7 +106,11 @@ impl Outcome {
 
     fn dead_letter_reason(&self) -> Option<&str> {
         match self {
-            Outcome::DeadLettered { reason } => Some(reason),
+            Outcome::DeadLettered { reason }
+            | Outcome::Rejected {
+                dead_letter: Some(reason),
+                ..
+            } => Some(reason),
             Outcome::Failed {
                 dead_lettered: Some(d),
                 ..
@@ -165,6 +171,7 @@ impl Outcome {
             Outcome::Rejected {
                 submission,
                 job_failed,
+                ..
             } => vec![event(submission), event(job_failed)],
             Outcome::Cancelled { cancelled } => vec![event(cancelled)],
         };

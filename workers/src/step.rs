@@ -9,8 +9,8 @@ use sprocket_core::event::{
 };
 use sprocket_core::machine::{self, Action, Attempt, Claim, Completion};
 use sprocket_core::retry::{RetryPolicy, Runtime};
-use sprocket_core::{CoreError, Envelope, EventBody, JobId, Phase, Topics, WorkItem};
-use sprocket_platform::config::WorkerConfig;
+use sprocket_core::{Bounds, CoreError, Envelope, EventBody, JobId, Phase, Topics, WorkItem};
+use sprocket_platform::config::Config;
 
 use crate::outcome::{DeadLettered, Outcome};
 use crate::WorkError;
@@ -36,17 +36,21 @@ pub struct Step {
     pub topics: Topics,
     /// The configured runtime policy with the phase's own defaults applied.
     defaults: Runtime,
+    /// What a submission may ask for.
+    bounds: Bounds,
 }
 
 impl Step {
-    /// The step of `phase`, with the retry policy and time limit of `worker`
-    /// (its `phases.<phase>` overrides applied).
+    /// The step of `phase`, with the retry policy and time limit of
+    /// `config.worker` (its `phases.<phase>` overrides applied) and the
+    /// submission bounds of `config.limits`.
     pub fn new(
         phase: Phase,
         producer: impl Into<String>,
         topics: Topics,
-        worker: &WorkerConfig,
+        config: &Config,
     ) -> Result<Step, CoreError> {
+        let worker = &config.worker;
         let global = Runtime {
             retry: RetryPolicy {
                 max_attempts: worker.max_attempts,
@@ -62,6 +66,7 @@ impl Step {
             producer: producer.into(),
             topics,
             defaults: Runtime::from_params(&own, &global)?,
+            bounds: config.limits.bounds(),
         })
     }
 
@@ -76,7 +81,7 @@ impl Step {
     pub fn plan(&self, input: &Envelope, claim: Claim) -> Result<WorkItem, Box<Outcome>> {
         let action = match &input.body {
             EventBody::JobSubmitted(_) if self.phase == Phase::Ingest => {
-                machine::accept(input, claim)
+                machine::accept(input, claim, &self.bounds)
             }
             EventBody::WorkItem(item) if item.phase == self.phase => {
                 return Ok(WorkItem::clone(item))
@@ -182,8 +187,11 @@ impl Step {
             Action::IgnoreDuplicate => Outcome::Skipped,
             Action::DeadLetter { reason } => Outcome::DeadLettered { reason },
             Action::Fail {
-                phase: None, error, ..
+                phase: None,
+                error,
+                dead_letter,
             } => Outcome::Rejected {
+                dead_letter,
                 submission: input.clone(),
                 job_failed: self.event(
                     job,

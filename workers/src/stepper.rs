@@ -81,7 +81,7 @@ impl Stepper {
         producer: String,
     ) -> Result<Stepper, WorkError> {
         let phase = work.phase();
-        let step = Step::new(phase, producer, topics, &config.worker)
+        let step = Step::new(phase, producer, topics, &config)
             .map_err(|source| WorkError::Core { phase, source })?;
         Ok(Stepper {
             phase,

@@ -13,6 +13,8 @@ pub enum CoreError {
     InvalidSource(String),
     #[error("invalid event: {0}")]
     InvalidEvent(String),
+    #[error("over a limit: {0}")]
+    OverLimit(String),
 }
 
 impl CoreError {
@@ -24,6 +26,7 @@ impl CoreError {
             CoreError::InvalidRecipe(_) => "invalid_recipe",
             CoreError::InvalidSource(_) => "invalid_source",
             CoreError::InvalidEvent(_) => "invalid_event",
+            CoreError::OverLimit(_) => "over_limit",
         }
     }
 }

@@ -145,7 +145,9 @@ impl Job {
                 self.recipe = Some(s.recipe.clone());
                 self.labels = s.labels.clone();
                 self.submitted_at = Some(e.occurred_at);
-                vec![machine::accept(e, Claim::Ours)]
+                // The ingest worker decides under the configured bounds; the
+                // fold says what the contract's defaults would decide.
+                vec![machine::accept(e, Claim::Ours, &crate::Bounds::default())]
             }
             EventBody::PhaseStarted(p) => {
                 let t = self.phases.entry(p.phase).or_default();

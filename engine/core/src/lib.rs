@@ -4,6 +4,7 @@
 //! performs I/O: no Kafka, no database, no object store, no ffmpeg, no models.
 //! Adapters depend on this crate, never the reverse.
 
+pub mod bounds;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -16,6 +17,7 @@ pub mod source;
 pub mod topics;
 pub mod work;
 
+pub use bounds::Bounds;
 pub use error::{CoreError, ErrorInfo};
 pub use event::{Artifact, Envelope, EventBody, EventKind, MediaInfo};
 pub use ids::JobId;

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::event::{Artifact, MediaInfo};
 use crate::retry::RetryPolicy;
+use crate::{Bounds, CoreError};
 use crate::{
     Envelope, ErrorInfo, EventBody, Job, JobId, JobStatus, Phase, PhaseTimes, Recipe, WorkItem,
 };
@@ -95,7 +96,7 @@ pub fn advance(recipe: &Recipe, done: Phase) -> Option<Phase> {
 
 /// A submission arrives: the job's first work item, the job's failure (a
 /// recipe or source that is not valid), or nothing (a duplicate).
-pub fn accept(submission: &Envelope, claim: Claim) -> Action {
+pub fn accept(submission: &Envelope, claim: Claim, bounds: &Bounds) -> Action {
     let EventBody::JobSubmitted(s) = &submission.body else {
         return Action::DeadLetter {
             reason: format!("{} is not a submission", submission.kind().0),
@@ -104,11 +105,7 @@ pub fn accept(submission: &Envelope, claim: Claim) -> Action {
     if claim == Claim::Theirs {
         return Action::IgnoreDuplicate;
     }
-    match s
-        .recipe
-        .resolve()
-        .and_then(|r| s.source.validate().map(|_| r))
-    {
+    match bounds.submission(s) {
         Ok(recipe) => Action::Dispatch(Box::new(WorkItem {
             job_id: submission.job_id.clone(),
             phase: recipe.steps.first().map_or(Phase::Ingest, |s| s.phase),
@@ -120,10 +117,12 @@ pub fn accept(submission: &Envelope, claim: Claim) -> Action {
             media: None,
             phases: Default::default(),
         })),
+        // A submission over a limit also goes to the dead letter topic with
+        // the reason: someone is producing what the API would have refused.
         Err(e) => Action::Fail {
             phase: None,
+            dead_letter: matches!(e, CoreError::OverLimit(_)).then(|| e.to_string()),
             error: ErrorInfo::from(&e),
-            dead_letter: None,
         },
     }
 }

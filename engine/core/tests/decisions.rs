@@ -13,7 +13,7 @@ use history::{build, completion, plan, Outcome, Plan};
 use proptest::prelude::*;
 use sprocket_core::machine::{self, Attempt, Claim, Completion};
 use sprocket_core::retry::RetryPolicy;
-use sprocket_core::{Action, Envelope, ErrorInfo, EventBody, Job, JobStatus, Phase};
+use sprocket_core::{Action, Bounds, Envelope, ErrorInfo, EventBody, Job, JobStatus, Phase};
 
 fn fold(events: &[Envelope]) -> (Job, Vec<Action>) {
     let mut job = Job::new(history::job_id());
@@ -113,9 +113,9 @@ proptest! {
     fn duplicate_submissions_are_ignored(plan in plan(), copies in 1usize..4) {
         let events: Vec<Envelope> = build(&plan).into_iter().map(|t| t.env).collect();
         let submission = events[0].clone();
-        let first = machine::accept(&submission, Claim::Ours);
+        let first = machine::accept(&submission, Claim::Ours, &Bounds::default());
         prop_assert!(matches!(&first, Action::Dispatch(i) if i.phase == plan.phases()[0]), "{:?}", first);
-        prop_assert_eq!(machine::accept(&submission, Claim::Theirs), Action::IgnoreDuplicate);
+        prop_assert_eq!(machine::accept(&submission, Claim::Theirs, &Bounds::default()), Action::IgnoreDuplicate);
         let mut with_copies = events.clone();
         for _ in 0..copies {
             with_copies.insert(1, submission.clone());

@@ -30,6 +30,42 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub worker: WorkerConfig,
     pub metrics: MetricsConfig,
+    pub limits: LimitsConfig,
+}
+
+/// Ceilings on what a submission's recipe may ask for (over them: 400 at
+/// the API, a failed job and a dead letter on the intake topic).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Longest `timeout_s` a recipe step may set, in seconds.
+    pub max_timeout_s: f64,
+    /// Most `retry.max_attempts` a recipe step may set.
+    pub max_attempts: u32,
+    /// Longest retry delay a recipe step may set, in milliseconds; a
+    /// `retry-at` header further away than this is brought forward to it.
+    pub max_retry_delay_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let b = sprocket_core::Bounds::default();
+        LimitsConfig {
+            max_timeout_s: b.max_timeout_s,
+            max_attempts: b.max_attempts,
+            max_retry_delay_ms: b.max_retry_delay_ms,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn bounds(&self) -> sprocket_core::Bounds {
+        sprocket_core::Bounds {
+            max_timeout_s: self.max_timeout_s,
+            max_attempts: self.max_attempts,
+            max_retry_delay_ms: self.max_retry_delay_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -188,6 +224,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             worker: WorkerConfig::default(),
             metrics: MetricsConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }

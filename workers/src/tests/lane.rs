@@ -27,7 +27,11 @@ struct Lane {
 const TOPIC: &str = "sprocket.render";
 
 fn lane(work: Scripted, max_in_flight: usize) -> Lane {
-    let (stepper, _) = stepper(work, Config::default());
+    lane_with(work, max_in_flight, Config::default())
+}
+
+fn lane_with(work: Scripted, max_in_flight: usize, cfg: Config) -> Lane {
+    let (stepper, _) = stepper(work, cfg);
     let tx = Arc::new(MemTransactions::default());
     let (resume, _) = mpsc::unbounded_channel();
     let stopping = CancellationToken::new();
@@ -294,6 +298,40 @@ async fn two_messages_of_one_job_never_run_at_once() {
         ["job-1", "job-2", "job-1", "job-1"],
         "in offset order"
     );
+    l.stopping.cancel();
+    l.task.await.unwrap();
+}
+
+/// A `retry-at` header years away (forged, or a clock gone wrong) waits no
+/// longer than `limits.max_retry_delay_ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_due_far_away_waits_no_longer_than_the_longest_delay() {
+    use rdkafka::message::{Header, Message, OwnedHeaders};
+    let quick = Scripted {
+        phase: Phase::Render,
+        run: Box::new(|_| Box::pin(async { Ok(rendered()) })),
+    };
+    let mut cfg = Config::default();
+    cfg.limits.max_retry_delay_ms = 200;
+    let l = lane_with(quick, 2, cfg);
+    let years = chrono::Utc::now().timestamp_millis() + 10 * 365 * 24 * 3_600_000;
+    let due = years.to_string();
+    let msg = message(TOPIC, 0, 0, &item(1, Phase::Render, 2));
+    let msg = rdkafka::message::OwnedMessage::new(
+        msg.payload().map(<[u8]>::to_vec),
+        msg.key().map(<[u8]>::to_vec),
+        TOPIC.into(),
+        msg.timestamp(),
+        0,
+        0,
+        Some(OwnedHeaders::new().insert(Header {
+            key: sprocket_platform::bus::HEADER_RETRY_AT,
+            value: Some(&due),
+        })),
+    );
+    l.state.add();
+    l.send.send(msg).unwrap();
+    l.until_committed(1).await;
     l.stopping.cancel();
     l.task.await.unwrap();
 }

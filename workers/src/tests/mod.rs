@@ -41,6 +41,7 @@ pub(crate) fn item(n: usize, phase: Phase, attempt: u32) -> Envelope {
     let mut item = match sprocket_core::machine::accept(
         &submission(n, "minimal"),
         sprocket_core::machine::Claim::Ours,
+        &sprocket_core::Bounds::default(),
     ) {
         sprocket_core::Action::Dispatch(item) => *item,
         other => panic!("{other:?}"),

@@ -14,7 +14,7 @@ use crate::ports::fakes::message;
 use crate::step::{PhaseResult, Step};
 
 fn step(phase: Phase) -> Step {
-    Step::new(phase, "w", topics(), &Config::default().worker).unwrap()
+    Step::new(phase, "w", topics(), &Config::default()).unwrap()
 }
 
 fn now() -> chrono::DateTime<Utc> {
@@ -150,7 +150,31 @@ fn submissions_are_accepted_rejected_or_ignored() {
     assert_eq!(s.plan(&sub, Claim::Theirs), Err(Box::new(Outcome::Skipped)));
     let bad = submission(2, "no-such-recipe");
     let out = s.plan(&bad, Claim::Ours).unwrap_err();
-    assert!(matches!(*out, Outcome::Rejected { .. }), "{out:?}");
+    assert!(
+        matches!(
+            *out,
+            Outcome::Rejected {
+                dead_letter: None,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    // Over a limit: the job fails and the submission is dead-lettered.
+    let mut over = submission(4, "minimal");
+    if let EventBody::JobSubmitted(sub) = &mut over.body {
+        sub.labels = (0..65).map(|i| (format!("k{i}"), "v".into())).collect();
+    }
+    let out = s.plan(&over, Claim::Ours).unwrap_err();
+    let Outcome::Rejected {
+        dead_letter: Some(reason),
+        ..
+    } = &*out
+    else {
+        panic!("{out:?}")
+    };
+    assert!(reason.contains("65 labels"), "{reason}");
+    assert!(out.dead_letters());
     // A work item for another phase is not this phase's work.
     let out = s.plan(&item(3, Phase::Render, 1), Claim::Ours).unwrap_err();
     assert!(matches!(*out, Outcome::DeadLettered { .. }), "{out:?}");

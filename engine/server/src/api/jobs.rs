@@ -6,8 +6,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sprocket_core::bounds::MAX_SUBMISSION_BYTES;
 use sprocket_core::event::Submitted;
-use sprocket_core::{Envelope, EventBody, JobId, JobStatus, Phase, RecipeRef, Source};
+use sprocket_core::{CoreError, Envelope, EventBody, JobId, JobStatus, Phase, RecipeRef, Source};
 
 use super::{ApiError, AppState, JobView};
 
@@ -40,6 +41,16 @@ pub async fn submit(
     State(s): State<AppState>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if body.len() > MAX_SUBMISSION_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the submission is {} bytes, over the limit of {MAX_SUBMISSION_BYTES}",
+                body.len()
+            ),
+        ));
+    }
     let req: SubmitJob = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("invalid_request", format!("invalid job submission: {e}"))
     })?;
@@ -47,12 +58,23 @@ pub async fn submit(
         Some(id) => job_id(id)?,
         None => JobId::generate(),
     };
-    req.source
-        .validate()
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
-    req.recipe
-        .resolve()
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+    let submitted = Submitted {
+        source: req.source,
+        recipe: req.recipe,
+        labels: req.labels,
+    };
+    // The ingest worker decides the same way; refusing here saves a round trip.
+    s.config
+        .limits
+        .bounds()
+        .submission(&submitted)
+        .map_err(|e| {
+            let status = match e {
+                CoreError::OverLimit(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            ApiError::new(status, e.code(), e.to_string())
+        })?;
     if let Some(job) = load(&s, &id).await? {
         return Ok((
             StatusCode::ACCEPTED,
@@ -63,11 +85,7 @@ pub async fn submit(
         id.clone(),
         s.bus.producer_name.clone(),
         1,
-        EventBody::JobSubmitted(Submitted {
-            source: req.source,
-            recipe: req.recipe,
-            labels: req.labels,
-        }),
+        EventBody::JobSubmitted(submitted),
     );
     s.publish(&s.bus.topics.phase(Phase::Ingest), &env).await?;
     Ok((
