@@ -63,6 +63,18 @@ async fn the_api_answers_bad_requests_with_json_errors() {
             .as_str()
             .is_some_and(|m| !m.is_empty()));
     }
+    // JSON only when it says so: a form post across sites is refused.
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let r = app
+            .http
+            .post(format!("{}/v1/jobs", app.url))
+            .header("content-type", content_type)
+            .body(r#"{"source": {"upload": "u"}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 415, "{content_type}");
+    }
     let (s, v) = app.get("/v1/jobs/nope").await;
     assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")));
     let (s, _) = app.get("/v1/jobs?status=bogus").await;

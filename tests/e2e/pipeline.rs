@@ -118,6 +118,49 @@ async fn a_job_flows_through_all_four_phases() {
         .bytes(&format!("/v1/jobs/{id}/artifacts/poster.jpg"))
         .await;
     assert_eq!(&poster[..2], &[0xFF, 0xD8], "poster is a JPEG");
+    // A download is an attachment browsers do not sniff; media may be inline.
+    for (query, disposition) in [("", "attachment"), ("?inline=true", "inline")] {
+        let r = app
+            .http
+            .get(format!(
+                "{}/v1/jobs/{id}/artifacts/poster.jpg{query}",
+                app.url
+            ))
+            .send()
+            .await
+            .unwrap();
+        let h = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(h("x-content-type-options"), "nosniff");
+        assert_eq!(
+            h("content-disposition"),
+            format!("{disposition}; filename=\"poster.jpg\"")
+        );
+        assert_eq!(
+            h("access-control-allow-origin"),
+            "",
+            "no CORS unless configured"
+        );
+    }
+    let r = app
+        .http
+        .get(format!(
+            "{}/v1/jobs/{id}/artifacts/analysis.json?inline=true",
+            app.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"analysis.json\"",
+        "only media is ever inline"
+    );
 
     // The manifest lists the archived outputs with their digests.
     let manifest: Value = serde_json::from_slice(

@@ -172,6 +172,14 @@ async fn apply(stack: &mut Stack, pg: &PgServer, fault: &Fault, job: &str) -> Op
                 let (read, body) = stack.get(&format!("/v1/jobs/{job}")).await;
                 assert_eq!(read, 503, "a read while PostgreSQL is down: {body}");
                 assert_eq!(body["error"]["code"], "unavailable", "{body}");
+                // What failed stays in the log; the client gets a request id.
+                let said = body["error"]["message"].as_str().unwrap_or_default();
+                assert!(
+                    body["error"]["request_id"].is_string()
+                        && said.contains("request id")
+                        && !said.to_ascii_lowercase().contains("postgres"),
+                    "{body}"
+                );
                 checked = true;
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

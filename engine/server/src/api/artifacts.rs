@@ -1,17 +1,29 @@
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::Response;
+use serde::Deserialize;
 use sprocket_core::JobId;
 use sprocket_platform::store::{self, StoreError};
 
 use super::{ApiError, AppState};
 
+/// `?inline=true` asks for media (video, image, audio) to be shown in place.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadQuery {
+    #[serde(default)]
+    inline: bool,
+}
+
 /// `GET /v1/jobs/{id}/artifacts/{name}`: the bytes, from the working store or,
-/// once retention removed them there, from the archive.
+/// once retention removed them there, from the archive. Always a download
+/// (`Content-Disposition: attachment`) that browsers must not sniff into
+/// another type; media may be asked for inline.
 pub async fn download(
     State(s): State<AppState>,
     Path((id, name)): Path<(String, String)>,
+    Query(q): Query<DownloadQuery>,
 ) -> Result<Response, ApiError> {
     let id =
         JobId::parse(&id).map_err(|e| ApiError::bad_request("invalid_job_id", e.to_string()))?;
@@ -37,10 +49,34 @@ pub async fn download(
             })?,
         Err(e) => return Err(ApiError::unavailable(e)),
     };
+    let media = ["video/", "image/", "audio/"]
+        .iter()
+        .any(|m| artifact.content_type.starts_with(m));
+    let disposition = if q.inline && media {
+        "inline"
+    } else {
+        "attachment"
+    };
     Response::builder()
         .header(header::CONTENT_TYPE, &artifact.content_type)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("{disposition}; filename=\"{}\"", filename(&name)),
+        )
         .header(header::CONTENT_LENGTH, size)
         .header("x-sha256", &artifact.sha256)
         .body(Body::from_stream(stream))
         .map_err(ApiError::unavailable)
+}
+
+/// An artifact name as a quoted-string filename: printable ASCII without
+/// quotes or backslashes (anything else becomes `_`).
+fn filename(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect()
 }

@@ -2,7 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -25,8 +25,10 @@ struct CancelBody {
 pub async fn cancel(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    super::error::json_body(&headers, &body)?;
     let id = job_id(&id)?;
     let req: CancelBody = if body.is_empty() {
         CancelBody::default()

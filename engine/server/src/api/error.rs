@@ -38,9 +38,53 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// A 5xx says what failed only in the log, under a request id its body
+    /// and `x-request-id` header carry: internal error text (database hosts,
+    /// store paths, driver messages) never reaches the client.
     fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            let request_id = uuid::Uuid::now_v7().to_string();
+            tracing::error!(%request_id, code = self.code, status = %self.status, error = %self.message, "request failed");
+            let body = json!({"error": {
+                "code": self.code,
+                "message": format!("the server could not answer this request; quote request id {request_id}"),
+                "request_id": request_id,
+            }});
+            return (
+                self.status,
+                [("x-request-id", request_id.as_str())],
+                Json(body),
+            )
+                .into_response();
+        }
         let body = json!({"error": {"code": self.code, "message": self.message}});
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// Refuses a body that does not say it is JSON (`Content-Type:
+/// application/json`, or `…+json`), so a form a browser posts across sites
+/// cannot pass for a request. An empty body needs no type.
+pub fn json_body(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON, with Content-Type: application/json",
+        ))
     }
 }
 

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -39,8 +39,10 @@ pub(super) async fn load(s: &AppState, id: &JobId) -> Result<Option<sprocket_cor
 /// Submitting a known job id again changes nothing.
 pub async fn submit(
     State(s): State<AppState>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    super::error::json_body(&headers, &body)?;
     if body.len() > MAX_SUBMISSION_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
