@@ -192,7 +192,7 @@ impl Step {
                 dead_letter,
             } => Outcome::Rejected {
                 dead_letter,
-                submission: input.clone(),
+                submission: crate::stepper::for_the_record(input),
                 job_failed: self.event(
                     job,
                     1,

@@ -12,6 +12,7 @@ pub mod job;
 pub mod machine;
 pub mod phase;
 pub mod recipe;
+pub mod redact;
 pub mod retry;
 pub mod source;
 pub mod topics;

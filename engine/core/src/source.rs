@@ -32,6 +32,17 @@ impl Source {
         }
     }
 
+    /// The source as events, projections and manifests record it: a URL
+    /// without its credentials, query or fragment (the intake's copy keeps
+    /// them for the fetch).
+    pub fn redacted(&self) -> Source {
+        match self {
+            Source::Url(u) => Source::Url(crate::redact::for_the_record(u)),
+            Source::Object(u) => Source::Object(crate::redact::for_the_record(u)),
+            other => other.clone(),
+        }
+    }
+
     /// Checks what can be checked without touching the outside world.
     pub fn validate(&self) -> Result<(), CoreError> {
         let bad = |m: &str| Err(CoreError::InvalidSource(m.to_owned()));

@@ -414,6 +414,27 @@ impl Config {
         Ok(())
     }
 
+    /// The configuration with its secrets hidden, as `sprocket config`
+    /// prints it: URL passwords and secret client properties.
+    pub fn redacted(&self) -> Config {
+        use sprocket_core::redact;
+        let mut c = self.clone();
+        for url in [
+            &mut c.database.url,
+            &mut c.registry.url,
+            &mut c.store.url,
+            &mut c.archive.url,
+        ] {
+            *url = redact::password(url);
+        }
+        for (k, v) in c.kafka.properties.iter_mut() {
+            if redact::is_secret(k) {
+                *v = "***".into();
+            }
+        }
+        c
+    }
+
     /// The configuration as TOML, for `sprocket config`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serializes to TOML")
@@ -482,5 +503,21 @@ mod tests {
             assert!(e.to_string().contains("store.url"), "{e}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn sprocket_config_hides_secrets() {
+        let mut c = Config::default();
+        c.database.url = "postgres://app:hunter2@db/sprocket".into();
+        c.kafka
+            .properties
+            .insert("sasl.password".into(), "hunter2".into());
+        c.kafka
+            .properties
+            .insert("sasl.username".into(), "worker".into());
+        let shown = c.redacted().to_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db/sprocket"), "{shown}");
+        assert!(shown.contains("worker"), "{shown}");
     }
 }

@@ -35,7 +35,7 @@ pub(crate) enum Target {
 impl Target {
     pub fn parse(url: &str) -> Result<Target, ProjectionError> {
         let invalid = |reason: &str| ProjectionError::InvalidUrl {
-            url: redact(url),
+            url: sprocket_core::redact::password(url),
             reason: reason.to_owned(),
         };
         if let Some(path) = url.strip_prefix("sqlite://") {
@@ -116,19 +116,6 @@ pub(crate) fn migrate(conn: &mut AnyConnection) -> Result<(), ProjectionError> {
 }
 
 /// The URL without its password, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,11 +140,6 @@ mod tests {
 
     #[test]
     fn never_prints_passwords() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         let err = Target::parse("mysql://u:secret@h/db").unwrap_err();
         assert!(!err.to_string().contains("secret"));
     }

@@ -110,7 +110,7 @@ fn manifest(
         "submitted_at": item.submitted_at,
         "source": {
             "kind": item.source.kind(),
-            "value": item.source.value(),
+            "value": item.source.redacted().value(),
             "bytes": source.map(|s| s.bytes),
             "sha256": source.map(|s| &s.sha256),
             "media": item.media,

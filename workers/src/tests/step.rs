@@ -250,3 +250,37 @@ async fn a_panicking_phase_fails_its_attempt_and_is_retried() {
     assert_eq!(f.error.code, "internal");
     assert!(f.error.message.contains("index out of bounds"), "{f:?}");
 }
+
+/// The submission's copy on the events topic (and so the projections and
+/// the API) keeps no credentials or query string of a URL source; the
+/// ingest phase still fetches the URL as submitted.
+#[tokio::test]
+async fn a_source_url_is_recorded_without_its_credentials() {
+    let secret = "https://user:pw@cdn.example.com/a.mp4?X-Amz-Signature=abc";
+    let fetched = Arc::new(std::sync::Mutex::new(String::new()));
+    let f = fetched.clone();
+    let work = Scripted {
+        phase: Phase::Ingest,
+        run: Box::new(move |item| {
+            *f.lock().unwrap() = item.source.value().to_owned();
+            Box::pin(async { Ok(rendered()) })
+        }),
+    };
+    let (stepper, fakes) = stepper(work, Config::default());
+    let mut sub = submission(6, "minimal");
+    if let EventBody::JobSubmitted(s) = &mut sub.body {
+        s.source = sprocket_core::Source::Url(secret.into());
+    }
+    let msg = message("sprocket.ingest", 0, 0, &sub);
+    let _ = stepper.handle(&msg, CancellationToken::new()).await;
+    assert_eq!(*fetched.lock().unwrap(), secret);
+    let live = fakes.live.0.lock().unwrap();
+    let recorded = live
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::JobSubmitted(s) => Some(s.source.value().to_owned()),
+            _ => None,
+        })
+        .expect("the acceptance is recorded");
+    assert_eq!(recorded, "https://cdn.example.com/a.mp4");
+}

@@ -82,7 +82,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             services::open_projections(&cfg)?;
-            println!("migrations applied to {}", redact(&cfg.database.url));
+            println!(
+                "migrations applied to {}",
+                sprocket_core::redact::password(&cfg.database.url)
+            );
         }
         Command::Topics {
             action: TopicsAction::Create,
@@ -123,7 +126,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             let _ = stop.send(true);
             let _ = task.await;
         }
-        Command::Config => print!("{}", cfg.to_toml()),
+        Command::Config => print!("{}", cfg.redacted().to_toml()),
         Command::Dlq { action } => match action {
             super::DlqAction::List => super::dlq::list(&cfg)?,
             super::DlqAction::Redrive { id, all, api } => {
@@ -136,16 +139,6 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
 }
 
 /// A database URL without its password.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
 pub(super) async fn shutdown_signal() -> std::io::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
