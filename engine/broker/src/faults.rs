@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::EmbeddedBroker;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -56,16 +56,31 @@ fn one() -> usize {
 
 /// Serves `POST /faults` for `broker` until the task is dropped.
 pub async fn serve(listener: TcpListener, broker: Arc<EmbeddedBroker>) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/faults", post(inject))
-        .with_state(broker);
-    axum::serve(listener, app).await
+    axum::serve(
+        listener,
+        router(broker).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }
 
+fn router(broker: Arc<EmbeddedBroker>) -> Router {
+    Router::new()
+        .route("/faults", post(inject))
+        .with_state(broker)
+}
+
+/// Injects a fault, for a client on this machine only (403 otherwise).
 async fn inject(
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     State(broker): State<Arc<EmbeddedBroker>>,
     Json(fault): Json<Fault>,
 ) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    if !peer.ip().to_canonical().is_loopback() {
+        return Err((
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "faults are accepted from this machine only"})),
+        ));
+    }
     let bad = |m: String| (StatusCode::BAD_REQUEST, Json(json!({"error": m})));
     tracing::warn!(?fault, "injecting a fault into the embedded broker");
     match fault {
@@ -182,5 +197,28 @@ mod tests {
             Some(rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION)
         );
         assert_eq!(error_code("NO_SUCH_ERROR"), None);
+    }
+
+    /// Only a client on this machine may inject faults.
+    #[tokio::test]
+    async fn faults_come_from_this_machine_only() {
+        use axum::extract::connect_info::MockConnectInfo;
+        let broker = Arc::new(EmbeddedBroker::start("127.0.0.1:0").await.unwrap());
+        let fault = json!({"fault": "rtt", "rtt_ms": 1, "ms": 1});
+        for (peer, status) in [([10, 1, 2, 3], 403), ([127, 0, 0, 1], 200)] {
+            let app = router(broker.clone())
+                .layer(MockConnectInfo(std::net::SocketAddr::from((peer, 40000))));
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/faults", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let got = reqwest::Client::new()
+                .post(url)
+                .json(&fault)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(got, status, "from {peer:?}");
+        }
     }
 }

@@ -348,3 +348,56 @@ async fn content_types() {
         assert_eq!(res.status().as_u16(), status, "{ct}");
     }
 }
+
+/// A peer that is not on this machine may read but not change anything.
+#[tokio::test]
+async fn only_this_machine_may_change_the_registry() {
+    use axum::extract::connect_info::MockConnectInfo;
+    // One registry, reached by two peers.
+    let registry = super::router();
+    let serve_as = |peer: [u8; 4]| {
+        let app = registry.clone();
+        async move {
+            let app = app
+                .layer(axum::middleware::from_fn(super::loopback_writes))
+                .layer(MockConnectInfo(std::net::SocketAddr::from((peer, 40000))));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            base
+        }
+    };
+    let schema = json!({"schemaType": "JSON", "schema": "{\"type\":\"object\"}"});
+    let http = Client::new();
+    let send = |base: String, method: Method, path: &'static str| {
+        let http = http.clone();
+        let body = schema.to_string();
+        async move {
+            http.request(method, format!("{base}{path}"))
+                .header("content-type", super::CONTENT_TYPE)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let remote = serve_as([10, 1, 2, 3]).await;
+    assert_eq!(
+        send(remote.clone(), Method::POST, "/subjects/s-value/versions").await,
+        403
+    );
+    assert_eq!(
+        send(remote.clone(), Method::DELETE, "/subjects/s-value").await,
+        403
+    );
+    assert_eq!(send(remote.clone(), Method::PUT, "/config").await, 403);
+    assert_eq!(send(remote.clone(), Method::GET, "/subjects").await, 200);
+    let local = serve_as([127, 0, 0, 1]).await;
+    assert_eq!(
+        send(local.clone(), Method::POST, "/subjects/s-value/versions").await,
+        200
+    );
+    // Once registered, a remote lookup (a POST that changes nothing) answers.
+    assert_eq!(send(remote, Method::POST, "/subjects/s-value").await, 200);
+}

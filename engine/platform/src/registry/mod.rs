@@ -92,14 +92,45 @@ pub use state::Level;
 /// The media type of every answer.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
-/// Serves the registry on `listener` until `shutdown` completes.
+/// Serves the registry on `listener` until `shutdown` completes. Whoever can
+/// reach it may read; only a client on this machine may register, delete or
+/// reconfigure ([`loopback_writes`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router().layer(axum::middleware::from_fn(loopback_writes));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Refuses (403) a request that changes the registry — registering a
+/// version, deleting, setting compatibility — from a peer that is not on
+/// this machine. Lookups and compatibility checks (POSTs that change
+/// nothing) stay open.
+pub async fn loopback_writes(
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    let path = req.uri().path();
+    let changes = match *req.method() {
+        Method::PUT | Method::DELETE => true,
+        Method::POST => path.starts_with("/subjects/") && path.ends_with("/versions"),
+        _ => false,
+    };
+    if changes && !peer.ip().to_canonical().is_loopback() {
+        return reply(
+            StatusCode::FORBIDDEN,
+            serde_json::json!({"error_code": 40301, "message": "changes are accepted from this machine only"}),
+        );
+    }
+    next.run(req).await
 }
 
 fn reply(status: StatusCode, body: Value) -> Response {
