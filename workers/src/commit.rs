@@ -67,7 +67,7 @@ pub(crate) async fn commit(
         last: last.msg.offset(),
         source,
     };
-    let records = records(shared, batch).await.map_err(at)?;
+    let records: std::sync::Arc<[Record]> = records(shared, batch).await.map_err(at)?.into();
     let mut attempt = 0u32;
     loop {
         attempt += 1;

@@ -117,7 +117,7 @@ impl Transactions for MemTransactions {
         Ok(())
     }
 
-    fn commit(&self, lane: &LaneId, records: &[Record], next: i64) -> Result<(), BusError> {
+    fn commit(&self, lane: &LaneId, records: &Arc<[Record]>, next: i64) -> Result<(), BusError> {
         self.entered.fetch_add(1, Ordering::SeqCst);
         while self.hang.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(5));

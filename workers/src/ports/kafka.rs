@@ -195,9 +195,9 @@ impl Transactions for KafkaTransactions {
     /// 103 ms each, 7 ms with deliveries awaited). A failed transaction is
     /// aborted and its producer dropped, so the next try starts afresh (and
     /// fences it, should it still be in Kafka's hands).
-    fn commit(&self, lane: &LaneId, records: &[Record], next: i64) -> Result<(), BusError> {
+    fn commit(&self, lane: &LaneId, records: &Arc<[Record]>, next: i64) -> Result<(), BusError> {
         let p = self.check_out(lane)?;
-        let r = transaction(&self.consumer, &p, lane, records, next);
+        let r = self.watched(&p, lane, records, next);
         match &r {
             Ok(()) => {
                 if let Some(s) = &self.stand_in {
@@ -212,15 +212,101 @@ impl Transactions for KafkaTransactions {
         r
     }
 
+    /// On Kafka the group's committed offset decides, once a new producer
+    /// of the lane's `transactional.id` has fenced the old one (and so
+    /// waited out any commit of it still in flight): a transaction whose
+    /// outcome was unknown may have committed, and reading again from the
+    /// lane's own first uncommitted offset would redo it. The embedded
+    /// broker's stand-in keeps its own floor, so there `offset` is used.
     fn rewind(&self, lane: &LaneId, offset: i64) {
-        if let Err(e) = self.consumer.seek(
-            &lane.0,
-            lane.1,
-            Offset::Offset(offset),
-            Duration::from_secs(5),
-        ) {
-            tracing::warn!(topic = %lane.0, partition = lane.1, offset, error = %e, "seek back failed");
+        let to = tokio::task::block_in_place(|| {
+            if self.stand_in.is_some() {
+                return offset;
+            }
+            match self.group_committed(lane) {
+                Ok(committed) => committed,
+                Err(e) => {
+                    tracing::warn!(topic = %lane.0, partition = lane.1, offset, error = %e, "the group's committed offset is unknown; reading again from the lane's first uncommitted offset");
+                    offset
+                }
+            }
+        });
+        if to != offset {
+            tracing::info!(topic = %lane.0, partition = lane.1, lane_first = offset, committed = to, "reading again from the group's committed offset");
         }
+        if let Err(e) = tokio::task::block_in_place(|| {
+            self.consumer
+                .seek(&lane.0, lane.1, Offset::Offset(to), Duration::from_secs(5))
+        }) {
+            tracing::warn!(topic = %lane.0, partition = lane.1, offset = to, error = %e, "seek back failed");
+        }
+    }
+}
+
+/// How long a transaction may take before it counts as stuck: longer than
+/// librdkafka's own bounds on its steps (30 s each, three commit tries)
+/// should allow. librdkafka has been seen to wait past them for good in
+/// `send_offsets_to_transaction` while a group coordinator was lost.
+const STUCK_AFTER: Duration = Duration::from_secs(150);
+
+impl KafkaTransactions {
+    /// Runs the transaction on a thread of its own and waits at most
+    /// [`STUCK_AFTER`] for it. A stuck one is left to its thread and its
+    /// producer is dropped: the lane ends, and its rewind fences that
+    /// producer with a new one.
+    fn watched(
+        &self,
+        p: &FutureProducer,
+        lane: &LaneId,
+        records: &Arc<[Record]>,
+        next: i64,
+    ) -> Result<(), BusError> {
+        let (done, outcome) = std::sync::mpsc::channel();
+        let (consumer, p2, lane2, records2) = (
+            self.consumer.clone(),
+            p.clone(),
+            lane.clone(),
+            records.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name(format!("txn {}-{}", lane.0, lane.1))
+            .spawn(move || {
+                let _ = done.send(transaction(&consumer, &p2, &lane2, &records2, next));
+            });
+        if let Err(e) = spawned {
+            return Err(BusError::Kafka {
+                context: format!("starting the transaction's thread: {e}"),
+                source: KafkaError::Canceled,
+            });
+        }
+        outcome.recv_timeout(STUCK_AFTER).unwrap_or_else(|_| {
+            tracing::error!(topic = %lane.0, partition = lane.1, after = ?STUCK_AFTER, "the transaction is stuck in librdkafka; abandoning its producer");
+            Err(BusError::Kafka {
+                context: format!("the transaction did not finish in {STUCK_AFTER:?}"),
+                source: KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::Fatal),
+            })
+        })
+    }
+
+    /// The group's committed offset of the lane's partition, read once a
+    /// fresh producer has fenced every earlier one.
+    fn group_committed(&self, lane: &LaneId) -> Result<i64, BusError> {
+        let fresh = self.create(lane)?;
+        self.producers().insert(lane.clone(), fresh);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&lane.0, lane.1);
+        let committed = self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .map_err(BusError::kafka("reading the group's committed offset"))?;
+        committed
+            .find_partition(&lane.0, lane.1)
+            .and_then(|e| e.offset().to_raw())
+            .filter(|o| *o >= 0)
+            .ok_or_else(|| BusError::Kafka {
+                context: "the group has no committed offset for the partition".into(),
+                source: KafkaError::NoMessageReceived,
+            })
     }
 }
 

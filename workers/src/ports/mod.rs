@@ -52,8 +52,11 @@ pub trait Transactions: Send + Sync + 'static {
     /// Readies the lane's transactional producer (fencing a previous owner).
     fn open(&self, lane: &LaneId) -> Result<(), BusError>;
     /// Writes `records` and commits the lane's offset `next` in one transaction.
-    fn commit(&self, lane: &LaneId, records: &[Record], next: i64) -> Result<(), BusError>;
-    /// Moves the lane's consumer back to `offset`, to read it again.
+    fn commit(&self, lane: &LaneId, records: &Arc<[Record]>, next: i64) -> Result<(), BusError>;
+    /// Moves the lane's consumer back to read again from what is not
+    /// committed: `offset` (the lane's first uncommitted message) unless
+    /// the bus knows better — after a transaction whose outcome is unknown,
+    /// the group's committed offset once the old producer is fenced.
     fn rewind(&self, lane: &LaneId, offset: i64);
 }
 
