@@ -54,17 +54,18 @@ pub(crate) async fn commit(
     shared: &LaneShared,
     state: &LaneState,
     lane: &LaneId,
-    batch: &[Finished],
+    batch: &mut [Finished],
 ) -> Result<(), CommitError> {
     let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
         return Ok(());
     };
-    let next = last.msg.offset() + 1;
+    let (first, last) = (first.msg.offset(), last.msg.offset());
+    let next = last + 1;
     let at = |source| CommitError::Bus {
         topic: lane.0.clone(),
         partition: lane.1,
-        first: first.msg.offset(),
-        last: last.msg.offset(),
+        first,
+        last,
         source,
     };
     let records: std::sync::Arc<[Record]> = records(shared, batch).await.map_err(at)?.into();
@@ -120,12 +121,40 @@ fn count_committed(phase: Phase, batch: &[Finished]) {
     }
 }
 
-/// The batch's records, encoded, in order.
-async fn records(shared: &LaneShared, batch: &[Finished]) -> Result<Vec<Record>, BusError> {
+/// The batch's records, encoded, in order. An outcome with a record larger
+/// than `limits.max_record_bytes` is decided again as too large for Kafka
+/// (the job fails for good, its item is dead-lettered): committing it
+/// would fail every time.
+async fn records(shared: &LaneShared, batch: &mut [Finished]) -> Result<Vec<Record>, BusError> {
+    let limit = shared.stepper.config.limits.max_record_bytes;
+    let mut out = Vec::new();
+    for f in batch {
+        let mut own = encode(shared, f).await?;
+        let largest = own.iter().map(Record::size).max().unwrap_or(0);
+        if largest > limit {
+            let stepper = &shared.stepper;
+            f.outcome = match stepper.ports.codec.decode(&f.msg).await {
+                Ok(input) => {
+                    tracing::warn!(job_id = %input.job_id, phase = %stepper.phase, bytes = largest, limit, "an outcome too large for Kafka: the job fails");
+                    stepper
+                        .step
+                        .too_large(&input, largest, limit, chrono::Utc::now())
+                }
+                Err(e) => stepper.step.undecodable(e),
+            };
+            own = encode(shared, f).await?;
+        }
+        out.extend(own);
+    }
+    Ok(out)
+}
+
+/// One finished message's records, encoded, in order.
+async fn encode(shared: &LaneShared, f: &Finished) -> Result<Vec<Record>, BusError> {
     let step = &shared.stepper.step;
     let codec = &shared.stepper.ports.codec;
     let mut out = Vec::new();
-    for f in batch {
+    {
         for w in f.outcome.writes(step.phase, &step.topics) {
             out.push(match w {
                 Write::Event { topic, env } => codec.encode(&topic, env).await?,

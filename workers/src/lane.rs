@@ -285,7 +285,7 @@ pub(crate) async fn lane_loop(
         if commit_due {
             let n = finished.len();
             let last = finished[n - 1].msg.offset();
-            match commit(&shared, &state, &key, &finished).await {
+            match commit(&shared, &state, &key, &mut finished).await {
                 Ok(()) => {
                     state.raise_committed(last + 1);
                     shared.done_with(&state, &key, n);

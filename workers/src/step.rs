@@ -172,6 +172,23 @@ impl Step {
         }
     }
 
+    /// The outcome of `input` when what it decided writes a record of
+    /// `bytes`, over the `limit` Kafka takes.
+    pub fn too_large(
+        &self,
+        input: &Envelope,
+        bytes: usize,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let what = format!(
+            "the {} phase's outcome has a record of {bytes} bytes, over the limit of {limit}",
+            self.phase
+        );
+        let action = machine::too_large(self.phase, what);
+        self.outcome(input, Some(input.attempt.max(1)), action, now)
+    }
+
     /// The outcome of a decision that needs no completion: a failure, a
     /// cancellation, a rejection, a duplicate or a dead letter.
     fn outcome(

@@ -127,6 +127,17 @@ pub fn accept(submission: &Envelope, claim: Claim, bounds: &Bounds) -> Action {
     }
 }
 
+/// An outcome of `phase` that would write a record larger than Kafka
+/// takes: permanent (trying again writes the same record), so the job
+/// fails and its item goes to the dead letter topic with the reason.
+pub fn too_large(phase: Phase, what: String) -> Action {
+    Action::Fail {
+        phase: Some(phase),
+        error: ErrorInfo::new("record_too_large", what.clone()),
+        dead_letter: Some(what),
+    }
+}
+
 /// A message on `phase`'s topic that is not work for it.
 pub fn misrouted(phase: Phase, message: &Envelope) -> Action {
     Action::DeadLetter {

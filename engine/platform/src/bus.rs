@@ -69,6 +69,17 @@ pub struct Record {
 }
 
 impl Record {
+    /// Bytes on the wire, roughly: key, payload and headers.
+    pub fn size(&self) -> usize {
+        self.key.len()
+            + self.payload.len()
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+
     pub fn future(&self) -> FutureRecord<'_, str, [u8]> {
         let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
         for (k, v) in &self.headers {

@@ -45,6 +45,9 @@ pub struct LimitsConfig {
     /// Longest retry delay a recipe step may set, in milliseconds; a
     /// `retry-at` header further away than this is brought forward to it.
     pub max_retry_delay_ms: u64,
+    /// Largest record a worker writes (librdkafka's `message.max.bytes`
+    /// default); an outcome with a larger one fails its job for good.
+    pub max_record_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -54,6 +57,7 @@ impl Default for LimitsConfig {
             max_timeout_s: b.max_timeout_s,
             max_attempts: b.max_attempts,
             max_retry_delay_ms: b.max_retry_delay_ms,
+            max_record_bytes: 1_000_000,
         }
     }
 }

@@ -335,3 +335,40 @@ async fn a_retry_due_far_away_waits_no_longer_than_the_longest_delay() {
     l.stopping.cancel();
     l.task.await.unwrap();
 }
+
+/// An outcome with a record larger than Kafka takes fails the job for good
+/// and dead-letters its item, instead of failing every commit for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_too_large_for_kafka_fails_the_job_for_good() {
+    let huge = Scripted {
+        phase: Phase::Render,
+        run: Box::new(|_| {
+            Box::pin(async {
+                let mut done = rendered();
+                if let sprocket_core::EventBody::MediaRendered(r) = &mut done.event {
+                    let a = r.artifacts[0].clone();
+                    r.artifacts = vec![a; 200];
+                }
+                Ok(done)
+            })
+        }),
+    };
+    let mut cfg = Config::default();
+    cfg.limits.max_record_bytes = 4096;
+    let l = lane_with(huge, 2, cfg);
+    l.push(1);
+    l.until_committed(1).await;
+    let records = l.tx.records();
+    let topics: Vec<&str> = records.iter().map(|r| r.topic.as_str()).collect();
+    assert!(topics.contains(&"sprocket.render.dlq"), "{topics:?}");
+    assert!(!topics.contains(&"sprocket.archive"), "{topics:?}");
+    assert!(records.iter().all(|r| r.size() <= 4096));
+    let failed = records
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.payload).into_owned())
+        .find(|p| p.contains("JobFailed"))
+        .expect("JobFailed recorded");
+    assert!(failed.contains("record_too_large"), "{failed}");
+    l.stopping.cancel();
+    l.task.await.unwrap();
+}
