@@ -19,6 +19,8 @@ use std::time::Duration;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The highest frame rate believed; above it ffprobe is reporting a timebase.
 const MAX_FPS: f64 = 1000.0;
+/// Most bytes one decoded frame may take (8K at 8 bytes a pixel is 265 MB).
+const MAX_FRAME_BYTES: u64 = 7680 * 4320 * 8;
 /// Demuxers that only point at other files or are not media: never accepted.
 const INDIRECT_FORMATS: &[&str] = &["hls", "concat", "dash", "ffmetadata", "tty"];
 
@@ -167,6 +169,8 @@ struct StreamReport {
     codec_name: Option<String>,
     width: Option<u32>,
     height: Option<u32>,
+    sample_aspect_ratio: Option<String>,
+    pix_fmt: Option<String>,
     avg_frame_rate: Option<String>,
     r_frame_rate: Option<String>,
     duration: Option<String>,
@@ -235,6 +239,32 @@ fn media_info(report: &ProbeReport, limits: &Limits) -> Result<MediaInfo, MediaE
             limits.max_width, limits.max_height
         ));
     }
+    // What players and the render's scaler make of it: the storage size
+    // stretched by the sample aspect ratio.
+    let sar = video
+        .sample_aspect_ratio
+        .as_deref()
+        .and_then(|r| parse_ratio(r, ':'))
+        .unwrap_or(1.0);
+    let (display_w, display_h) = (
+        (width as f64 * sar.max(1.0)).round(),
+        (height as f64 / sar.min(1.0)).round(),
+    );
+    if display_w > limits.max_width as f64 || display_h > limits.max_height as f64 {
+        return unusable(format!(
+            "the video is shown at {display_w}x{display_h} (sample aspect ratio {}), over the limit of {}x{}",
+            video.sample_aspect_ratio.as_deref().unwrap_or("1:1"),
+            limits.max_width,
+            limits.max_height
+        ));
+    }
+    let frame_bytes = width as u64 * height as u64 * bytes_per_pixel(video.pix_fmt.as_deref());
+    if frame_bytes > MAX_FRAME_BYTES {
+        return unusable(format!(
+            "a decoded frame is {frame_bytes} bytes ({width}x{height} {}), over the limit of {MAX_FRAME_BYTES}",
+            video.pix_fmt.as_deref().unwrap_or("unknown pixel format")
+        ));
+    }
     let fps = [&video.avg_frame_rate, &video.r_frame_rate]
         .into_iter()
         .filter_map(|r| r.as_deref().and_then(parse_rate))
@@ -275,10 +305,30 @@ fn media_info(report: &ProbeReport, limits: &Limits) -> Result<MediaInfo, MediaE
 
 /// Parses an ffprobe rational such as `30000/1001`; `0/0` and the like are `None`.
 fn parse_rate(rate: &str) -> Option<f64> {
-    let (num, den) = rate.split_once('/').unwrap_or((rate, "1"));
+    parse_ratio(rate, '/')
+}
+
+/// A positive ratio `num<sep>den` (`30000/1001`, a sample aspect ratio
+/// `64:45`); `0/0`, `0:1` (unknown) and the like are `None`.
+fn parse_ratio(ratio: &str, sep: char) -> Option<f64> {
+    let (num, den) = ratio.split_once(sep).unwrap_or((ratio, "1"));
     let (num, den): (f64, f64) = (num.trim().parse().ok()?, den.trim().parse().ok()?);
-    let fps = num / den;
-    (fps.is_finite() && fps > 0.0).then_some(fps)
+    let r = num / den;
+    (r.is_finite() && r > 0.0).then_some(r)
+}
+
+/// Bytes a decoded pixel takes in memory, at most: 16-bit formats take
+/// twice 8-bit ones; 4 (a padded 8-bit RGBA) for the rest and the unknown.
+fn bytes_per_pixel(pix_fmt: Option<&str>) -> u64 {
+    let f = pix_fmt.unwrap_or_default();
+    let deep = ["16", "12", "10", "9", "64", "48", "f32", "f16"]
+        .iter()
+        .any(|d| f.contains(d));
+    if deep {
+        8
+    } else {
+        4
+    }
 }
 
 #[cfg(test)]
@@ -375,5 +425,36 @@ mod tests {
             serde_json::json!({"streams": [stream("25/1")], "format": {"format_name": "hls", "duration": "3"}}),
         );
         assert!(why.contains("hls"), "{why}");
+    }
+
+    #[test]
+    fn the_displayed_size_and_a_decoded_frame_are_bounded() {
+        let stream = |w: u32, h: u32, sar: &str, pix: &str| {
+            serde_json::json!({"streams": [{"codec_type": "video", "codec_name": "h264",
+                "width": w, "height": h, "sample_aspect_ratio": sar, "pix_fmt": pix,
+                "avg_frame_rate": "25/1"}], "format": {"format_name": "mp4", "duration": "3"}})
+        };
+        // Anamorphic PAL is fine; a 2-pixel-high stream stretched 10,000
+        // times is not, nor is one squeezed to 4320 * 3 rows.
+        let limits = Limits::default();
+        assert!(media_info(&report(stream(720, 576, "64:45", "yuv420p")), &limits).is_ok());
+        assert!(media_info(&report(stream(720, 576, "0:1", "yuv420p")), &limits).is_ok());
+        let why = reason(stream(1000, 2, "10000:1", "yuv420p"));
+        assert!(why.contains("shown at 10000000x2"), "{why}");
+        let why = reason(stream(1000, 4320, "1:3", "yuv420p"));
+        assert!(why.contains("shown at 1000x12960"), "{why}");
+        // Within the size limits, a frame's bytes are bounded on their own
+        // when the limits are raised.
+        let wide = Limits {
+            max_width: 20_000,
+            max_height: 20_000,
+            ..Limits::default()
+        };
+        match media_info(&report(stream(16_000, 16_000, "1:1", "yuv444p16le")), &wide) {
+            Err(MediaError::Unusable(why)) => assert!(why.contains("a decoded frame is"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(bytes_per_pixel(Some("yuv420p")), 4);
+        assert_eq!(bytes_per_pixel(Some("yuv420p10le")), 8);
     }
 }
