@@ -209,7 +209,7 @@ impl Step {
                 dead_letter,
             } => Outcome::Rejected {
                 dead_letter,
-                submission: crate::stepper::for_the_record(input),
+                submission: input.clone().for_the_record(),
                 job_failed: self.event(
                     job,
                     1,

@@ -129,7 +129,7 @@ impl Stepper {
             sprocket_platform::metrics::metrics().jobs_submitted.inc();
             // Acceptance is a live fact: the same event id is republished on
             // redelivery. The record keeps no credentials of the source.
-            self.ports.live.publish_durably(for_the_record(&env)).await;
+            self.ports.live.publish_durably(env.clone().for_the_record()).await;
         }
         let result = self.run(&item, env.attempt.max(1), cancel).await;
         if matches!(result, PhaseResult::Cancelled) {
@@ -253,14 +253,4 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)")
-}
-
-/// A submission as the events topic records it: its source without
-/// credentials or query string ([`sprocket_core::Source::redacted`]).
-pub(crate) fn for_the_record(submission: &sprocket_core::Envelope) -> sprocket_core::Envelope {
-    let mut env = submission.clone();
-    if let EventBody::JobSubmitted(s) = &mut env.body {
-        s.source = s.source.redacted();
-    }
-    env
 }

@@ -170,6 +170,16 @@ impl Envelope {
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an envelope always serializes")
     }
+
+    /// The envelope as the events topic and the projections record it: a
+    /// submission's source without credentials, query or fragment
+    /// ([`Source::redacted`]); the intake's copy keeps them for the fetch.
+    pub fn for_the_record(mut self) -> Envelope {
+        if let EventBody::JobSubmitted(s) = &mut self.body {
+            s.source = s.source.redacted();
+        }
+        self
+    }
 }
 
 /// `JobSubmitted.data`: the submission contract outside producers rely on.

@@ -221,7 +221,8 @@ impl Projector {
             partition: m.partition(),
             offset: m.offset(),
         };
-        Some((pos, env))
+        // The projections (and so the API) never hold a source's credentials.
+        Some((pos, env.for_the_record()))
     }
 
     /// Applies a batch, retrying with backoff while the database is unavailable.
