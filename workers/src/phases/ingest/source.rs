@@ -1,76 +1,19 @@
-//! Ingest: fetch the source under the job's prefix (streamed, size-limited,
-//! sha256 computed), probe it, and reject what is not usable media.
+//! Where a job's media comes from: an upload, a path under an allowed
+//! directory, an object in an allowed place, or a URL fetched through the
+//! SSRF-guarded [`Fetcher`]. Each is copied to a local file within the size
+//! limit.
 
 use std::path::{Component, Path, PathBuf};
 
-use async_trait::async_trait;
 use futures::StreamExt;
-use sprocket_core::event::{Artifact, MediaIngested};
-use sprocket_core::{EventBody, Phase, Source, WorkItem};
-use sprocket_media::probe::{probe, Limits};
+use sprocket_core::Source;
 use sprocket_platform::config::IngestConfig;
 use sprocket_platform::outbound::Fetcher;
 use sprocket_platform::store;
 use tokio::io::AsyncWriteExt;
 
-use super::{blocking, output_key, Done, PhaseWork};
+use super::PHASE;
 use crate::{Cx, WorkError};
-
-const PHASE: Phase = Phase::Ingest;
-
-pub struct Ingest {
-    /// Fetches `{"url": …}` sources, within `ingest.url_*`.
-    fetcher: Fetcher,
-}
-
-impl Ingest {
-    pub fn new(cfg: &IngestConfig) -> Result<Ingest, WorkError> {
-        let fetcher = Fetcher::new(&cfg.url_fetch()).map_err(|e| WorkError::internal(PHASE, e))?;
-        Ok(Ingest { fetcher })
-    }
-}
-
-#[async_trait]
-impl PhaseWork for Ingest {
-    fn phase(&self) -> Phase {
-        PHASE
-    }
-
-    async fn run(&self, item: &WorkItem, cx: &Cx) -> Result<Done, WorkError> {
-        let cfg = &cx.config.ingest;
-        let local = cx
-            .scratch_file("source")
-            .map_err(|e| WorkError::internal(PHASE, e))?;
-        fetch(&item.source, cfg, cx, &self.fetcher, &local).await?;
-        let limits = Limits {
-            max_bytes: cfg.max_bytes,
-            max_duration_s: cfg.max_duration_s,
-            max_width: cfg.max_width,
-            max_height: cfg.max_height,
-        };
-        let path = local.clone();
-        let media = blocking(PHASE, move || probe(&path, &limits)).await?;
-        let key = output_key(item, "source");
-        let w = store::put_file(&cx.stores.work, &key, &local)
-            .await
-            .map_err(WorkError::store(PHASE))?;
-        let source = Artifact {
-            name: "source".into(),
-            key,
-            bytes: w.bytes,
-            sha256: w.sha256,
-            content_type: content_type(&media.format).into(),
-        };
-        Ok(Done {
-            event: EventBody::MediaIngested(MediaIngested {
-                source: source.clone(),
-                media: media.clone(),
-            }),
-            artifacts: vec![source],
-            media: Some(media),
-        })
-    }
-}
 
 fn rejected(code: &'static str, message: String) -> WorkError {
     WorkError::Rejected {
@@ -81,7 +24,7 @@ fn rejected(code: &'static str, message: String) -> WorkError {
 }
 
 /// Copies the source to `local`, refusing more than the configured size.
-async fn fetch(
+pub(super) async fn fetch(
     source: &Source,
     cfg: &IngestConfig,
     cx: &Cx,
@@ -267,18 +210,6 @@ fn object_location(uri: &str, cfg: &IngestConfig) -> Result<(store::Store, Strin
     }
 }
 
-fn content_type(format: &str) -> &'static str {
-    if format.contains("mp4") || format.contains("mov") {
-        "video/mp4"
-    } else if format.contains("matroska") || format.contains("webm") {
-        "video/x-matroska"
-    } else if format.contains("avi") {
-        "video/x-msvideo"
-    } else {
-        "application/octet-stream"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,10 +312,8 @@ mod tests {
         let local = dir.path().join("source");
         let url = format!("http://user:hunter2@{addr}/a.mp4?token=s3cr3t");
 
-        let refused = Ingest::new(&IngestConfig::default()).unwrap();
-        let e = download(&refused.fetcher, &url, &local, 100)
-            .await
-            .unwrap_err();
+        let refused = Fetcher::new(&IngestConfig::default().url_fetch()).unwrap();
+        let e = download(&refused, &url, &local, 100).await.unwrap_err();
         let info = e.info();
         assert_eq!(info.code, "source_unreachable");
         assert!(e.retryable(), "alike whatever the cause, so retried");
@@ -392,25 +321,18 @@ mod tests {
             assert!(!info.message.contains(leak), "{leak} in {info:?}");
         }
 
-        let allowed = Ingest::new(&IngestConfig {
+        let allowed = IngestConfig {
             url_allow_private: vec!["127.0.0.1/32".parse().unwrap()],
             ..IngestConfig::default()
-        })
-        .unwrap();
-        download(&allowed.fetcher, &url, &local, 100).await.unwrap();
+        };
+        let allowed = Fetcher::new(&allowed.url_fetch()).unwrap();
+        download(&allowed, &url, &local, 100).await.unwrap();
         assert_eq!(std::fs::read(&local).unwrap(), b"hello");
-        let e = download(
-            &allowed.fetcher,
-            &format!("http://{addr}/missing"),
-            &local,
-            100,
-        )
-        .await
-        .unwrap_err();
-        assert_eq!((e.code(), e.retryable()), ("source_unreadable", false));
-        let e = download(&allowed.fetcher, &url, &local, 4)
+        let e = download(&allowed, &format!("http://{addr}/missing"), &local, 100)
             .await
             .unwrap_err();
+        assert_eq!((e.code(), e.retryable()), ("source_unreadable", false));
+        let e = download(&allowed, &url, &local, 4).await.unwrap_err();
         assert_eq!((e.code(), e.retryable()), ("source_too_large", false));
     }
 }
