@@ -239,14 +239,7 @@ fn unreachable(url: &Url, cause: impl std::fmt::Display) -> FetchError {
 
 /// `url` without its credentials, query and fragment, for logs.
 fn redacted(url: &Url) -> String {
-    let mut url = url.clone();
-    // Only URLs that cannot have credentials refuse them, so ignoring the
-    // results loses nothing.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
+    sprocket_core::redact::for_the_record(url.as_str())
 }
 
 /// An error and its sources, `outer: inner: innermost`.
