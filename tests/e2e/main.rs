@@ -11,3 +11,4 @@ mod pipeline;
 mod redrive;
 mod retry;
 mod runtime;
+mod url_sources;

@@ -9,22 +9,25 @@
 //! it drains — when every partition of every phase and retry topic must read
 //! lag 0, or KEDA never scales a phase to zero.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sprocket_tests::video;
+use sprocket_tests::{http, video};
 
 use crate::lag_views::{assert_views_agree, drained};
 use crate::stack::{Stack, StackOptions, PHASES};
 
 /// A short transaction timeout: the 20 s render below outlasts it many times.
-const SHORT_TRANSACTIONS: &str = r#"
+/// The flaky source server listens on loopback, which URL sources may only
+/// be fetched from when its address is allowed.
+const CONFIG: &str = r#"
 [kafka.properties]
 "transaction.timeout.ms" = "1500"
+
+[ingest]
+url_allow_private = ["127.0.0.1/32"]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,7 +36,7 @@ async fn kafka_tools_drive_sprocket_and_agree_with_it() {
     let t0 = Instant::now();
     let step = |what: &str| eprintln!("[kafka-clients] {what} at {:.1?}", t0.elapsed());
     let mut stack = Stack::start_with(StackOptions {
-        config_toml: Some(SHORT_TRANSACTIONS.into()),
+        config_toml: Some(CONFIG.into()),
         ..StackOptions::default()
     })
     .await;
@@ -360,35 +363,14 @@ async fn retry_through_the_retry_topic(stack: &mut Stack) {
 
 /// Serves `body` over HTTP on loopback, answering the first request 503.
 fn flaky_server(body: Vec<u8>) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding the flaky server");
-    let url = format!("http://{}/clip.mp4", listener.local_addr().unwrap());
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = hits.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let reply = if counted.fetch_add(1, Ordering::SeqCst) == 0 {
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_vec()
-            } else {
-                let mut r = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-                .into_bytes();
-                r.extend_from_slice(&body);
-                r
-            };
-            let _ = stream.write_all(&reply);
+    let addr = http::serve("127.0.0.1", move |_| {
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            http::reply("503 Service Unavailable", &[], b"")
+        } else {
+            http::reply("200 OK", &[("Content-Type", "video/mp4")], &body)
         }
     });
-    (url, hits)
+    (format!("http://{addr}/clip.mp4"), hits)
 }

@@ -11,6 +11,7 @@ use sprocket_platform::config::Config;
 use sprocket_server::dev::{Dev, DevOptions};
 
 pub mod api;
+pub mod http;
 pub mod kafka;
 pub mod pg;
 pub mod procs;

@@ -1,6 +1,7 @@
 use sprocket_core::{CoreError, ErrorInfo, Phase};
 use sprocket_media::MediaError;
 use sprocket_platform::bus::BusError;
+use sprocket_platform::outbound::FetchError;
 use sprocket_platform::store::StoreError;
 
 /// Why a phase's work did not complete. Each error is retryable or permanent:
@@ -24,6 +25,13 @@ pub enum WorkError {
         phase: Phase,
         #[source]
         source: BusError,
+    },
+    /// A URL source was not fetched.
+    #[error("{phase}: {source}")]
+    Fetch {
+        phase: Phase,
+        #[source]
+        source: FetchError,
     },
     #[error("{phase}: {message}")]
     Rejected {
@@ -52,6 +60,7 @@ impl WorkError {
             WorkError::Media { source, .. } => source.retryable(),
             WorkError::Store { source, .. } => source.retryable(),
             WorkError::Bus { source, .. } => source.retryable(),
+            WorkError::Fetch { source, .. } => source.retryable(),
             WorkError::Rejected { .. } | WorkError::Core { .. } => false,
             WorkError::Internal { .. } | WorkError::TimedOut { .. } => true,
         }
@@ -70,6 +79,11 @@ impl WorkError {
             } => "too_large",
             WorkError::Store { .. } => "store_error",
             WorkError::Bus { .. } => "kafka_error",
+            WorkError::Fetch { source, .. } => match source {
+                FetchError::Unreachable => "source_unreachable",
+                FetchError::Status(_) => "source_unreadable",
+                FetchError::TooLarge { .. } => "source_too_large",
+            },
             WorkError::Rejected { code, .. } => code,
             WorkError::Core { source, .. } => source.code(),
             WorkError::Internal { .. } => "internal",
@@ -83,6 +97,7 @@ impl WorkError {
             WorkError::Media { source, .. } => source.to_string(),
             WorkError::Store { source, .. } => source.to_string(),
             WorkError::Bus { source, .. } => source.to_string(),
+            WorkError::Fetch { source, .. } => source.to_string(),
             WorkError::Rejected { message, .. } => message.clone(),
             WorkError::Core { source, .. } => source.to_string(),
             WorkError::Internal { message, .. } => message.clone(),

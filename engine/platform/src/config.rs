@@ -5,10 +5,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+
+use crate::outbound::{self, Cidr};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -154,6 +157,45 @@ pub struct IngestConfig {
     pub max_width: u32,
     /// Tallest source accepted, in pixels.
     pub max_height: u32,
+    /// Where an `{"object": "s3://…"}` source may come from: a bucket
+    /// (`"media"`) or a bucket and key prefix (`"media/incoming/"`, matched as
+    /// written, so end a folder with `/`). Empty: S3 object sources refused.
+    /// `file://` objects obey `allowed_dirs`.
+    pub allowed_objects: Vec<String>,
+    /// Internal networks a `{"url": …}` source may be fetched from all the
+    /// same, as CIDR blocks (`["10.20.0.0/16"]`). Loopback, private,
+    /// link-local (cloud metadata), shared (CGNAT), unique-local, multicast
+    /// and reserved addresses are refused unless listed here.
+    pub url_allow_private: Vec<Cidr>,
+    /// Longest wait to connect to a URL source, name resolution included,
+    /// in milliseconds.
+    pub url_connect_timeout_ms: u64,
+    /// Longest wait for the next bytes from a URL source once connected, in
+    /// milliseconds.
+    pub url_read_timeout_ms: u64,
+    /// Longest a URL source's whole download may take, redirects included,
+    /// in seconds.
+    pub url_timeout_s: u64,
+}
+
+impl IngestConfig {
+    /// How URL sources are fetched.
+    pub fn url_fetch(&self) -> outbound::Settings {
+        outbound::Settings {
+            allow_private: self.url_allow_private.clone(),
+            connect_timeout: Duration::from_millis(self.url_connect_timeout_ms),
+            read_timeout: Duration::from_millis(self.url_read_timeout_ms),
+            total_timeout: Duration::from_secs(self.url_timeout_s),
+        }
+    }
+
+    /// Whether `allowed_objects` admits the object `key` of S3 `bucket`.
+    pub fn object_allowed(&self, bucket: &str, key: &str) -> bool {
+        self.allowed_objects.iter().any(|entry| {
+            let (b, prefix) = entry.split_once('/').unwrap_or((entry, ""));
+            b == bucket && key.starts_with(prefix)
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,6 +295,11 @@ impl Default for IngestConfig {
             max_duration_s: 4.0 * 3600.0,
             max_width: 7680,
             max_height: 4320,
+            allowed_objects: vec![],
+            url_allow_private: vec![],
+            url_connect_timeout_ms: 5_000,
+            url_read_timeout_ms: 30_000,
+            url_timeout_s: 3_600,
         }
     }
 }
@@ -392,6 +439,32 @@ impl Config {
                 );
             }
         }
+        for entry in &self.ingest.allowed_objects {
+            let bucket = entry.split('/').next().unwrap_or_default();
+            let bucket_chars =
+                |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-".contains(c);
+            if bucket.is_empty() || !bucket.chars().all(bucket_chars) {
+                return invalid(
+                    "ingest.allowed_objects",
+                    format!("{entry:?}: write a bucket or bucket/prefix/, like \"media/in/\""),
+                );
+            }
+        }
+        for (key, value) in [
+            (
+                "ingest.url_connect_timeout_ms",
+                self.ingest.url_connect_timeout_ms,
+            ),
+            (
+                "ingest.url_read_timeout_ms",
+                self.ingest.url_read_timeout_ms,
+            ),
+            ("ingest.url_timeout_s", self.ingest.url_timeout_s),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be ≥ 1".into());
+            }
+        }
         if let Some(addr) = &self.metrics.addr {
             if addr.parse::<SocketAddr>().is_err() {
                 return invalid("metrics.addr", format!("{addr:?} is not host:port"));
@@ -523,5 +596,81 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://app:***@db/sprocket"), "{shown}");
         assert!(shown.contains("worker"), "{shown}");
+    }
+
+    #[test]
+    fn url_and_object_sources_are_configured_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, &Overrides::default()).unwrap();
+            assert!(c.ingest.url_allow_private.is_empty());
+            assert!(
+                !c.ingest.object_allowed("media", "a.mp4"),
+                "none by default"
+            );
+            let fetch = c.ingest.url_fetch();
+            assert_eq!(
+                (
+                    fetch.connect_timeout,
+                    fetch.read_timeout,
+                    fetch.total_timeout
+                ),
+                (
+                    Duration::from_secs(5),
+                    Duration::from_secs(30),
+                    Duration::from_secs(3600)
+                )
+            );
+
+            jail.create_file(
+                "s.toml",
+                "[ingest]\nurl_allow_private = [\"127.0.0.0/8\", \"fd00::/8\"]\nallowed_objects = [\"media/in/\", \"open\"]\n",
+            )?;
+            let c = Config::load(Some(Path::new("s.toml")), &Overrides::default()).unwrap();
+            let blocks: Vec<String> = c
+                .ingest
+                .url_allow_private
+                .iter()
+                .map(|b| b.to_string())
+                .collect();
+            assert_eq!(blocks, ["127.0.0.0/8", "fd00::/8"]);
+            assert!(c.to_toml().contains("\"127.0.0.0/8\""), "{}", c.to_toml());
+            assert!(c.ingest.object_allowed("media", "in/a.mp4"));
+            assert!(c.ingest.object_allowed("open", "any/key"));
+            assert!(!c.ingest.object_allowed("media", "out/a.mp4"));
+            assert!(!c.ingest.object_allowed("other", "in/a.mp4"));
+
+            for (key, value, says) in [
+                (
+                    "URL_ALLOW_PRIVATE",
+                    "[\"127.0.0.1/8\"]",
+                    "bits set past the /8 prefix",
+                ),
+                ("URL_ALLOW_PRIVATE", "[\"localhost\"]", "not an IP address"),
+                ("URL_ALLOW_PRIVATE", "[\"10.0.0.0/33\"]", "prefix length"),
+                (
+                    "ALLOWED_OBJECTS",
+                    "[\"s3://media\"]",
+                    "ingest.allowed_objects",
+                ),
+                ("ALLOWED_OBJECTS", "[\"/in\"]", "ingest.allowed_objects"),
+                ("URL_READ_TIMEOUT_MS", "0", "ingest.url_read_timeout_ms"),
+            ] {
+                jail.set_env(format!("SPROCKET__INGEST__{key}"), value);
+                let e = Config::load(None, &Overrides::default())
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(says), "{key}={value}: {e}");
+                jail.clear_env();
+            }
+            jail.set_env("SPROCKET__INGEST__URL_ALLOW_PRIVATE", "[\"10.0.0.0/33\"]");
+            let e = Config::load(None, &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.to_lowercase().contains("ingest.url_allow_private"),
+                "names the key: {e}"
+            );
+            Ok(())
+        });
     }
 }

@@ -31,7 +31,7 @@ pub trait PhaseWork: Send + Sync + 'static {
 /// from `worker.models_dir` or [`default_model_dir`](sprocket_media::faces::default_model_dir)).
 pub fn phase_work(phase: Phase, cfg: &Config) -> Result<Arc<dyn PhaseWork>, WorkError> {
     Ok(match phase {
-        Phase::Ingest => Arc::new(ingest::Ingest),
+        Phase::Ingest => Arc::new(ingest::Ingest::new(&cfg.ingest)?),
         Phase::Analyze => {
             let dir = cfg
                 .worker

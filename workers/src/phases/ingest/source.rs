@@ -1,65 +1,19 @@
-//! Ingest: fetch the source under the job's prefix (streamed, size-limited,
-//! sha256 computed), probe it, and reject what is not usable media.
+//! Where a job's media comes from: an upload, a path under an allowed
+//! directory, an object in an allowed place, or a URL fetched through the
+//! SSRF-guarded [`Fetcher`]. Each is copied to a local file within the size
+//! limit.
 
 use std::path::{Component, Path, PathBuf};
 
-use async_trait::async_trait;
 use futures::StreamExt;
-use sprocket_core::event::{Artifact, MediaIngested};
-use sprocket_core::{EventBody, Phase, Source, WorkItem};
-use sprocket_media::probe::{probe, Limits};
+use sprocket_core::Source;
 use sprocket_platform::config::IngestConfig;
+use sprocket_platform::outbound::Fetcher;
 use sprocket_platform::store;
 use tokio::io::AsyncWriteExt;
 
-use super::{blocking, output_key, Done, PhaseWork};
+use super::PHASE;
 use crate::{Cx, WorkError};
-
-const PHASE: Phase = Phase::Ingest;
-
-pub struct Ingest;
-
-#[async_trait]
-impl PhaseWork for Ingest {
-    fn phase(&self) -> Phase {
-        PHASE
-    }
-
-    async fn run(&self, item: &WorkItem, cx: &Cx) -> Result<Done, WorkError> {
-        let cfg = &cx.config.ingest;
-        let local = cx
-            .scratch_file("source")
-            .map_err(|e| WorkError::internal(PHASE, e))?;
-        fetch(&item.source, cfg, cx, &local).await?;
-        let limits = Limits {
-            max_bytes: cfg.max_bytes,
-            max_duration_s: cfg.max_duration_s,
-            max_width: cfg.max_width,
-            max_height: cfg.max_height,
-        };
-        let path = local.clone();
-        let media = blocking(PHASE, move || probe(&path, &limits)).await?;
-        let key = output_key(item, "source");
-        let w = store::put_file(&cx.stores.work, &key, &local)
-            .await
-            .map_err(WorkError::store(PHASE))?;
-        let source = Artifact {
-            name: "source".into(),
-            key,
-            bytes: w.bytes,
-            sha256: w.sha256,
-            content_type: content_type(&media.format).into(),
-        };
-        Ok(Done {
-            event: EventBody::MediaIngested(MediaIngested {
-                source: source.clone(),
-                media: media.clone(),
-            }),
-            artifacts: vec![source],
-            media: Some(media),
-        })
-    }
-}
 
 fn rejected(code: &'static str, message: String) -> WorkError {
     WorkError::Rejected {
@@ -70,10 +24,11 @@ fn rejected(code: &'static str, message: String) -> WorkError {
 }
 
 /// Copies the source to `local`, refusing more than the configured size.
-async fn fetch(
+pub(super) async fn fetch(
     source: &Source,
     cfg: &IngestConfig,
     cx: &Cx,
+    fetcher: &Fetcher,
     local: &Path,
 ) -> Result<(), WorkError> {
     match source {
@@ -117,10 +72,10 @@ async fn fetch(
             Ok(())
         }
         Source::Object(uri) => {
-            let (store, key) = object_location(uri, &cfg.allowed_dirs)?;
+            let (store, key) = object_location(uri, cfg)?;
             copy_object(&store, &key, local, cfg.max_bytes).await
         }
-        Source::Url(url) => download(url, local, cfg.max_bytes).await,
+        Source::Url(url) => download(fetcher, url, local, cfg.max_bytes).await,
     }
 }
 
@@ -155,31 +110,19 @@ async fn copy_object(
     out.flush().await.map_err(|e| WorkError::internal(PHASE, e))
 }
 
-async fn download(url: &str, local: &Path, limit: u64) -> Result<(), WorkError> {
-    let resp = reqwest::get(url)
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| {
-            if e.status().is_some_and(|s| s.is_client_error()) {
-                rejected("source_unreadable", format!("{url}: {e}"))
-            } else {
-                WorkError::internal(PHASE, format!("{url}: {e}"))
-            }
-        })?;
-    if let Some(len) = resp.content_length().filter(|l| *l > limit) {
-        return Err(too_large(len, limit));
-    }
+/// Downloads a URL source through the SSRF-guarded fetcher. Its errors name
+/// neither the URL (which may carry credentials) nor why a server could not
+/// be reached.
+async fn download(fetcher: &Fetcher, url: &str, local: &Path, limit: u64) -> Result<(), WorkError> {
+    let fetch_error = |source| WorkError::Fetch {
+        phase: PHASE,
+        source,
+    };
+    let mut body = fetcher.get(url, limit).await.map_err(fetch_error)?;
     let mut out = tokio::fs::File::create(local)
         .await
         .map_err(|e| WorkError::internal(PHASE, e))?;
-    let mut total = 0u64;
-    let mut body = resp.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| WorkError::internal(PHASE, format!("{url}: {e}")))?;
-        total += chunk.len() as u64;
-        if total > limit {
-            return Err(too_large(total, limit));
-        }
+    while let Some(chunk) = body.chunk().await.map_err(fetch_error)? {
         out.write_all(&chunk)
             .await
             .map_err(|e| WorkError::internal(PHASE, e))?;
@@ -222,13 +165,14 @@ pub fn allowed_path(p: &str, allowed: &[PathBuf]) -> Result<PathBuf, WorkError> 
 }
 
 /// Splits an object URI into a store and a key. `file://` objects obey the same
-/// allowed directories as `path` sources.
-fn object_location(uri: &str, allowed: &[PathBuf]) -> Result<(store::Store, String), WorkError> {
+/// allowed directories as `path` sources; `s3://` objects must be in a bucket
+/// (and under a prefix) of `ingest.allowed_objects`.
+fn object_location(uri: &str, cfg: &IngestConfig) -> Result<(store::Store, String), WorkError> {
     let bad = |m: String| rejected("invalid_source", m);
     let url = url::Url::parse(uri).map_err(|e| bad(format!("{uri:?}: {e}")))?;
     match url.scheme() {
         "file" => {
-            let path = allowed_path(url.path(), allowed)?;
+            let path = allowed_path(url.path(), &cfg.allowed_dirs)?;
             let dir = path.parent().unwrap_or(Path::new("/"));
             let name = path
                 .file_name()
@@ -243,24 +187,26 @@ fn object_location(uri: &str, allowed: &[PathBuf]) -> Result<(store::Store, Stri
             let bucket = url
                 .host_str()
                 .ok_or_else(|| bad(format!("{uri:?} names no bucket")))?;
+            let key = url.path().trim_start_matches('/').to_owned();
+            if cfg.allowed_objects.is_empty() {
+                return Err(rejected(
+                    "object_not_allowed",
+                    "S3 object sources are disabled: no ingest.allowed_objects are configured"
+                        .into(),
+                ));
+            }
+            if !cfg.object_allowed(bucket, &key) {
+                return Err(rejected(
+                    "object_not_allowed",
+                    format!("{uri:?} is not in an allowed bucket or prefix"),
+                ));
+            }
             let store = store::open(&format!("s3://{bucket}")).map_err(WorkError::store(PHASE))?;
-            Ok((store, url.path().trim_start_matches('/').to_owned()))
+            Ok((store, key))
         }
         other => Err(bad(format!(
             "object sources use file:// or s3://, not {other}://"
         ))),
-    }
-}
-
-fn content_type(format: &str) -> &'static str {
-    if format.contains("mp4") || format.contains("mov") {
-        "video/mp4"
-    } else if format.contains("matroska") || format.contains("webm") {
-        "video/x-matroska"
-    } else if format.contains("avi") {
-        "video/x-msvideo"
-    } else {
-        "application/octet-stream"
     }
 }
 
@@ -297,5 +243,96 @@ mod tests {
                 .code(),
             "path_not_allowed"
         );
+    }
+
+    #[test]
+    fn object_sources_come_only_from_allowed_buckets_and_prefixes() {
+        let code = |uri: &str, cfg: &IngestConfig| match object_location(uri, cfg) {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        let none = IngestConfig::default();
+        assert_eq!(code("s3://media/in/a.mp4", &none), "object_not_allowed");
+        let e = object_location("s3://media/in/a.mp4", &none).err().unwrap();
+        assert!(e.to_string().contains("ingest.allowed_objects"), "{e}");
+
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("a.mp4"), b"x").unwrap();
+        let cfg = IngestConfig {
+            allowed_objects: vec!["media/in/".into()],
+            ..IngestConfig::default()
+        };
+        assert_eq!(code("s3://media/in/a.mp4", &cfg), "ok");
+        for refused in [
+            "s3://other/in/a.mp4",
+            "s3://media/out/a.mp4",
+            "s3://media/in/../out/a.mp4",
+            "s3://media/in/%2e%2e/out/a.mp4",
+            "s3://media/a.mp4",
+        ] {
+            assert_eq!(code(refused, &cfg), "object_not_allowed", "{refused}");
+        }
+        let file = format!("file://{}/a.mp4", root.path().display());
+        assert_eq!(
+            code(&file, &cfg),
+            "path_not_allowed",
+            "files obey allowed_dirs"
+        );
+        let dirs = IngestConfig {
+            allowed_dirs: vec![root.path().to_owned()],
+            ..IngestConfig::default()
+        };
+        assert_eq!(code(&file, &dirs), "ok");
+    }
+
+    /// Answers every request on loopback: 404 for `/missing`, else "hello".
+    async fn loopback_server() -> std::net::SocketAddr {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut request = [0u8; 1024];
+                let n = conn.read(&mut request).await.unwrap_or(0);
+                let answer: &[u8] = if request[..n].starts_with(b"GET /missing") {
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+                };
+                let _ = conn.write_all(answer).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn url_sources_go_through_the_guarded_fetcher() {
+        let addr = loopback_server().await;
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().join("source");
+        let url = format!("http://user:hunter2@{addr}/a.mp4?token=s3cr3t");
+
+        let refused = Fetcher::new(&IngestConfig::default().url_fetch()).unwrap();
+        let e = download(&refused, &url, &local, 100).await.unwrap_err();
+        let info = e.info();
+        assert_eq!(info.code, "source_unreachable");
+        assert!(e.retryable(), "alike whatever the cause, so retried");
+        for leak in ["hunter2", "s3cr3t", "127.0.0.1"] {
+            assert!(!info.message.contains(leak), "{leak} in {info:?}");
+        }
+
+        let allowed = IngestConfig {
+            url_allow_private: vec!["127.0.0.1/32".parse().unwrap()],
+            ..IngestConfig::default()
+        };
+        let allowed = Fetcher::new(&allowed.url_fetch()).unwrap();
+        download(&allowed, &url, &local, 100).await.unwrap();
+        assert_eq!(std::fs::read(&local).unwrap(), b"hello");
+        let e = download(&allowed, &format!("http://{addr}/missing"), &local, 100)
+            .await
+            .unwrap_err();
+        assert_eq!((e.code(), e.retryable()), ("source_unreadable", false));
+        let e = download(&allowed, &url, &local, 4).await.unwrap_err();
+        assert_eq!((e.code(), e.retryable()), ("source_too_large", false));
     }
 }
