@@ -73,9 +73,15 @@ async fn url_sources_are_fetched_only_from_allowed_addresses() {
         assert_eq!(job["status"], "failed", "{job:#}");
         assert_eq!(job["error"]["code"], "source_unreachable", "{job:#}");
         answers.push(job["error"].clone());
-        // What the job's failure recorded (the submission itself is
-        // recorded as submitted, outside this test's concern).
         let (_, events) = app.get(&format!("/v1/jobs/{id}/events")).await;
+        // The whole history and the job itself, the submission included,
+        // keep no credentials or query string of the URL.
+        let (_, shown) = app.get(&format!("/v1/jobs/{id}")).await;
+        let all = format!("{events} {shown}");
+        for secret in ["hunter2", "s3cr3t", "X-Amz-Signature"] {
+            assert!(!all.contains(secret), "{secret} in {id}'s record: {all}");
+        }
+        // The failure does not even say which address was refused.
         let failure: Vec<_> = events["events"]
             .as_array()
             .unwrap()

@@ -129,7 +129,10 @@ impl Stepper {
             sprocket_platform::metrics::metrics().jobs_submitted.inc();
             // Acceptance is a live fact: the same event id is republished on
             // redelivery. The record keeps no credentials of the source.
-            self.ports.live.publish_durably(env.clone().for_the_record()).await;
+            self.ports
+                .live
+                .publish_durably(env.clone().for_the_record())
+                .await;
         }
         let result = self.run(&item, env.attempt.max(1), cancel).await;
         if matches!(result, PhaseResult::Cancelled) {
