@@ -2,6 +2,7 @@
 //! [`Bus`], claims in the work store, and Kafka transactions.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -264,16 +265,19 @@ impl KafkaTransactions {
         next: i64,
     ) -> Result<(), BusError> {
         let (done, outcome) = std::sync::mpsc::channel();
-        let (consumer, p2, lane2, records2) = (
+        let stage = Arc::new(AtomicUsize::new(0));
+        let (consumer, p2, lane2, records2, stage2) = (
             self.consumer.clone(),
             p.clone(),
             lane.clone(),
             records.clone(),
+            stage.clone(),
         );
         let spawned = std::thread::Builder::new()
             .name(format!("txn {}-{}", lane.0, lane.1))
             .spawn(move || {
-                let _ = done.send(transaction(&consumer, &p2, &lane2, &records2, next));
+                let r = transaction(&consumer, &p2, &lane2, &records2, next, &stage2);
+                let _ = done.send(r);
             });
         if let Err(e) = spawned {
             return Err(BusError::Kafka {
@@ -282,9 +286,10 @@ impl KafkaTransactions {
             });
         }
         outcome.recv_timeout(STUCK_AFTER).unwrap_or_else(|_| {
-            tracing::error!(topic = %lane.0, partition = lane.1, after = ?STUCK_AFTER, "the transaction is stuck in librdkafka; abandoning its producer");
+            let at = STAGES[stage.load(Ordering::Relaxed).min(STAGES.len() - 1)];
+            tracing::error!(topic = %lane.0, partition = lane.1, after = ?STUCK_AFTER, at, "the transaction is stuck in librdkafka; abandoning its producer");
             Err(BusError::Kafka {
-                context: format!("the transaction did not finish in {STUCK_AFTER:?}"),
+                context: format!("the transaction did not finish in {STUCK_AFTER:?} (stuck at {at})"),
                 source: KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::Fatal),
             })
         })
@@ -312,20 +317,34 @@ impl KafkaTransactions {
     }
 }
 
+/// The step a transaction is at, for the log of one that is stuck.
+const STAGES: [&str; 6] = [
+    "begin_transaction",
+    "producing",
+    "awaiting the deliveries",
+    "consumer group metadata",
+    "send_offsets_to_transaction",
+    "commit_transaction",
+];
+
 fn transaction(
     consumer: &WorkerConsumer,
     p: &FutureProducer,
     lane: &LaneId,
     records: &[Record],
     next: i64,
+    stage: &AtomicUsize,
 ) -> Result<(), BusError> {
     let t = Duration::from_secs(30);
+    let at = |i: usize| stage.store(i, Ordering::Relaxed);
+    at(0);
     p.begin_transaction()
         .map_err(BusError::kafka("begin_transaction"))?;
     let produced = |topic: &str, e| BusError::Kafka {
         context: format!("producing to {topic}"),
         source: e,
     };
+    at(1);
     let mut deliveries = Vec::with_capacity(records.len());
     for r in records {
         let d = p
@@ -333,6 +352,7 @@ fn transaction(
             .map_err(|(e, _)| produced(&r.topic, e))?;
         deliveries.push((r, d));
     }
+    at(2);
     for (r, d) in deliveries {
         // Completed by the producer's own polling thread, not by this runtime.
         match futures::executor::block_on(d) {
@@ -345,15 +365,18 @@ fn transaction(
     offsets
         .add_partition_offset(&lane.0, lane.1, Offset::Offset(next))
         .map_err(BusError::kafka("offsets"))?;
+    at(3);
     let meta = consumer.group_metadata().ok_or_else(|| BusError::Kafka {
         context: "no consumer group metadata".into(),
         source: KafkaError::NoMessageReceived,
     })?;
+    at(4);
     p.send_offsets_to_transaction(&offsets, &meta, t)
         .map_err(BusError::kafka("send_offsets_to_transaction"))?;
     // A commit that failed with a retriable error (it timed out, the
     // coordinator moved) may still complete. librdkafka's contract is to call
     // it again: aborting and producing the batch anew could commit it twice.
+    at(5);
     let mut tries = 1;
     loop {
         match p.commit_transaction(t) {
