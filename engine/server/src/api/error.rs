@@ -91,8 +91,15 @@ pub fn json_body(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<(), Api
 }
 
 impl From<sprocket_projections::ProjectionError> for ApiError {
+    /// A cursor the client sent that no page handed out is the client's
+    /// mistake (400); anything else means the projections are not answering.
     fn from(e: sprocket_projections::ProjectionError) -> Self {
-        ApiError::unavailable(format!("projections: {e}"))
+        match e {
+            sprocket_projections::ProjectionError::InvalidCursor(_) => {
+                ApiError::bad_request("invalid_cursor", e.to_string())
+            }
+            e => ApiError::unavailable(format!("projections: {e}")),
+        }
     }
 }
 
@@ -145,4 +152,22 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+#[cfg(test)]
+mod tests {
+    use sprocket_projections::ProjectionError;
+
+    use super::*;
+
+    /// Found by schemathesis: `GET /v1/jobs?after=` with a cursor no page
+    /// handed out answered 503, as if the projections were down.
+    #[test]
+    fn a_foreign_cursor_is_the_clients_mistake() {
+        let e = ApiError::from(ProjectionError::InvalidCursor("x".into()));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::BAD_REQUEST, "invalid_cursor")
+        );
+    }
 }

@@ -133,7 +133,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
     responses(
         (status = 200, description = "One page of jobs", body = JobPage),
-        (status = 400, description = "A bad query (unknown status or key, bad number)", body = ErrorBody),
+        (status = 400, description = "A bad query (unknown status or key, bad number, a cursor no page handed out)", body = ErrorBody),
         (status = 503, description = "The projections do not answer", body = ErrorBody),
     ),
     security(("bearer" = [])),
