@@ -27,7 +27,7 @@ pub struct DownloadQuery {
 /// another type; media may be asked for inline.
 #[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{name}", tag = "artifacts",
     params(
-        ("id" = String, Path, description = "The job id"),
+        ("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$"),
         ("name" = String, Path, description = "The artifact's name"),
         DownloadQuery,
     ),

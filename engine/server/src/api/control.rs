@@ -28,7 +28,7 @@ pub struct CancelBody {
 /// and on `sprocket.cancellations`, where every worker hears it. A queued job
 /// never starts; a running phase is stopped and its partial outputs removed.
 #[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "control",
-    params(("id" = String, Path, description = "The job id")),
+    params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content = Option<CancelBody>, content_type = "application/json",
         description = "Optional; an empty body needs no content type"),
     responses(
@@ -81,7 +81,7 @@ pub async fn cancel(
 /// phase that failed, keeping its history: `JobRedriven` on `sprocket.events` and
 /// the phase's work item, rebuilt from the projection, on `sprocket.<phase>`.
 #[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "control",
-    params(("id" = String, Path, description = "The job id")),
+    params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 202, description = "Queued again at the phase that failed", body = RetryAccepted),
         (status = 400, description = "Not a valid job id", body = ErrorBody),

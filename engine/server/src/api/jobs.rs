@@ -21,6 +21,7 @@ use super::{ApiError, AppState, JobView};
 pub struct SubmitJob {
     /// 1–64 of `A-Z a-z 0-9 _ -`; generated when absent. Submitting a known
     /// id again changes nothing.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     job_id: Option<String>,
     source: Source,
     /// A built-in recipe's name (`highlight`, `minimal`) or a recipe inline;
@@ -161,7 +162,7 @@ pub async fn list(
 
 /// `GET /v1/jobs/{id}`.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "The job id")),
+    params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The job", body = JobView),
         (status = 400, description = "Not a valid job id", body = ErrorBody),
@@ -183,7 +184,7 @@ pub async fn show(
 
 /// `GET /v1/jobs/{id}/events`: the job's history in order.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs",
-    params(("id" = String, Path, description = "The job id")),
+    params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The job's events in order", body = EventList),
         (status = 400, description = "Not a valid job id", body = ErrorBody),
