@@ -7,7 +7,7 @@ use serde::Deserialize;
 use sprocket_core::JobId;
 use sprocket_platform::store::{self, StoreError};
 
-use super::error::ErrorBody;
+use super::error::{ErrorBody, JobErrors};
 use super::{ApiError, AppState};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -34,9 +34,7 @@ pub struct DownloadQuery {
     responses(
         (status = 200, description = "The artifact's bytes, in its own content type, with `x-sha256`",
             content_type = "*/*", body = Vec<u8>),
-        (status = 400, description = "Not a valid job id or query", body = ErrorBody),
-        (status = 404, description = "No such job or artifact, or it is gone", body = ErrorBody),
-        (status = 503, description = "The stores or the projections do not answer", body = ErrorBody),
+        JobErrors,
     ),
     security(("bearer" = [])),
 )]

@@ -11,7 +11,7 @@ use sprocket_core::event::{JobCancelRequested, JobRedriven};
 use sprocket_core::machine::{self, Action, Refusal};
 use sprocket_core::{Envelope, EventBody};
 
-use super::error::ErrorBody;
+use super::error::{ErrorBody, JobErrors};
 use super::jobs::{job_id, load};
 use super::view::{CancelAccepted, RetryAccepted};
 use super::{ApiError, AppState};
@@ -33,12 +33,10 @@ pub struct CancelBody {
         description = "Optional; an empty body needs no content type"),
     responses(
         (status = 202, description = "The cancellation is recorded", body = CancelAccepted),
-        (status = 400, description = "Not a valid job id or body", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job cannot be cancelled (it has finished)", body = ErrorBody),
         (status = 413, description = "The body is over the limit", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
-        (status = 503, description = "Kafka or the projections do not answer", body = ErrorBody),
+        JobErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -84,11 +82,9 @@ pub async fn cancel(
     params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 202, description = "Queued again at the phase that failed", body = RetryAccepted),
-        (status = 400, description = "Not a valid job id", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The job cannot be retried (it has not failed)", body = ErrorBody),
         (status = 500, description = "The core decided something other than a redrive", body = ErrorBody),
-        (status = 503, description = "Kafka or the projections do not answer", body = ErrorBody),
+        JobErrors,
     ),
     security(("bearer" = [])),
 )]

@@ -120,6 +120,25 @@ pub struct ErrorDetail {
     pub request_id: Option<String>,
 }
 
+/// The errors of every operation on one job (`/v1/jobs/{id}…`), for the
+/// document: operations list their own other errors beside it.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only the document reads it
+pub enum JobErrors {
+    /// Not a valid job id, query or body.
+    #[response(status = 400, description = "Not a valid job id, query or body")]
+    BadRequest(ErrorBody),
+    /// No such job (or artifact).
+    #[response(status = 404, description = "No such job (or artifact, or it is gone)")]
+    NotFound(ErrorBody),
+    /// Kafka, the stores or the projections do not answer.
+    #[response(
+        status = 503,
+        description = "Kafka, the stores or the projections do not answer"
+    )]
+    Unavailable(ErrorBody),
+}
+
 /// A query string axum could not read (unknown key, bad number) as a 400 in
 /// the API's error shape rather than axum's plain text.
 impl From<axum::extract::rejection::QueryRejection> for ApiError {

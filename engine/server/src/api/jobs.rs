@@ -11,7 +11,7 @@ use sprocket_core::bounds::MAX_SUBMISSION_BYTES;
 use sprocket_core::event::Submitted;
 use sprocket_core::{CoreError, Envelope, EventBody, JobId, JobStatus, Phase, RecipeRef, Source};
 
-use super::error::ErrorBody;
+use super::error::{ErrorBody, JobErrors};
 use super::view::{EventList, JobPage, Submitted as SubmittedView};
 use super::{ApiError, AppState, JobView};
 
@@ -165,9 +165,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The job", body = JobView),
-        (status = 400, description = "Not a valid job id", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
-        (status = 503, description = "The projections do not answer", body = ErrorBody),
+        JobErrors,
     ),
     security(("bearer" = [])),
 )]
@@ -187,9 +185,7 @@ pub async fn show(
     params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The job's events in order", body = EventList),
-        (status = 400, description = "Not a valid job id", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
-        (status = 503, description = "The projections do not answer", body = ErrorBody),
+        JobErrors,
     ),
     security(("bearer" = [])),
 )]
