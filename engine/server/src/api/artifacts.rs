@@ -7,7 +7,7 @@ use serde::Deserialize;
 use sprocket_core::JobId;
 use sprocket_platform::store::{self, StoreError};
 
-use super::error::{ErrorBody, JobErrors};
+use super::error::JobErrors;
 use super::{ApiError, AppState};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
