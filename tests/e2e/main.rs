@@ -4,6 +4,7 @@ mod bad_events;
 mod bad_input;
 mod bad_media;
 mod cancel;
+mod contract;
 mod intake;
 mod metrics;
 mod phases;

@@ -33,6 +33,7 @@ impl CoreError {
 
 /// An error as recorded on a failed phase or job: a stable code and a readable message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ErrorInfo {
     pub code: String,

@@ -224,6 +224,7 @@ pub struct Artifact {
 
 /// What ffprobe says about a source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MediaInfo {
     pub format: String,

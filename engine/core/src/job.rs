@@ -18,6 +18,7 @@ use crate::{
 
 /// When a phase started and finished, and its highest attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PhaseTimes {
     #[serde(default, skip_serializing_if = "Option::is_none")]

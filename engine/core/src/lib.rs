@@ -16,6 +16,7 @@ pub mod redact;
 pub mod retry;
 pub mod source;
 pub mod topics;
+pub mod wire;
 pub mod work;
 
 pub use bounds::Bounds;

@@ -7,15 +7,18 @@ use crate::{CoreError, Phase};
 
 /// One phase of a recipe with its parameters (interpreted by that phase's worker).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub phase: Phase,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[cfg_attr(feature = "schema", schema(value_type = Object))]
     pub params: Map<String, Value>,
 }
 
 /// A resolved recipe: a name and the phases to run, in pipeline order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     pub name: String,
@@ -24,6 +27,7 @@ pub struct Recipe {
 
 /// What a submission names: a built-in recipe by name, or a recipe inline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum RecipeRef {
     Name(String),

@@ -4,6 +4,7 @@ use crate::CoreError;
 
 /// Where a job's media comes from: exactly one of the four documented forms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Source {
     /// An upload id returned by `POST /v1/uploads`.

@@ -23,6 +23,7 @@ use schema_registry_converter::schema_registry_common::{
 };
 use serde_json::Value;
 use sprocket_core::event::Fill;
+use sprocket_core::wire::Frame;
 use sprocket_core::Envelope;
 
 pub use error::CodecError;
@@ -143,18 +144,9 @@ impl Codec {
         payload: &[u8],
         fill: impl FnOnce() -> Fill,
     ) -> Result<Envelope, CodecError> {
-        let start = payload.iter().position(|b| !b.is_ascii_whitespace());
-        match start.map(|i| payload[i]) {
-            Some(b'{') => self.decode_bare(payload, fill),
-            Some(0) if payload[0] == 0 && payload.len() >= 5 => {
-                self.decode_wire(payload, fill).await
-            }
-            Some(0) if payload[0] == 0 => Err(CodecError::NotWireFormat(format!(
-                "{} bytes, too short for the 5-byte header",
-                payload.len()
-            ))),
-            Some(b) => Err(CodecError::NotWireFormat(format!("first byte is {b:#04x}"))),
-            None => Err(CodecError::NotWireFormat("the payload is empty".into())),
+        match sprocket_core::wire::frame(payload).map_err(CodecError::NotWireFormat)? {
+            Frame::Bare(json) => self.decode_bare(json, fill),
+            Frame::Registered { .. } => self.decode_wire(payload, fill).await,
         }
     }
 

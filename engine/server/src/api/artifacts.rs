@@ -1,4 +1,5 @@
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::Response;
@@ -6,13 +7,17 @@ use serde::Deserialize;
 use sprocket_core::JobId;
 use sprocket_platform::store::{self, StoreError};
 
+use super::error::JobErrors;
 use super::{ApiError, AppState};
 
-/// `?inline=true` asks for media (video, image, audio) to be shown in place.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DownloadQuery {
+    /// `true` asks for media (video, image, audio) to be shown in place
+    /// (`Content-Disposition: inline`); anything else is an attachment.
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     inline: bool,
 }
 
@@ -20,11 +25,25 @@ pub struct DownloadQuery {
 /// once retention removed them there, from the archive. Always a download
 /// (`Content-Disposition: attachment`) that browsers must not sniff into
 /// another type; media may be asked for inline.
+#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{name}", tag = "artifacts",
+    params(
+        ("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$"),
+        ("name" = String, Path, description = "The artifact's name"),
+        DownloadQuery,
+    ),
+    responses(
+        (status = 200, description = "The artifact's bytes, in its own content type, with `x-sha256`",
+            content_type = "*/*", body = Vec<u8>),
+        JobErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn download(
     State(s): State<AppState>,
     Path((id, name)): Path<(String, String)>,
-    Query(q): Query<DownloadQuery>,
+    q: Result<Query<DownloadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q?;
     let id =
         JobId::parse(&id).map_err(|e| ApiError::bad_request("invalid_job_id", e.to_string()))?;
     let p = s.projections.clone();

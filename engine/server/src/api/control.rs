@@ -1,6 +1,7 @@
 //! Commands on a job: cancel and retry (redrive).
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -10,24 +11,42 @@ use sprocket_core::event::{JobCancelRequested, JobRedriven};
 use sprocket_core::machine::{self, Action, Refusal};
 use sprocket_core::{Envelope, EventBody};
 
+use super::error::{ErrorBody, JobErrors};
 use super::jobs::{job_id, load};
+use super::view::{CancelAccepted, RetryAccepted};
 use super::{ApiError, AppState};
 
-#[derive(Debug, Default, Deserialize)]
+/// The optional body of a cancel request.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CancelBody {
+pub struct CancelBody {
+    /// Recorded on the job's `JobCancelRequested`.
     reason: Option<String>,
 }
 
 /// `POST /v1/jobs/{id}/cancel`: records `JobCancelRequested` on `sprocket.events`
 /// and on `sprocket.cancellations`, where every worker hears it. A queued job
 /// never starts; a running phase is stopped and its partial outputs removed.
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "control",
+    params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body(content = Option<CancelBody>, content_type = "application/json",
+        description = "Optional; an empty body needs no content type"),
+    responses(
+        (status = 202, description = "The cancellation is recorded", body = CancelAccepted),
+        (status = 409, description = "The job cannot be cancelled (it has finished)", body = ErrorBody),
+        (status = 413, description = "The body is over the limit", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        JobErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn cancel(
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body?;
     super::error::json_body(&headers, &body)?;
     let id = job_id(&id)?;
     let req: CancelBody = if body.is_empty() {
@@ -59,6 +78,16 @@ pub async fn cancel(
 /// `POST /v1/jobs/{id}/retry`: restarts a failed (or dead-lettered) job from the
 /// phase that failed, keeping its history: `JobRedriven` on `sprocket.events` and
 /// the phase's work item, rebuilt from the projection, on `sprocket.<phase>`.
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "control",
+    params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 202, description = "Queued again at the phase that failed", body = RetryAccepted),
+        (status = 409, description = "The job cannot be retried (it has not failed)", body = ErrorBody),
+        (status = 500, description = "The core decided something other than a redrive", body = ErrorBody),
+        JobErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn retry(
     State(s): State<AppState>,
     Path(id): Path<String>,

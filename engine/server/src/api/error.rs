@@ -1,7 +1,9 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 /// An API error: the status and `{"error": {"code", "message"}}`.
 #[derive(Debug)]
@@ -89,11 +91,102 @@ pub fn json_body(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<(), Api
 }
 
 impl From<sprocket_projections::ProjectionError> for ApiError {
+    /// A cursor the client sent that no page handed out is the client's
+    /// mistake (400); anything else means the projections are not answering.
     fn from(e: sprocket_projections::ProjectionError) -> Self {
-        ApiError::unavailable(format!("projections: {e}"))
+        match e {
+            sprocket_projections::ProjectionError::InvalidCursor(_) => {
+                ApiError::bad_request("invalid_cursor", e.to_string())
+            }
+            e => ApiError::unavailable(format!("projections: {e}")),
+        }
+    }
+}
+
+/// The body of every error: `{"error": {"code", "message"}}`, and for a 5xx
+/// the `request_id` to quote (the details are only in the server's log).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable code (`invalid_request`, `not_found`, …).
+    pub code: String,
+    pub message: String,
+    /// Only on 5xx answers, also in the `x-request-id` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// The errors of every operation on one job (`/v1/jobs/{id}…`), for the
+/// document: operations list their own other errors beside it.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only the document reads it
+pub enum JobErrors {
+    /// Not a valid job id, query or body.
+    #[response(status = 400, description = "Not a valid job id, query or body")]
+    BadRequest(ErrorBody),
+    /// No such job (or artifact).
+    #[response(status = 404, description = "No such job (or artifact, or it is gone)")]
+    NotFound(ErrorBody),
+    /// Kafka, the stores or the projections do not answer.
+    #[response(
+        status = 503,
+        description = "Kafka, the stores or the projections do not answer"
+    )]
+    Unavailable(ErrorBody),
+}
+
+/// A query string axum could not read (unknown key, bad number) as a 400 in
+/// the API's error shape rather than axum's plain text.
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(e: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::bad_request("invalid_query", e.body_text())
+    }
+}
+
+/// A body axum could not read: over the body limit (413) or cut off (400).
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.body_text(),
+            )
+        } else {
+            ApiError::bad_request("invalid_body", e.body_text())
+        }
+    }
+}
+
+/// A path segment axum could not read (not UTF-8).
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(e: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::bad_request("invalid_path", e.body_text())
     }
 }
 
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+#[cfg(test)]
+mod tests {
+    use sprocket_projections::ProjectionError;
+
+    use super::*;
+
+    /// Found by schemathesis: `GET /v1/jobs?after=` with a cursor no page
+    /// handed out answered 503, as if the projections were down.
+    #[test]
+    fn a_foreign_cursor_is_the_clients_mistake() {
+        let e = ApiError::from(ProjectionError::InvalidCursor("x".into()));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::BAD_REQUEST, "invalid_cursor")
+        );
+    }
 }

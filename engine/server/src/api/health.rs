@@ -6,14 +6,30 @@ use axum::Json;
 use rdkafka::producer::Producer;
 use serde_json::{json, Value};
 
+use super::error::ErrorBody;
+use super::view::Health;
 use super::{ApiError, AppState};
 
 /// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive: `{\"status\": \"ok\"}`", body = Health)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4",
+        body = String, content_type = "text/plain")))]
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    sprocket_platform::metrics::exposition()
+}
+
 /// The projections answer and Kafka's metadata can be read.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready: `{\"status\": \"ready\"}`", body = Health),
+    (status = 503, description = "The projections or Kafka do not answer", body = ErrorBody),
+))]
 pub async fn readyz(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let p = s.projections.clone();
     tokio::task::spawn_blocking(move || p.ping())

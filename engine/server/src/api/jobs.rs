@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -10,14 +11,21 @@ use sprocket_core::bounds::MAX_SUBMISSION_BYTES;
 use sprocket_core::event::Submitted;
 use sprocket_core::{CoreError, Envelope, EventBody, JobId, JobStatus, Phase, RecipeRef, Source};
 
+use super::error::{ErrorBody, JobErrors};
+use super::view::{EventList, JobPage, Submitted as SubmittedView};
 use super::{ApiError, AppState, JobView};
 
 /// `POST /v1/jobs` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SubmitJob {
+pub struct SubmitJob {
+    /// 1–64 of `A-Z a-z 0-9 _ -`; generated when absent. Submitting a known
+    /// id again changes nothing.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     job_id: Option<String>,
     source: Source,
+    /// A built-in recipe's name (`highlight`, `minimal`) or a recipe inline;
+    /// `highlight` when absent.
     #[serde(default)]
     recipe: RecipeRef,
     #[serde(default)]
@@ -37,11 +45,24 @@ pub(super) async fn load(s: &AppState, id: &JobId) -> Result<Option<sprocket_cor
 
 /// Submits a job: validates it, then produces `JobSubmitted` to the intake.
 /// Submitting a known job id again changes nothing.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
+    request_body(content = SubmitJob, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued (or already known)", body = SubmittedView),
+        (status = 400, description = "Not a valid submission, or over a limit", body = ErrorBody),
+        (status = 413, description = "The body is over the submission limit", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "A valid submission that cannot be run (unknown recipe, bad source)", body = ErrorBody),
+        (status = 503, description = "Kafka or the projections do not answer", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn submit(
     State(s): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body?;
     super::error::json_body(&headers, &body)?;
     if body.len() > MAX_SUBMISSION_BYTES {
         return Err(ApiError::new(
@@ -96,19 +117,33 @@ pub async fn submit(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only jobs with this status.
+    #[param(value_type = Option<JobStatus>)]
     status: Option<String>,
+    /// Page size, 1–500 (50 when absent; values outside are clamped).
     limit: Option<u32>,
+    /// The `next` of the previous page.
     after: Option<String>,
 }
 
 /// `GET /v1/jobs?status=&limit=&after=`: newest first, keyset-paginated.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
+    responses(
+        (status = 200, description = "One page of jobs", body = JobPage),
+        (status = 400, description = "A bad query (unknown status or key, bad number, a cursor no page handed out)", body = ErrorBody),
+        (status = 503, description = "The projections do not answer", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q?;
     let status = match q.status.as_deref() {
         Some(st) => Some(
             st.parse::<JobStatus>()
@@ -126,6 +161,14 @@ pub async fn list(
 }
 
 /// `GET /v1/jobs/{id}`.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        JobErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn show(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -138,6 +181,14 @@ pub async fn show(
 }
 
 /// `GET /v1/jobs/{id}/events`: the job's history in order.
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs",
+    params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "The job's events in order", body = EventList),
+        JobErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn events(
     State(s): State<AppState>,
     Path(id): Path<String>,

@@ -6,19 +6,21 @@ mod control;
 mod error;
 mod health;
 mod jobs;
+pub mod openapi;
 mod phases;
 mod uploads;
 mod view;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
 use axum::Router;
 use rdkafka::producer::FutureProducer;
 use sprocket_platform::bus::Bus;
 use sprocket_platform::config::Config;
 use sprocket_projections::Projections;
 use sprocket_workers::Stores;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use view::JobView;
@@ -54,22 +56,27 @@ impl AppState {
     }
 }
 
+/// Every route with its documentation: `routes!` adds a handler to the router
+/// and its `#[utoipa::path]` to the OpenAPI document together.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(uploads::create))
+        .routes(routes!(jobs::submit, jobs::list))
+        .routes(routes!(jobs::show))
+        .routes(routes!(jobs::events))
+        .routes(routes!(control::cancel))
+        .routes(routes!(control::retry))
+        .routes(routes!(artifacts::download))
+        .routes(routes!(phases::list))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::serve))
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/uploads", post(uploads::create))
-        .route("/v1/jobs", post(jobs::submit).get(jobs::list))
-        .route("/v1/jobs/{id}", get(jobs::show))
-        .route("/v1/jobs/{id}/events", get(jobs::events))
-        .route("/v1/jobs/{id}/cancel", post(control::cancel))
-        .route("/v1/jobs/{id}/retry", post(control::retry))
-        .route("/v1/jobs/{id}/artifacts/{name}", get(artifacts::download))
-        .route("/v1/phases", get(phases::list))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route(
-            "/metrics",
-            get(|| async { sprocket_platform::metrics::exposition() }),
-        )
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(track))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))

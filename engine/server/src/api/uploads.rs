@@ -6,9 +6,22 @@ use futures::TryStreamExt;
 use serde_json::{json, Value};
 use sprocket_platform::store::{self, StoreError};
 
+use super::error::ErrorBody;
+use super::view::UploadCreated;
 use super::{ApiError, AppState};
 
 /// `POST /v1/uploads`: the raw body streamed into the store, with its sha256.
+#[utoipa::path(post, path = "/v1/uploads", tag = "artifacts",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The media file's bytes, any content type"),
+    responses(
+        (status = 201, description = "Stored; submit it as `{\"upload\": id}`", body = UploadCreated),
+        (status = 400, description = "The body was cut off", body = ErrorBody),
+        (status = 413, description = "Over `api.max_upload_bytes`", body = ErrorBody),
+        (status = 503, description = "The store does not answer", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn create(
     State(s): State<AppState>,
     body: Body,

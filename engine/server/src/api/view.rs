@@ -3,9 +3,12 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::Value;
 use sprocket_core::{ErrorInfo, Job, JobStatus, MediaInfo, Phase, PhaseTimes, RecipeRef, Source};
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+/// An output of a job, with the URL that downloads it.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ArtifactView {
     pub name: String,
     pub bytes: u64,
@@ -14,7 +17,8 @@ pub struct ArtifactView {
     pub url: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A job as its readers see it.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct JobView {
     pub id: String,
     pub status: JobStatus,
@@ -27,6 +31,8 @@ pub struct JobView {
     pub source: Option<Source>,
     pub recipe: Option<RecipeRef>,
     pub labels: BTreeMap<String, String>,
+    /// Per phase that started (`ingest`, `analyze`, `render`, `archive`).
+    #[schema(value_type = BTreeMap<String, PhaseTimes>)]
     pub phases: BTreeMap<Phase, PhaseTimes>,
     pub media: Option<MediaInfo>,
     pub artifacts: Vec<ArtifactView>,
@@ -63,4 +69,65 @@ impl From<&Job> for JobView {
             error: j.error.clone(),
         }
     }
+}
+
+/// `202` to `POST /v1/jobs`: the job's id and status (`queued` when new; a
+/// known job id answers with that job's status and changes nothing).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Submitted {
+    pub id: String,
+    pub status: JobStatus,
+}
+
+/// `GET /v1/jobs`: one page, newest first; `next` is the `after` of the next page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobPage {
+    pub jobs: Vec<JobView>,
+    pub next: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}/events`: the job's events (envelopes) in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<sprocket_core::Envelope>,
+}
+
+/// `202` to a cancel request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelAccepted {
+    pub id: String,
+    /// The job's status when the request was recorded.
+    pub status: JobStatus,
+    pub cancel_requested: bool,
+}
+
+/// `202` to a retry: the job is queued again at the phase that failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryAccepted {
+    pub id: String,
+    pub status: JobStatus,
+    pub phase: Phase,
+}
+
+/// `201` to `POST /v1/uploads`: the id to submit as `{"upload": id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadCreated {
+    pub upload: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// `GET /v1/phases`: per phase, its lag, partitions, retry topic, group
+/// members, oldest waiting item, throughput, replica plan and `in_flight`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhaseList {
+    #[schema(value_type = Vec<Object>)]
+    pub phases: Vec<Value>,
+}
+
+/// `/healthz` and `/readyz`: `ok` or `ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
 }
