@@ -319,7 +319,15 @@ cmd_start() {
   done
   rf=$((nodes < 3 ? nodes : 3))
   isr=$((rf < 2 ? 1 : 2))
-  cluster=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # A cluster id that starts with '-' reads as an option to kafka-storage
+  # (1 start in 64 failed so), which is why Kafka's own ids never do.
+  cluster=$(python3 -c '
+import base64, uuid
+while True:
+    id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not id.startswith("-"):
+        print(id)
+        break')
   for n in $(seq 1 "$nodes"); do
     local nd
     nd=$(node_dir "$dir" "$n")
