@@ -4,8 +4,13 @@
 # broker+controller nodes on loopback.
 #
 #   scripts/kafka.sh install              fetch Kafka's jars with Maven (once)
-#   scripts/kafka.sh start DIR [NODES]    format and start NODES nodes (default 1);
-#                                         the last line printed is the bootstrap servers
+#   scripts/kafka.sh start DIR [NODES] [--sasl]
+#                                         format and start NODES nodes (default 1);
+#                                         the last line printed is the bootstrap servers.
+#                                         --sasl: clients authenticate (SASL_PLAINTEXT,
+#                                         SCRAM-SHA-512) and the StandardAuthorizer
+#                                         checks ACLs (no ACL: denied); the super user
+#                                         `admin`'s client config is DIR/admin.properties
 #   scripts/kafka.sh stop DIR             stop every node (SIGTERM, then SIGKILL)
 #   scripts/kafka.sh kill DIR N           SIGKILL node N
 #   scripts/kafka.sh restart DIR N        start node N again (stopping it first if it runs)
@@ -17,7 +22,10 @@
 #                                         kafka-console-producer, kafka-configs,
 #                                         kafka-transactions, kafka-metadata-quorum,
 #                                         kafka-broker-api-versions, kafka-get-offsets,
-#                                         kafka-storage
+#                                         kafka-storage, kafka-acls
+#                                         (on a --sasl cluster, give the tool
+#                                         --command-config DIR/admin.properties, or the
+#                                         console tools --producer.config/--consumer.config)
 #
 # Everything a cluster writes (configuration, data, logs, pids) stays under DIR.
 # Environment:
@@ -26,6 +34,9 @@
 #   KAFKA_BROKER_PROPERTIES  extra server.properties lines for every node
 #   SPROCKET_KAFKA_PARENT  a pid: the cluster is stopped when that process ends
 #                          (tests set it so nothing outlives them)
+#   KAFKA_ADMIN_PASSWORD   with --sasl: the super user `admin`'s password (default:
+#                          random); Sprocket's own principals and their ACLs come
+#                          from scripts/kafka-acls.sh
 set -euo pipefail
 
 KAFKA_VERSION=4.4.0
@@ -151,6 +162,7 @@ tool_class() {
     kafka-broker-api-versions) echo org.apache.kafka.tools.BrokerApiVersionsCommand ;;
     kafka-get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
     kafka-storage) echo kafka.tools.StorageTool ;;
+    kafka-acls) echo org.apache.kafka.tools.AclCommand ;;
     *) return 1 ;;
   esac
 }
@@ -184,9 +196,12 @@ EOF
 
 # The ids of the brokers the cluster's metadata lists (unfenced brokers), asked
 # of whichever bootstrap server answers: a Metadata request (v4, no topics).
+# With KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD set (a --sasl cluster) the
+# connection first authenticates with SCRAM-SHA-512 (RFC 5802, as Kafka's
+# SaslHandshake v1 and SaslAuthenticate v0 carry it).
 metadata_brokers() {
   python3 - "$1" <<'EOF'
-import socket, struct, sys
+import base64, hashlib, hmac, os, secrets, socket, struct, sys
 def read(sock, n):
     b = b""
     while len(b) < n:
@@ -195,20 +210,52 @@ def read(sock, n):
             raise EOFError
         b += c
     return b
+def call(sock, api, version, correlation, body):
+    """One request (header v1); its response after the correlation id."""
+    client = b"kafka.sh"
+    req = struct.pack(">hhih", api, version, correlation, len(client)) + client + body
+    sock.sendall(struct.pack(">i", len(req)) + req)
+    size = struct.unpack(">i", read(sock, 4))[0]
+    return read(sock, size)[4:]
+def authenticate(sock, user, password):
+    body = call(sock, 17, 1, 1, struct.pack(">h", 13) + b"SCRAM-SHA-512")
+    if struct.unpack_from(">h", body, 0)[0]:
+        raise OSError("SCRAM-SHA-512 is not enabled")
+    def step(correlation, message):
+        body = call(sock, 36, 0, correlation, struct.pack(">i", len(message)) + message)
+        (error,) = struct.unpack_from(">h", body, 0)
+        (length,) = struct.unpack_from(">h", body, 2)
+        pos = 4 + max(length, 0)
+        (size,) = struct.unpack_from(">i", body, pos)
+        if error:
+            raise OSError("authentication failed (%d)" % error)
+        return body[pos + 4:pos + 4 + size].decode()
+    name = user.replace("=", "=3D").replace(",", "=2C")
+    nonce = base64.b64encode(secrets.token_bytes(18)).decode()
+    first = "n=%s,r=%s" % (name, nonce)
+    server_first = step(2, ("n,," + first).encode())
+    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+    if not attrs["r"].startswith(nonce):
+        raise OSError("the server's nonce does not extend ours")
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", "sha512").digest()
+    final = "c=biws,r=" + attrs["r"]
+    message = ",".join([first, server_first, final]).encode()
+    signature = hmac.new(hashlib.sha512(client_key).digest(), message, "sha512").digest()
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
+    step(3, (final + ",p=" + proof).encode())
+user, password = os.environ.get("KAFKA_SASL_USERNAME"), os.environ.get("KAFKA_SASL_PASSWORD", "")
 for server in sys.argv[1].split(","):
     host, port = server.rsplit(":", 1)
     try:
         s = socket.create_connection((host, int(port)), timeout=2)
         s.settimeout(3)
-        client = b"kafka.sh"
-        # header v1: api_key 3 (Metadata), version 4, correlation id, client id
-        req = struct.pack(">hhih", 3, 4, 7, len(client)) + client
-        req += struct.pack(">ib", 0, 0)  # topics: [], allow_auto_topic_creation: false
-        s.sendall(struct.pack(">i", len(req)) + req)
-        size = struct.unpack(">i", read(s, 4))[0]
-        body = read(s, size)
+        if user:
+            authenticate(s, user, password)
+        # api_key 3 (Metadata), version 4; topics: [], allow_auto_topic_creation: false
+        body = call(s, 3, 4, 7, struct.pack(">ib", 0, 0))
         s.close()
-        pos = 8  # correlation id, throttle_time_ms
+        pos = 4  # throttle_time_ms
         (n,) = struct.unpack_from(">i", body, pos); pos += 4
         ids = []
         for _ in range(n):
@@ -218,11 +265,23 @@ for server in sys.argv[1].split(","):
             ids.append(node)
         print(" ".join(str(i) for i in sorted(ids)))
         sys.exit(0)
-    except (OSError, EOFError, struct.error):
+    except (OSError, EOFError, struct.error, KeyError, ValueError):
         continue
 sys.exit(1)
 EOF
 }
+
+# metadata_brokers of a cluster's node, as the super user on a --sasl cluster.
+probe_brokers() {
+  local dir=$1 addr=$2
+  if [ -f "$dir/admin.properties" ]; then
+    KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD=$(admin_password "$dir") metadata_brokers "$addr"
+  else
+    metadata_brokers "$addr"
+  fi
+}
+
+admin_password() { sed -n 's/.*password="\([^"]*\)".*/\1/p' "$1/admin.properties" | head -n 1; }
 
 node_dir() { echo "$1/node-$2"; }
 node_pid() {
@@ -263,7 +322,7 @@ wait_brokers() {
   all=$(seq -s ' ' 1 "$nodes")
   for n in $which; do
     while :; do
-      ids=$(metadata_brokers "$(node_addr "$dir" "$n")" 2>/dev/null || true)
+      ids=$(probe_brokers "$dir" "$(node_addr "$dir" "$n")" 2>/dev/null || true)
       case " $ids " in *" $n "*) [ "$(wc -w <<<"$ids")" -ge "$(live_nodes "$dir" | wc -w)" ] && break ;; esac
       if ! node_running "$dir" "$n"; then
         tail -n 30 "$(node_dir "$dir" "$n")/logs/stdout.log" "$(node_dir "$dir" "$n")/logs/server.log" >&2 2>/dev/null || true
@@ -296,8 +355,16 @@ watch_parent() {
 }
 
 cmd_start() {
-  [ $# -ge 1 ] || die "usage: kafka.sh start DIR [NODES]"
-  local dir=$1 nodes=${2:-1}
+  local args=() sasl=""
+  for a in "$@"; do
+    case "$a" in
+      --sasl) sasl=1 ;;
+      -*) die "unknown option $a (usage: kafka.sh start DIR [NODES] [--sasl])" ;;
+      *) args+=("$a") ;;
+    esac
+  done
+  [ ${#args[@]} -ge 1 ] && [ ${#args[@]} -le 2 ] || die "usage: kafka.sh start DIR [NODES] [--sasl]"
+  local dir=${args[0]} nodes=${args[1]:-1}
   [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || die "NODES must be a positive number, not $nodes"
   [ -f "$HOME_DIR/.complete" ] || cmd_install >&2
   need_install
@@ -328,6 +395,17 @@ while True:
     if not id.startswith("-"):
         print(id)
         break')
+  local password="" format_args=()
+  if [ -n "$sasl" ]; then
+    password=${KAFKA_ADMIN_PASSWORD:-$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
+    [[ "$password" =~ ^[A-Za-z0-9._~+/-]+$ ]] ||
+      die "KAFKA_ADMIN_PASSWORD may hold only letters, digits and ._~+/-"
+    # The super user's SCRAM credential is in the cluster's first metadata,
+    # so the brokers can authenticate to each other from their first start.
+    format_args=(--add-scram "SCRAM-SHA-512=[name=admin,password=$password]")
+    admin_client_properties "$password" >"$dir/admin.properties"
+    chmod 600 "$dir/admin.properties"
+  fi
   for n in $(seq 1 "$nodes"); do
     local nd
     nd=$(node_dir "$dir" "$n")
@@ -337,11 +415,7 @@ while True:
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:${brokers[$((n - 1))]},CONTROLLER://127.0.0.1:${controllers[$((n - 1))]}
-advertised.listeners=PLAINTEXT://127.0.0.1:${brokers[$((n - 1))]}
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+$(listener_properties "${brokers[$((n - 1))]}" "${controllers[$((n - 1))]}" "$password")
 log.dirs=$nd/data
 num.partitions=1
 default.replication.factor=$rf
@@ -364,7 +438,7 @@ EOF
     java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
       -Dlog4j2.configurationFile="$HOME_DIR/log4j2-tools.properties" \
       -cp "$(classpath)" kafka.tools.StorageTool format \
-      -t "$cluster" -c "$nd/server.properties" >"$nd/logs/format.log" 2>&1 ||
+      -t "$cluster" -c "$nd/server.properties" "${format_args[@]}" >"$nd/logs/format.log" 2>&1 ||
       { cat "$nd/logs/format.log" >&2; die "formatting node $n's storage failed"; }
   done
   echo "$nodes" >"$dir/nodes"
@@ -378,7 +452,56 @@ EOF
   fi
   wait_brokers "$dir" "$(seq -s ' ' 1 "$nodes")"
   echo "kafka.sh: $nodes-node KRaft cluster $cluster up in $dir (Kafka $KAFKA_VERSION)"
+  if [ -n "$sasl" ]; then
+    echo "kafka.sh: SASL_PLAINTEXT (SCRAM-SHA-512) with ACLs; super user admin: $dir/admin.properties"
+  fi
   echo "$bootstrap"
+}
+
+# A node's listeners: PLAINTEXT for clients and brokers, PLAINTEXT between
+# controllers, unless a password is given (--sasl): then clients and brokers
+# authenticate with SCRAM-SHA-512 (the admin's credential made at format
+# time), the controllers with PLAIN (a controller listener cannot use SCRAM,
+# whose credentials live in the metadata the controllers serve), and the
+# StandardAuthorizer denies whatever no ACL allows; `admin` is the super user
+# the brokers and controllers themselves run as.
+listener_properties() {
+  local broker=$1 controller=$2 password=$3
+  if [ -z "$password" ]; then
+    cat <<EOF
+listeners=PLAINTEXT://127.0.0.1:$broker,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$broker
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+EOF
+    return
+  fi
+  cat <<EOF
+listeners=SASL_PLAINTEXT://127.0.0.1:$broker,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$broker
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$password";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$password" user_admin="$password";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin
+allow.everyone.if.no.acl.found=false
+EOF
+}
+
+# Kafka's tools as the super user of a --sasl cluster (--command-config).
+admin_client_properties() {
+  cat <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$1";
+EOF
 }
 
 stop_node() {
@@ -450,7 +573,7 @@ cmd_restart() {
   bootstrap_of "$dir"
 }
 
-usage() { sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local verb=${1:-}
