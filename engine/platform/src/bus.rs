@@ -20,6 +20,8 @@ use crate::admin::{self, TopicsReport};
 use crate::codec::{Codec, CodecError};
 use crate::config::Config;
 
+pub mod properties;
+
 pub const HEADER_EVENT_TYPE: &str = "event-type";
 pub const HEADER_TRACEPARENT: &str = "traceparent";
 pub const HEADER_PRODUCER: &str = "producer";
@@ -109,15 +111,7 @@ pub struct Bus {
 
 impl Bus {
     pub async fn connect(cfg: &Config, producer_name: impl Into<String>) -> Result<Bus, BusError> {
-        let mut base = ClientConfig::new();
-        base.set("bootstrap.servers", &cfg.kafka.brokers);
-        // librdkafka backs off reconnecting up to 10 s, so after a broker
-        // outage clients would idle that long; the Java client's 1 s cap gets
-        // work moving again as soon as the broker is back.
-        base.set("reconnect.backoff.max.ms", "1000");
-        for (k, v) in &cfg.kafka.properties {
-            base.set(k, v);
-        }
+        let base = client_config(cfg);
         let codec = Codec::connect(&cfg.registry.url, &cfg.kafka.topic_prefix).await?;
         Ok(Bus {
             base,
@@ -294,6 +288,24 @@ impl Bus {
             .map(|t| t.partitions().len() as i32)
             .unwrap_or(0))
     }
+}
+
+/// What every Kafka client of a Sprocket process starts from: the bootstrap
+/// servers, a 1 s reconnect backoff cap, then `[kafka.properties]` (TLS, SASL,
+/// and overrides of Sprocket's own defaults). Producers, transactional
+/// producers, consumers, the admin client and the lag probe all derive from
+/// it, so a SASL principal configured once authenticates every one of them.
+pub fn client_config(cfg: &Config) -> ClientConfig {
+    let mut base = ClientConfig::new();
+    base.set("bootstrap.servers", &cfg.kafka.brokers);
+    // librdkafka backs off reconnecting up to 10 s, so after a broker
+    // outage clients would idle that long; the Java client's 1 s cap gets
+    // work moving again as soon as the broker is back.
+    base.set("reconnect.backoff.max.ms", "1000");
+    for (k, v) in &cfg.kafka.properties {
+        base.set(k, v);
+    }
+    base
 }
 
 /// A W3C traceparent. The trace id is derived from the job id, so every message

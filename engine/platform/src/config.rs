@@ -94,7 +94,11 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor when Sprocket creates its topics.
     pub replication: i32,
-    /// Extra librdkafka properties for every client (e.g. `security.protocol`).
+    /// Extra librdkafka properties for every client (e.g. `security.protocol`,
+    /// `sasl.username`): TOML `[kafka.properties]`, or
+    /// `SPROCKET__KAFKA__PROPERTIES__SASL__USERNAME`-style variables (`__` or
+    /// `.` between the name's words; see [`crate::bus::properties`]).
+    #[serde(deserialize_with = "crate::bus::properties::deserialize")]
     pub properties: std::collections::BTreeMap<String, String>,
 }
 

@@ -26,14 +26,12 @@ pub struct DeadLetter {
 /// Every message on the phases' dead letter topics, oldest first per topic.
 pub fn read_all(cfg: &Config) -> anyhow::Result<Vec<DeadLetter>> {
     let topics = Topics::new(cfg.kafka.topic_prefix.clone());
-    let mut base = rdkafka::ClientConfig::new();
-    base.set("bootstrap.servers", &cfg.kafka.brokers)
-        .set("group.id", "sprocket-dlq-reader")
-        .set("enable.auto.commit", "false");
-    for (k, v) in &cfg.kafka.properties {
-        base.set(k, v);
-    }
-    let consumer: BaseConsumer = base.create()?;
+    // Assigned, never committing: the group (under the topic prefix, so an
+    // ACL can name it) only identifies the reader.
+    let consumer: BaseConsumer = sprocket_platform::bus::client_config(cfg)
+        .set("group.id", topics.named("dlq-reader"))
+        .set("enable.auto.commit", "false")
+        .create()?;
     let timeout = Duration::from_secs(5);
     let mut out = Vec::new();
     for phase in Phase::ALL {
