@@ -1,0 +1,1 @@
+../infra/base/kafka/kafka-acls.sh
