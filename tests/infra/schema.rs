@@ -32,6 +32,9 @@ fn schema_file(api_version: &str, kind: &str) -> Option<&'static str> {
         ("policy/v1", "PodDisruptionBudget") => "kubernetes/poddisruptionbudget-policy-v1.json",
         ("networking.k8s.io/v1", "NetworkPolicy") => "kubernetes/networkpolicy-networking-v1.json",
         ("keda.sh/v1alpha1", "ScaledObject") => "crds/scaledobject-keda-v1alpha1.json",
+        ("keda.sh/v1alpha1", "TriggerAuthentication") => {
+            "crds/triggerauthentication-keda-v1alpha1.json"
+        }
         ("monitoring.coreos.com/v1", "ServiceMonitor") => "crds/servicemonitor-monitoring-v1.json",
         ("monitoring.coreos.com/v1", "PrometheusRule") => "crds/prometheusrule-monitoring-v1.json",
         _ => return None,
@@ -77,6 +80,7 @@ fn validators() -> &'static Validators {
             ("policy/v1", "PodDisruptionBudget"),
             ("networking.k8s.io/v1", "NetworkPolicy"),
             ("keda.sh/v1alpha1", "ScaledObject"),
+            ("keda.sh/v1alpha1", "TriggerAuthentication"),
             ("monitoring.coreos.com/v1", "ServiceMonitor"),
             ("monitoring.coreos.com/v1", "PrometheusRule"),
         ] {
@@ -140,7 +144,7 @@ fn vendored_schemas_match_their_checksums() {
         );
         seen += 1;
     }
-    assert_eq!(seen, 12, "every vendored schema is listed in SHA256SUMS");
+    assert_eq!(seen, 13, "every vendored schema is listed in SHA256SUMS");
 }
 
 #[test]
@@ -184,6 +188,16 @@ fn broken_objects_fail_validation() {
     assert!(
         !k8s_errors(&s).is_empty(),
         "ScaledObject without triggers accepted"
+    );
+    // A TriggerAuthentication whose secret reference lacks its key.
+    let mut t = find(&objs, "TriggerAuthentication", "sprocket-kafka").clone();
+    t["spec"]["secretTargetRef"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("key");
+    assert!(
+        !k8s_errors(&t).is_empty(),
+        "secretTargetRef without a key accepted"
     );
     // A ServiceMonitor endpoint with an integer port name; a rule without expr.
     let mut m = find(&objs, "ServiceMonitor", "sprocket").clone();

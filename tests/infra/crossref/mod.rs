@@ -112,6 +112,7 @@ fn selects(selector: &Value, labels: &Value) -> bool {
     labels_ok && exprs_ok
 }
 
+mod kafka_auth;
 mod monitoring;
 mod pods;
 mod scaling;
@@ -156,6 +157,7 @@ pub fn problems(objs: &[Value]) -> Vec<String> {
     pods::graces_sized_per_phase(&c, &mut p);
     pods::reachable(&c, &mut p);
     scaling::check(&c, &mut p);
+    kafka_auth::check(&c, &mut p);
     monitoring::check(&c, &mut p);
     p
 }

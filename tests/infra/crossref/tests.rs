@@ -226,3 +226,53 @@ fn scaling_and_shutdown_breakage_is_caught() {
         "{p:?}"
     );
 }
+
+#[test]
+fn kafka_authentication_breakage_is_caught() {
+    // A worker authenticating as another role's principal.
+    let p = broken(|o| {
+        let d = find_mut(o, "Deployment", "sprocket-worker-render");
+        for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array_mut()
+            .unwrap()
+        {
+            if e["name"] == "SPROCKET__KAFKA__PROPERTIES__SASL__USERNAME" {
+                e["value"] = "api".into();
+            }
+        }
+    });
+    assert!(
+        has(&p, "sasl.username Some(\"api\"), not its role render"),
+        "{p:?}"
+    );
+    // Plaintext Kafka for every process.
+    let p = broken(|o| {
+        let c = o
+            .iter_mut()
+            .find(|x| x["kind"] == "ConfigMap" && name(x).starts_with("sprocket-config"))
+            .unwrap();
+        c["data"]["SPROCKET__KAFKA__PROPERTIES__SECURITY__PROTOCOL"] = "PLAINTEXT".into();
+    });
+    assert!(
+        has(&p, "sprocket-api/sprocket: security.protocol is not SASL_*"),
+        "{p:?}"
+    );
+    // A trigger KEDA cannot authenticate.
+    let p = broken(|o| {
+        find_mut(o, "ScaledObject", "sprocket-worker-analyze")["spec"]["triggers"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("authenticationRef");
+    });
+    assert!(has(&p, "trigger 1 has no authenticationRef"), "{p:?}");
+    // A role left without its password file in the ACL Job.
+    let p = broken(|o| {
+        find_mut(o, "Job", "sprocket-setup")["spec"]["template"]["spec"]["volumes"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|v| v["name"] == "kafka-users")
+            .unwrap()["projected"]["sources"][1]["secret"]["items"] = serde_json::json!([]);
+    });
+    assert!(has(&p, "password files"), "{p:?}");
+}
