@@ -63,6 +63,7 @@ async fn faults_harness() {
         postgres_admin: Some(pg.admin_url()),
         config_toml: Some(format!("{FAST_FAILOVER}{ARCHIVE_RETRIES}")),
         kafka: Kafka::Embedded,
+        ..StackOptions::default()
     })
     .await;
     let clip = stack.media_dir().join("clip.mp4");

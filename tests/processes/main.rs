@@ -15,6 +15,7 @@ mod dev_kafka;
 mod faults;
 mod kafka_clients;
 mod kafka_faults;
+mod kafka_sasl;
 mod lag_views;
 mod proofs;
 mod rebuild;

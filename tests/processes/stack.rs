@@ -12,6 +12,9 @@ use sprocket_tests::pg::PgDatabase;
 use sprocket_tests::procs::{Finished, Launcher, Proc};
 
 mod http;
+mod principals;
+
+pub use principals::Principals;
 
 /// How long a service may take to start and print its address.
 const STARTUP: Duration = Duration::from_secs(30);
@@ -27,6 +30,8 @@ pub struct Stack {
     /// The real Kafka cluster, when the stack runs on one (dropped, and so
     /// stopped, after every process).
     cluster: Option<KafkaCluster>,
+    /// Each role's Kafka principal, when the cluster checks ACLs.
+    principals: Option<Principals>,
     started: u32,
     http: reqwest::Client,
     pub api: String,
@@ -63,6 +68,11 @@ pub struct StackOptions {
     pub postgres_admin: Option<String>,
     /// TOML given to every process with `--config`.
     pub config_toml: Option<String>,
+    /// A real cluster started with `kafka.sh start --sasl`: every role
+    /// (`api`, `projector`, each phase's workers, `ops` for the CLI) gets its
+    /// own SCRAM principal and least-privilege ACLs from
+    /// `scripts/kafka-acls.sh`, and each process runs as its role's.
+    pub sasl: bool,
 }
 
 impl Stack {
@@ -91,9 +101,22 @@ impl Stack {
         }
 
         let mut procs = BTreeMap::new();
+        let mut principals = None;
         let (cluster, kafka, registry, faults) = match options.kafka {
             Kafka::Real { nodes } => {
-                let cluster = KafkaCluster::start(nodes);
+                let cluster = if options.sasl {
+                    KafkaCluster::start_sasl(nodes)
+                } else {
+                    KafkaCluster::start(nodes)
+                };
+                if options.sasl {
+                    let made = Principals::make(&cluster, &root.join("kafka-users"));
+                    // The CLI (`topics create`, `dlq list`) runs as ops.
+                    for (k, v) in made.env("ops") {
+                        launcher.env(&k, &v);
+                    }
+                    principals = Some(made);
+                }
                 let mut registry = launcher.spawn(
                     "00-registry",
                     &["registry", "--registry-addr", "127.0.0.1:0"],
@@ -108,6 +131,7 @@ impl Stack {
                 (Some(cluster), kafka, url.trim().to_owned(), None)
             }
             Kafka::Embedded => {
+                assert!(!options.sasl, "the embedded broker has no SASL");
                 let mut broker = launcher.spawn(
                     "00-broker",
                     &[
@@ -152,6 +176,7 @@ impl Stack {
             procs,
             launcher,
             cluster,
+            principals,
             started: 1,
             http: reqwest::Client::builder()
                 .no_proxy()
@@ -172,10 +197,9 @@ impl Stack {
             stack.start_worker(phase);
         }
         let log = stack.log_name("api");
-        let mut api =
-            stack
-                .launcher
-                .spawn_env(&log, &["api"], &[("SPROCKET__API__ADDR", "127.0.0.1:0")]);
+        let mut env = stack.kafka_env("api");
+        env.push(("SPROCKET__API__ADDR".into(), "127.0.0.1:0".into()));
+        let mut api = stack.launcher.spawn_env(&log, &["api"], &pairs(&env));
         let addr = api.wait_for_line("sprocket api on ", STARTUP);
         stack.api = addr.trim().to_owned();
         stack.procs.insert("api".into(), api);
@@ -188,6 +212,23 @@ impl Stack {
         self.cluster
             .as_ref()
             .expect("this stack runs on the embedded broker")
+    }
+
+    /// The principals of a stack started with `sasl`.
+    pub fn principals(&self) -> &Principals {
+        self.principals
+            .as_ref()
+            .expect("this stack was started without sasl")
+    }
+
+    /// What a process of `role` (`api`, `projector`, `worker-<phase>`) is
+    /// given to authenticate to Kafka as its role's principal (nothing
+    /// without `sasl`).
+    fn kafka_env(&self, role: &str) -> Vec<(String, String)> {
+        self.principals
+            .as_ref()
+            .map(|p| p.env(Principals::of_process(role)))
+            .unwrap_or_default()
     }
 
     /// A launcher for more `sprocket` processes configured as the stack's own,
@@ -220,7 +261,8 @@ impl Stack {
     fn spawn(&mut self, role: &str, args: &[&str]) {
         assert!(!self.procs.contains_key(role), "{role} is already running");
         let log = self.log_name(role);
-        let p = self.launcher.spawn(&log, args);
+        let env = self.kafka_env(role);
+        let p = self.launcher.spawn_env(&log, args, &pairs(&env));
         self.procs.insert(role.to_owned(), p);
     }
 
@@ -316,6 +358,10 @@ impl Stack {
             }
         }
     }
+}
+
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 impl Drop for Stack {

@@ -23,12 +23,24 @@ pub struct KafkaCluster {
     /// `host:port,…` of every node.
     pub bootstrap: String,
     nodes: usize,
+    sasl: bool,
 }
 
 impl KafkaCluster {
     /// Starts `nodes` nodes (topics made by Sprocket get replication
     /// `min(nodes, 3)`); returns once every node answers with all brokers.
     pub fn start(nodes: usize) -> KafkaCluster {
+        Self::start_with(nodes, false)
+    }
+
+    /// Like [`start`](Self::start), with `kafka.sh start --sasl`: clients
+    /// authenticate with SCRAM-SHA-512 and ACLs decide what each may do
+    /// (none yet: only the super user `admin` may do anything).
+    pub fn start_sasl(nodes: usize) -> KafkaCluster {
+        Self::start_with(nodes, true)
+    }
+
+    fn start_with(nodes: usize, sasl: bool) -> KafkaCluster {
         let dir = tempfile::Builder::new()
             .prefix("sprocket-kafka-")
             .tempdir()
@@ -40,6 +52,7 @@ impl KafkaCluster {
                 .arg("start")
                 .arg(dir.path())
                 .arg(nodes.to_string())
+                .args(sasl.then_some("--sasl"))
                 .env("SPROCKET_KAFKA_PARENT", std::process::id().to_string())
                 .stdin(Stdio::null())
                 .output()
@@ -66,11 +79,29 @@ impl KafkaCluster {
             dir,
             bootstrap,
             nodes,
+            sasl,
         }
     }
 
     pub fn nodes(&self) -> usize {
         self.nodes
+    }
+
+    /// The super user's client properties on a `--sasl` cluster, for Kafka's
+    /// tools (`--command-config`, `--producer.config`, …).
+    pub fn admin_properties(&self) -> PathBuf {
+        assert!(self.sasl, "the cluster was started without --sasl");
+        self.dir.path().join("admin.properties")
+    }
+
+    /// The super user's password on a `--sasl` cluster.
+    pub fn admin_password(&self) -> String {
+        let text = std::fs::read_to_string(self.admin_properties()).expect("admin.properties");
+        text.split("password=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a password in admin.properties")
+            .to_owned()
     }
 
     pub fn dir(&self) -> &Path {

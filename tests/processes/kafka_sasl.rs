@@ -1,0 +1,251 @@
+//! Sprocket on a Kafka that authenticates every client (SASL_PLAINTEXT,
+//! SCRAM-SHA-512) and authorizes every request (the StandardAuthorizer, no
+//! ACL: denied): `scripts/kafka-acls.sh` makes a principal per role with
+//! least-privilege ACLs, every process runs as its own role's, and a job
+//! still goes through all four phases; the API, `topics create` and
+//! `dlq list` work within their rights. A principal without write access to
+//! `sprocket.events` cannot forge an event there (TOPIC_AUTHORIZATION_FAILED,
+//! through rdkafka and through `kafka-console-producer`), a phase's principal
+//! cannot forge a submission on the intake, and nothing either tried is in
+//! the topics afterwards.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::json;
+use sprocket_tests::kafka::KafkaCluster;
+use sprocket_tests::video;
+
+use crate::stack::{Stack, StackOptions, PHASES};
+
+/// Whatever a forger writes carries this, so it can be looked for.
+const FORGED: &str = "forged-by-";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_is_its_own_principal_and_none_can_forge_events() {
+    let _one_at_a_time = crate::ONE_AT_A_TIME.lock().await;
+    let t0 = Instant::now();
+    let step = |what: &str| eprintln!("[kafka-sasl] {what} at {:.1?}", t0.elapsed());
+    let mut stack = Stack::start_with(StackOptions {
+        sasl: true,
+        ..StackOptions::default()
+    })
+    .await;
+    step("deployment up, each role as its own principal");
+
+    let clip = stack.media_dir().join("clip.mp4");
+    video::with_cuts(&clip, &[25, 25], 25, true);
+    stack.submit(&clip, "sasl-1", "minimal").await;
+    let job = stack
+        .wait_terminal("sasl-1", Duration::from_secs(180))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    step("a job went through every phase");
+
+    // The API's lag probe reads the phase groups' offsets and peeks at the
+    // phase and retry topics; ops re-checks the topics and reads the DLQs.
+    let phases = stack.get_ok("/v1/phases").await;
+    for phase in PHASES {
+        let view = phases["phases"]
+            .as_array()
+            .and_then(|v| v.iter().find(|p| p["phase"] == phase))
+            .unwrap_or_else(|| panic!("no {phase} in /v1/phases: {phases:#}"));
+        // The group's members (DescribeGroups) and committed offsets
+        // (OffsetFetch) were readable.
+        assert!(view["members"].as_i64() >= Some(1), "{view:#}");
+        assert!(
+            view["partitions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["committed_offset"].is_i64()),
+            "{view:#}"
+        );
+    }
+    let topics = stack.run_ok(&["topics", "create"]).await;
+    // Described, configs included (DescribeConfigs), and left alone.
+    assert!(
+        topics.contains("14 already as configured, 0 differing") && !topics.contains("not checked"),
+        "{topics}"
+    );
+    stack.run_ok(&["dlq", "list"]).await;
+    step("GET /v1/phases, topics create and dlq list within their rights");
+
+    let cluster = stack.cluster();
+    let principals = stack.principals();
+    let job_id = format!("{FORGED}projector");
+    // A forged success, as the projector's principal (it reads the events;
+    // it writes nothing). Not idempotent, so the broker asks the topic's ACLs
+    // (an idempotent producer is refused earlier, for having no Write at all).
+    let forger = principals
+        .client_config(&cluster.bootstrap, "projector")
+        .set("enable.idempotence", "false")
+        .set("message.timeout.ms", "10000")
+        .create::<FutureProducer>()
+        .expect("the forger's producer");
+    let forged = json!({"job_id": job_id, "type": "JobSucceeded", "data": {}}).to_string();
+    let refused = produce(&forger, "sprocket.events", &job_id, &forged).await;
+    assert_eq!(
+        refused,
+        Some(RDKafkaErrorCode::TopicAuthorizationFailed),
+        "the projector's principal wrote to sprocket.events"
+    );
+
+    // The same with Kafka's own console producer.
+    let props = stack.media_dir().join("projector.properties");
+    std::fs::write(
+        &props,
+        principals.java_properties("projector") + "enable.idempotence=false\n",
+    )
+    .unwrap();
+    let line = format!("{job_id}-console|{forged}\n");
+    let out = sprocket_tests::kafka::tool(
+        "kafka-console-producer",
+        &[
+            "--bootstrap-server",
+            &cluster.bootstrap,
+            "--topic",
+            "sprocket.events",
+            "--producer.config",
+            &props.display().to_string(),
+            "--reader-property",
+            "parse.key=true",
+            "--reader-property",
+            "key.separator=|",
+        ],
+        Some(line.as_bytes()),
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("TopicAuthorizationException") && said.contains("sprocket.events"),
+        "kafka-console-producer as projector was not refused sprocket.events:\n{said}"
+    );
+
+    // A phase's principal forging a submission on the intake, with the
+    // idempotent producer Sprocket itself uses.
+    let render = principals
+        .client_config(&cluster.bootstrap, "render")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "10000")
+        .create::<FutureProducer>()
+        .expect("the render principal's producer");
+    let submission = json!({"job_id": format!("{FORGED}render"), "type": "JobSubmitted",
+        "data": {"source": {"path": "/etc/passwd"}, "recipe": "minimal", "labels": {}}})
+    .to_string();
+    let refused = produce(
+        &render,
+        "sprocket.ingest",
+        &format!("{FORGED}render"),
+        &submission,
+    )
+    .await;
+    assert_eq!(
+        refused,
+        Some(RDKafkaErrorCode::TopicAuthorizationFailed),
+        "the render principal wrote to sprocket.ingest"
+    );
+    step("forgeries refused: TOPIC_AUTHORIZATION_FAILED");
+
+    // Read uncommitted, as the super user: nothing forged got in, and the
+    // job's own history did.
+    let events = read_all(cluster, "sprocket.events");
+    let intake = read_all(cluster, "sprocket.ingest");
+    let found: Vec<&String> = events
+        .iter()
+        .chain(&intake)
+        .filter(|v| v.contains(FORGED))
+        .collect();
+    assert!(found.is_empty(), "forged records in the topics: {found:?}");
+    assert!(
+        events
+            .iter()
+            .any(|v| v.contains("\"sasl-1\"") && v.contains("JobSucceeded")),
+        "the job's JobSucceeded is not on sprocket.events ({} records)",
+        events.len()
+    );
+    let (status, forged_job) = stack.get(&format!("/v1/jobs/{FORGED}projector")).await;
+    assert_eq!(status, 404, "{forged_job}");
+    step("nothing forged in sprocket.events or sprocket.ingest");
+    stack.assert_running();
+}
+
+/// Produces one record; the error code it fails with, if it does.
+async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: &str,
+) -> Option<RDKafkaErrorCode> {
+    let sent = producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(15),
+        )
+        .await;
+    match sent {
+        Ok(_) => None,
+        Err((KafkaError::MessageProduction(code), _)) => Some(code),
+        Err((e, _)) => panic!("producing to {topic} failed otherwise: {e}"),
+    }
+}
+
+/// Every record's value on `topic`, transactions' aborted and open ones
+/// included, read as the super user.
+fn read_all(cluster: &KafkaCluster, topic: &str) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &cluster.bootstrap)
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "SCRAM-SHA-512")
+        .set("sasl.username", "admin")
+        .set("sasl.password", cluster.admin_password())
+        .set("group.id", format!("sasl-reader-{}", uuid::Uuid::now_v7()))
+        .set("isolation.level", "read_uncommitted")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("the super user's consumer");
+    let timeout = Duration::from_secs(10);
+    let md = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
+    let partitions = md.topics().first().map_or(0, |t| t.partitions().len()) as i32;
+    assert!(partitions > 0, "{topic} has no partitions");
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in 0..partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, timeout)
+            .unwrap_or_else(|e| panic!("{topic}/{p}: {e}"));
+        ends.push(high);
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).expect("assigning");
+    let mut next = vec![0i64; partitions as usize];
+    let mut values = Vec::new();
+    let mut last = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(m) => {
+                let m = m.unwrap_or_else(|e| panic!("reading {topic}: {e}"));
+                next[m.partition() as usize] = m.offset() + 1;
+                values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+                last = Instant::now();
+            }
+            None => {
+                // A partition's last offset may be a transaction marker,
+                // which is never delivered.
+                let near_ends = next.iter().zip(&ends).all(|(n, e)| *n >= e - 1);
+                if near_ends && last.elapsed() > Duration::from_secs(2) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "reading {topic} timed out");
+            }
+        }
+    }
+    values
+}
