@@ -2,12 +2,13 @@
 //! SCRAM-SHA-512) and authorizes every request (the StandardAuthorizer, no
 //! ACL: denied): `scripts/kafka-acls.sh` makes a principal per role with
 //! least-privilege ACLs, every process runs as its own role's, and a job
-//! still goes through all four phases; the API, `topics create` and
-//! `dlq list` work within their rights. A principal without write access to
-//! `sprocket.events` cannot forge an event there (TOPIC_AUTHORIZATION_FAILED,
-//! through rdkafka and through `kafka-console-producer`), a phase's principal
-//! cannot forge a submission on the intake, and nothing either tried is in
-//! the topics afterwards.
+//! still goes through all four phases, submitted through the API or straight
+//! onto the intake as the `submitter` principal; the API, `topics create`
+//! and `dlq list` work within their rights. Principals without write access
+//! to `sprocket.events` (the projector's, the submitter's) cannot forge an
+//! event there (TOPIC_AUTHORIZATION_FAILED, through rdkafka and through
+//! `kafka-console-producer`), a phase's principal cannot forge a submission
+//! on the intake, and nothing any of them tried is in the topics afterwards.
 
 use std::time::{Duration, Instant};
 
@@ -40,11 +41,29 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     let clip = stack.media_dir().join("clip.mp4");
     video::with_cuts(&clip, &[25, 25], 25, true);
     stack.submit(&clip, "sasl-1", "minimal").await;
-    let job = stack
-        .wait_terminal("sasl-1", Duration::from_secs(180))
-        .await;
-    assert_eq!(job["status"], "succeeded", "{job:#}");
-    step("a job went through every phase");
+    // An outside producer's submission, bare JSON on the intake.
+    let upload = stack.upload(&clip).await;
+    let submitter = stack
+        .principals()
+        .client_config(&stack.cluster().bootstrap, "submitter")
+        .set("message.timeout.ms", "10000")
+        .create::<FutureProducer>()
+        .expect("the submitter's producer");
+    let submission = json!({"job_id": "sasl-2", "type": "JobSubmitted",
+        "data": {"source": {"upload": upload}, "recipe": "minimal", "labels": {}}});
+    let sent = produce(
+        &submitter,
+        "sprocket.ingest",
+        "sasl-2",
+        &submission.to_string(),
+    )
+    .await;
+    assert_eq!(sent, None, "the submitter could not submit");
+    for id in ["sasl-1", "sasl-2"] {
+        let job = stack.wait_terminal(id, Duration::from_secs(180)).await;
+        assert_eq!(job["status"], "succeeded", "{job:#}");
+    }
+    step("jobs from the API and from the submitter went through every phase");
 
     // The API's lag probe reads the phase groups' offsets and peeks at the
     // phase and retry topics; ops re-checks the topics and reads the DLQs.
@@ -123,6 +142,20 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     assert!(
         said.contains("TopicAuthorizationException") && said.contains("sprocket.events"),
         "kafka-console-producer as projector was not refused sprocket.events:\n{said}"
+    );
+
+    // The submitter may write the intake, not the events.
+    let refused = produce(
+        &submitter,
+        "sprocket.events",
+        &format!("{FORGED}submitter"),
+        &forged,
+    )
+    .await;
+    assert_eq!(
+        refused,
+        Some(RDKafkaErrorCode::TopicAuthorizationFailed),
+        "the submitter's principal wrote to sprocket.events"
     );
 
     // A phase's principal forging a submission on the intake, with the

@@ -40,6 +40,8 @@
 #              their configs) and `sprocket dlq list` (group <stem>-dlq-reader)
 #   keda       KEDA's Kafka scaler: the phase groups' offsets and the end offsets
 #              of the phase and retry topics
+#   submitter  an outside producer submitting jobs straight onto the intake
+#              (JobSubmitted on sprocket.ingest), and nothing else
 # No role gets a cluster-wide right: an idempotent producer needs Write on one
 # topic (Kafka ≥ 3.0), not IdempotentWrite.
 #
@@ -50,7 +52,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PHASES=(ingest analyze render archive)
-ROLES=(api projector "${PHASES[@]}" ops keda)
+ROLES=(api projector "${PHASES[@]}" ops keda submitter)
 
 die() { echo "kafka-acls.sh: $*" >&2; exit 1; }
 
@@ -128,6 +130,8 @@ plan() {
 
   echo "ops literal Create,Describe,DescribeConfigs ${topics[*]}"
   echo "ops literal Read ${dlq[*]} group:$stem-dlq-reader"
+
+  echo "submitter literal Write topic:${prefix}ingest"
 
   echo "keda literal Describe ${work[*]} ${retry[*]} $(for phase in "${PHASES[@]}"; do printf 'group:%s ' "$stem-$phase"; done)"
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use sprocket_tests::kafka::KafkaCluster;
 
 /// The roles `kafka-acls.sh` makes a principal for.
-pub const ROLES: [&str; 8] = [
+pub const ROLES: [&str; 9] = [
     "api",
     "projector",
     "ingest",
@@ -20,6 +20,7 @@ pub const ROLES: [&str; 8] = [
     "archive",
     "ops",
     "keda",
+    "submitter",
 ];
 
 pub struct Principals {
