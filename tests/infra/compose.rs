@@ -1,7 +1,8 @@
 //! `compose/`: the compose file against the compose specification, and the stack's
 //! own wiring (every Sprocket process present, healthy before its dependants,
 //! scraped by Prometheus; Grafana given the Kubernetes base's dashboard; Kafka's
-//! data in its volume; every long-running service restarting alike).
+//! data in its volume; every long-running service restarting alike; every
+//! Kafka client authenticated as its own role's principal, ACLs enforced).
 
 use serde_json::Value;
 
@@ -90,6 +91,7 @@ pub fn problems(c: &Value) -> Vec<String> {
         }
     }
     p.extend(kafka_keeps_its_data(c));
+    p.extend(kafka_authenticates(c));
     p.extend(restart_alike(c));
     // Everything a service waits on must be a service with a healthcheck (or a
     // one-shot that completes).
@@ -145,6 +147,70 @@ fn kafka_keeps_its_data(c: &Value) -> Vec<String> {
         })
         .map(|dir| format!("kafka: log dir {dir} is not a named volume's mount point"))
         .collect()
+}
+
+/// Kafka accepts only SASL and denies what no ACL allows; `kafka-acls` makes
+/// the principals with scripts/kafka-acls.sh before anything uses them; every
+/// Sprocket process (and the registry) authenticates, each Sprocket process
+/// as its own role.
+fn kafka_authenticates(c: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    let kafka = &c["services"]["kafka"]["environment"];
+    if kafka["KAFKA_AUTHORIZER_CLASS_NAME"]
+        != "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        || kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] != "false"
+    {
+        p.push("kafka: ACLs are not enforced (StandardAuthorizer, no ACL: denied)".into());
+    }
+    let map = kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+        .as_str()
+        .unwrap_or_default();
+    if map
+        .split(',')
+        .any(|l| !l.ends_with(":SASL_PLAINTEXT") && !l.ends_with(":SASL_SSL"))
+    {
+        p.push(format!("kafka: a listener without SASL ({map})"));
+    }
+    let acls = &c["services"]["kafka-acls"];
+    if !acls["volumes"].to_string().contains("kafka/kafka-acls.sh:")
+        || !acls["command"].to_string().contains("kafka-acls.sh")
+    {
+        p.push("kafka-acls does not run scripts/kafka-acls.sh".into());
+    }
+    for waits in ["sprocket-init", "schema-registry"] {
+        if c["services"][waits]["depends_on"]["kafka-acls"]["condition"]
+            != "service_completed_successfully"
+        {
+            p.push(format!("{waits}: does not wait for kafka-acls"));
+        }
+    }
+    let registry = &c["services"]["schema-registry"]["environment"];
+    if !registry["SCHEMA_REGISTRY_KAFKASTORE_SECURITY_PROTOCOL"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("SASL_"))
+    {
+        p.push("schema-registry: its Kafka store does not authenticate".into());
+    }
+    let roles = SPROCKET
+        .iter()
+        .map(|(name, args)| (*name, *args.last().unwrap_or(&"")))
+        .chain([("sprocket-init", "ops")]);
+    for (name, role) in roles {
+        let env = &c["services"][name]["environment"];
+        let var = |k: &str| env[format!("SPROCKET__KAFKA__PROPERTIES__{k}")].as_str();
+        if !var("SECURITY__PROTOCOL").is_some_and(|v| v.starts_with("SASL_"))
+            || var("SASL__MECHANISM") != Some("SCRAM-SHA-512")
+        {
+            p.push(format!("{name}: does not authenticate with SCRAM-SHA-512"));
+        }
+        if var("SASL__USERNAME") != Some(role) {
+            p.push(format!(
+                "{name}: Kafka principal {:?}, not its role {role}",
+                var("SASL__USERNAME")
+            ));
+        }
+    }
+    p
 }
 
 /// Every long-running service restarts as Sprocket's services do; only the
@@ -256,6 +322,29 @@ fn broken_compose_files_are_caught() {
     caught(
         &|c| c["services"]["kafka"]["restart"] = "on-failure".into(),
         "kafka: restart \"on-failure\"",
+    );
+    caught(
+        &|c| {
+            c["services"]["kafka"]["environment"]["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] =
+                "true".into()
+        },
+        "kafka: ACLs are not enforced",
+    );
+    caught(
+        &|c| {
+            c["services"]["worker-render"]["environment"]
+                ["SPROCKET__KAFKA__PROPERTIES__SASL__USERNAME"] = "ops".into()
+        },
+        "worker-render: Kafka principal Some(\"ops\"), not its role render",
+    );
+    caught(
+        &|c| {
+            remove(
+                &mut c["services"]["sprocket-init"]["depends_on"],
+                "kafka-acls",
+            )
+        },
+        "sprocket-init: does not wait for kafka-acls",
     );
     let prom = serde_json::json!({"scrape_configs": [{"dns_sd_configs": [{"names": ["api"]}]}]});
     assert!(prometheus_problems(&prom)
