@@ -466,23 +466,17 @@ EOF
 # StandardAuthorizer denies whatever no ACL allows; `admin` is the super user
 # the brokers and controllers themselves run as.
 listener_properties() {
-  local broker=$1 controller=$2 password=$3
-  if [ -z "$password" ]; then
-    cat <<EOF
-listeners=PLAINTEXT://127.0.0.1:$broker,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$broker
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-EOF
-    return
-  fi
+  local broker=$1 controller=$2 password=$3 protocol=PLAINTEXT
+  [ -z "$password" ] || protocol=SASL_PLAINTEXT
   cat <<EOF
-listeners=SASL_PLAINTEXT://127.0.0.1:$broker,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$broker
+listeners=$protocol://127.0.0.1:$broker,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=$protocol://127.0.0.1:$broker
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
-inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=$protocol:$protocol,CONTROLLER:$protocol
+inter.broker.listener.name=$protocol
+EOF
+  [ -n "$password" ] || return 0
+  cat <<EOF
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$password";

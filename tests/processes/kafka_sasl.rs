@@ -43,21 +43,10 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     stack.submit(&clip, "sasl-1", "minimal").await;
     // An outside producer's submission, bare JSON on the intake.
     let upload = stack.upload(&clip).await;
-    let submitter = stack
-        .principals()
-        .client_config(&stack.cluster().bootstrap, "submitter")
-        .set("message.timeout.ms", "10000")
-        .create::<FutureProducer>()
-        .expect("the submitter's producer");
+    let submitter = producer(&stack, "submitter", true);
     let submission = json!({"job_id": "sasl-2", "type": "JobSubmitted",
         "data": {"source": {"upload": upload}, "recipe": "minimal", "labels": {}}});
-    let sent = produce(
-        &submitter,
-        "sprocket.ingest",
-        "sasl-2",
-        &submission.to_string(),
-    )
-    .await;
+    let sent = produce(&submitter, "sprocket.ingest", &submission).await;
     assert_eq!(sent, None, "the submitter could not submit");
     for id in ["sasl-1", "sasl-2"] {
         let job = stack.wait_terminal(id, Duration::from_secs(180)).await;
@@ -94,99 +83,28 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     stack.run_ok(&["dlq", "list"]).await;
     step("GET /v1/phases, topics create and dlq list within their rights");
 
-    let cluster = stack.cluster();
-    let principals = stack.principals();
-    let job_id = format!("{FORGED}projector");
     // A forged success, as the projector's principal (it reads the events;
     // it writes nothing). Not idempotent, so the broker asks the topic's ACLs
     // (an idempotent producer is refused earlier, for having no Write at all).
-    let forger = principals
-        .client_config(&cluster.bootstrap, "projector")
-        .set("enable.idempotence", "false")
-        .set("message.timeout.ms", "10000")
-        .create::<FutureProducer>()
-        .expect("the forger's producer");
-    let forged = json!({"job_id": job_id, "type": "JobSucceeded", "data": {}}).to_string();
-    let refused = produce(&forger, "sprocket.events", &job_id, &forged).await;
-    assert_eq!(
-        refused,
-        Some(RDKafkaErrorCode::TopicAuthorizationFailed),
-        "the projector's principal wrote to sprocket.events"
-    );
-
-    // The same with Kafka's own console producer.
-    let props = stack.media_dir().join("projector.properties");
-    std::fs::write(
-        &props,
-        principals.java_properties("projector") + "enable.idempotence=false\n",
-    )
-    .unwrap();
-    let line = format!("{job_id}-console|{forged}\n");
-    let out = sprocket_tests::kafka::tool(
-        "kafka-console-producer",
-        &[
-            "--bootstrap-server",
-            &cluster.bootstrap,
-            "--topic",
-            "sprocket.events",
-            "--producer.config",
-            &props.display().to_string(),
-            "--reader-property",
-            "parse.key=true",
-            "--reader-property",
-            "key.separator=|",
-        ],
-        Some(line.as_bytes()),
-    );
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        said.contains("TopicAuthorizationException") && said.contains("sprocket.events"),
-        "kafka-console-producer as projector was not refused sprocket.events:\n{said}"
-    );
-
+    let forged =
+        |by: &str| json!({"job_id": format!("{FORGED}{by}"), "type": "JobSucceeded", "data": {}});
+    let projector = producer(&stack, "projector", false);
+    refused(&projector, "sprocket.events", &forged("projector")).await;
+    console_producer_refused(&stack, "projector", &forged("projector-console"));
     // The submitter may write the intake, not the events.
-    let refused = produce(
-        &submitter,
-        "sprocket.events",
-        &format!("{FORGED}submitter"),
-        &forged,
-    )
-    .await;
-    assert_eq!(
-        refused,
-        Some(RDKafkaErrorCode::TopicAuthorizationFailed),
-        "the submitter's principal wrote to sprocket.events"
-    );
-
+    refused(&submitter, "sprocket.events", &forged("submitter")).await;
     // A phase's principal forging a submission on the intake, with the
     // idempotent producer Sprocket itself uses.
-    let render = principals
-        .client_config(&cluster.bootstrap, "render")
-        .set("enable.idempotence", "true")
-        .set("message.timeout.ms", "10000")
-        .create::<FutureProducer>()
-        .expect("the render principal's producer");
+    let render = producer(&stack, "render", true);
     let submission = json!({"job_id": format!("{FORGED}render"), "type": "JobSubmitted",
-        "data": {"source": {"path": "/etc/passwd"}, "recipe": "minimal", "labels": {}}})
-    .to_string();
-    let refused = produce(
-        &render,
-        "sprocket.ingest",
-        &format!("{FORGED}render"),
-        &submission,
-    )
-    .await;
-    assert_eq!(
-        refused,
-        Some(RDKafkaErrorCode::TopicAuthorizationFailed),
-        "the render principal wrote to sprocket.ingest"
-    );
+        "data": {"source": {"path": "/etc/passwd"}, "recipe": "minimal", "labels": {}}});
+    refused(&render, "sprocket.ingest", &submission).await;
     step("forgeries refused: TOPIC_AUTHORIZATION_FAILED");
 
     // Read uncommitted, as the super user: nothing forged got in, and the
     // job's own history did.
-    let events = read_all(cluster, "sprocket.events");
-    let intake = read_all(cluster, "sprocket.ingest");
+    let events = read_all(stack.cluster(), "sprocket.events");
+    let intake = read_all(stack.cluster(), "sprocket.ingest");
     let found: Vec<&String> = events
         .iter()
         .chain(&intake)
@@ -206,16 +124,29 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     stack.assert_running();
 }
 
-/// Produces one record; the error code it fails with, if it does.
+/// A producer as `principal`, idempotent as Sprocket's own or not.
+fn producer(stack: &Stack, principal: &str, idempotent: bool) -> FutureProducer {
+    stack
+        .principals()
+        .client_config(&stack.cluster().bootstrap, principal)
+        .set("enable.idempotence", idempotent.to_string())
+        .set("message.timeout.ms", "10000")
+        .create()
+        .unwrap_or_else(|e| panic!("a producer as {principal}: {e}"))
+}
+
+/// Produces `value` keyed by its job id; the error code it fails with, if
+/// it does.
 async fn produce(
     producer: &FutureProducer,
     topic: &str,
-    key: &str,
-    payload: &str,
+    value: &serde_json::Value,
 ) -> Option<RDKafkaErrorCode> {
+    let key = value["job_id"].as_str().unwrap_or_default();
+    let payload = value.to_string();
     let sent = producer
         .send(
-            FutureRecord::to(topic).key(key).payload(payload),
+            FutureRecord::to(topic).key(key).payload(&payload),
             Duration::from_secs(15),
         )
         .await;
@@ -224,6 +155,45 @@ async fn produce(
         Err((KafkaError::MessageProduction(code), _)) => Some(code),
         Err((e, _)) => panic!("producing to {topic} failed otherwise: {e}"),
     }
+}
+
+/// `value` on `topic` is refused with TOPIC_AUTHORIZATION_FAILED.
+async fn refused(producer: &FutureProducer, topic: &str, value: &serde_json::Value) {
+    assert_eq!(
+        produce(producer, topic, value).await,
+        Some(RDKafkaErrorCode::TopicAuthorizationFailed),
+        "{value} was not refused on {topic}"
+    );
+}
+
+/// Kafka's own console producer, as `principal` (not idempotent), is
+/// refused `value` on sprocket.events.
+fn console_producer_refused(stack: &Stack, principal: &str, value: &serde_json::Value) {
+    let props = stack.media_dir().join(format!("{principal}.properties"));
+    let config = stack.principals().java_properties(principal) + "enable.idempotence=false\n";
+    std::fs::write(&props, config).expect("the producer's properties");
+    let line = format!("{}|{value}\n", value["job_id"].as_str().unwrap_or_default());
+    let out = sprocket_tests::kafka::tool(
+        "kafka-console-producer",
+        &[
+            "--bootstrap-server",
+            &stack.cluster().bootstrap,
+            "--topic",
+            "sprocket.events",
+            "--producer.config",
+            &props.display().to_string(),
+            "--reader-property",
+            "parse.key=true",
+            "--reader-property",
+            "key.separator=|",
+        ],
+        Some(line.as_bytes()),
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("TopicAuthorizationException") && said.contains("sprocket.events"),
+        "kafka-console-producer as {principal} was not refused sprocket.events:\n{said}"
+    );
 }
 
 /// Every record's value on `topic`, transactions' aborted and open ones

@@ -52,12 +52,7 @@ pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
         .map(|o| (name(o), &o["spec"]["template"]["spec"]));
     let mut acl_containers = 0;
     for (owner, spec) in templates {
-        let containers = spec["initContainers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(spec["containers"].as_array().into_iter().flatten());
-        for ctr in containers {
+        for ctr in all_containers(spec) {
             let cn = ctr["name"].as_str().unwrap_or("?");
             let what = format!("{owner}/{cn}");
             if cn == "kafka-acls" {

@@ -34,6 +34,15 @@ fn strs(v: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// A pod spec's init containers, then its containers.
+fn all_containers(spec: &Value) -> impl Iterator<Item = &Value> {
+    spec["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(spec["containers"].as_array().into_iter().flatten())
+}
+
 /// The environment a container gets from its ConfigMaps (envFrom) and literal env.
 fn container_env(objs: &[Value], c: &Value) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();

@@ -271,13 +271,7 @@ pub(super) fn reachable(c: &Ctx, p: &mut Vec<String>) {
             .flat_map(|e| e["ports"].as_array().cloned().unwrap_or_default())
             .filter_map(|port| port["port"].as_i64())
             .collect();
-        let spec = &t["spec"];
-        let containers = spec["initContainers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .chain(spec["containers"].as_array().into_iter().flatten());
-        for ctr in containers {
+        for ctr in all_containers(&t["spec"]) {
             if strs(&ctr["args"]) == ["migrate"] {
                 continue;
             }
