@@ -154,23 +154,21 @@ async fn encode(shared: &LaneShared, f: &Finished) -> Result<Vec<Record>, BusErr
     let step = &shared.stepper.step;
     let codec = &shared.stepper.ports.codec;
     let mut out = Vec::new();
-    {
-        for w in f.outcome.writes(step.phase, &step.topics) {
-            out.push(match w {
-                Write::Event { topic, env } => codec.encode(&topic, env).await?,
-                Write::Retry {
-                    topic,
-                    env,
-                    due_at_ms,
-                } => {
-                    let mut r = codec.encode(&topic, env).await?;
-                    r.headers
-                        .push((HEADER_RETRY_AT.into(), due_at_ms.to_string()));
-                    r
-                }
-                Write::DeadLetter { topic, reason } => dead_letter(&f.msg, topic, reason, step),
-            });
-        }
+    for w in f.outcome.writes(step.phase, &step.topics) {
+        out.push(match w {
+            Write::Event { topic, env } => codec.encode(&topic, env).await?,
+            Write::Retry {
+                topic,
+                env,
+                due_at_ms,
+            } => {
+                let mut r = codec.encode(&topic, env).await?;
+                r.headers
+                    .push((HEADER_RETRY_AT.into(), due_at_ms.to_string()));
+                r
+            }
+            Write::DeadLetter { topic, reason } => dead_letter(&f.msg, topic, reason, step),
+        });
     }
     Ok(out)
 }

@@ -220,27 +220,24 @@ impl Transactions for KafkaTransactions {
     /// lane's own first uncommitted offset would redo it. The embedded
     /// broker's stand-in keeps its own floor, so there `offset` is used.
     fn rewind(&self, lane: &LaneId, offset: i64) {
-        let to = tokio::task::block_in_place(|| {
-            if self.stand_in.is_some() {
-                return offset;
-            }
-            match self.group_committed(lane) {
-                Ok(committed) => committed,
-                Err(e) => {
+        tokio::task::block_in_place(|| {
+            let to = match self.stand_in {
+                Some(_) => offset,
+                None => self.group_committed(lane).unwrap_or_else(|e| {
                     tracing::warn!(topic = %lane.0, partition = lane.1, offset, error = %e, "the group's committed offset is unknown; reading again from the lane's first uncommitted offset");
                     offset
-                }
+                }),
+            };
+            if to != offset {
+                tracing::info!(topic = %lane.0, partition = lane.1, lane_first = offset, committed = to, "reading again from the group's committed offset");
             }
-        });
-        if to != offset {
-            tracing::info!(topic = %lane.0, partition = lane.1, lane_first = offset, committed = to, "reading again from the group's committed offset");
-        }
-        if let Err(e) = tokio::task::block_in_place(|| {
-            self.consumer
-                .seek(&lane.0, lane.1, Offset::Offset(to), Duration::from_secs(5))
-        }) {
-            tracing::warn!(topic = %lane.0, partition = lane.1, offset = to, error = %e, "seek back failed");
-        }
+            let seek =
+                self.consumer
+                    .seek(&lane.0, lane.1, Offset::Offset(to), Duration::from_secs(5));
+            if let Err(e) = seek {
+                tracing::warn!(topic = %lane.0, partition = lane.1, offset = to, error = %e, "seek back failed");
+            }
+        })
     }
 }
 
