@@ -161,4 +161,16 @@ mod tests {
         let r = r.resolve().unwrap();
         assert_eq!(r.next_after(Phase::Ingest), Some(Phase::Archive));
     }
+
+    /// Found by the `recipe` fuzz target: an integer too large for `u64` is
+    /// read as the nearest `f64` and must read back as that same number once
+    /// written, or a recorded recipe is not the one that ran.
+    #[test]
+    fn parameters_read_back_as_written() {
+        let text = br#"{"name": "x", "steps": [{"phase": "ingest"}, {"phase": "archive",
+            "params": {"n": 1000888888888888888888888888888888888888, "f": 0.30000000000000004}}]}"#;
+        let first: Recipe = serde_json::from_slice(text).unwrap();
+        let again: Recipe = serde_json::from_slice(&serde_json::to_vec(&first).unwrap()).unwrap();
+        assert_eq!(again, first);
+    }
 }
