@@ -52,6 +52,7 @@ pub fn completion(phase: Phase, item: &WorkItem) -> Done {
                 video_codec: "h264".into(),
                 audio_codec: None,
                 bit_rate: None,
+                video_stream: None,
             };
             Done {
                 event: EventBody::MediaIngested(MediaIngested {

@@ -169,3 +169,82 @@ async fn sources_over_the_configured_size_and_duration_limits_fail_with_the_limi
     each_fails_and_the_good_one_succeeds(&app, &cases, &good).await;
     app.dev.stop().await;
 }
+
+/// A file whose first video stream is a small, non-default one and whose
+/// default stream comes second: the probe judges the default stream, and
+/// analyze and render work on that same stream (the highlight has its size
+/// and the shots its cuts), not on whichever stream is first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn probe_analyze_and_render_use_the_same_video_stream() {
+    let app = TestApp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("main.mp4");
+    // 8 s at 10 fps with cuts at 3 s and 5.5 s.
+    video::with_cuts_sized(&main, &[30, 25, 25], 10, true, (320, 180)).unwrap();
+    let both = dir.path().join("two-streams.mkv");
+    let both_s = both.to_str().unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=160x90:r=10:d=8",
+        "-i",
+        main.to_str().unwrap(),
+        "-map",
+        "0:v",
+        "-map",
+        "1:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-disposition:v:0",
+        "0",
+        "-disposition:v:1",
+        "default",
+        both_s,
+    ]);
+    app.submit(&both, "highlight", "two-streams").await;
+    let job = app
+        .wait_terminal("two-streams", Duration::from_secs(180))
+        .await;
+    assert_eq!(job["status"], "succeeded", "{job:#}");
+    assert_eq!(
+        (&job["media"]["width"], &job["media"]["video_stream"]),
+        (&serde_json::json!(320), &serde_json::json!(1)),
+        "{job:#}"
+    );
+    let reel = dir.path().join("highlight.mp4");
+    std::fs::write(
+        &reel,
+        app.bytes("/v1/jobs/two-streams/artifacts/highlight.mp4")
+            .await,
+    )
+    .unwrap();
+    let probed = sprocket_tests::ffprobe(&reel);
+    let video = probed["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream");
+    assert_eq!(
+        (&video["width"], &video["height"]),
+        (&serde_json::json!(320), &serde_json::json!(180))
+    );
+    let analysis: serde_json::Value = serde_json::from_slice(
+        &app.bytes("/v1/jobs/two-streams/artifacts/analysis.json")
+            .await,
+    )
+    .unwrap();
+    let shots = analysis["shots"].as_array().expect("shots");
+    assert_eq!(
+        shots.len(),
+        3,
+        "the default stream's three shots, not the gray stream's one: {analysis:#}"
+    );
+}

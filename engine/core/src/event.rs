@@ -237,6 +237,10 @@ pub struct MediaInfo {
     pub audio_codec: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bit_rate: Option<u64>,
+    /// The index (among all the file's streams) of the video stream the
+    /// probe judged: analyze decodes and render cuts the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_stream: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -86,6 +86,15 @@ pub struct AnalyzeParams {
     /// Adaptive: longest flash, in frames, not taken for a cut (0–16; 0 turns
     /// flash suppression off; default 3).
     pub flash_frames: u32,
+    /// The video stream to analyse (the probe's choice); not a recipe
+    /// parameter: the phase sets it from the job's media.
+    #[serde(skip)]
+    pub stream: Option<u32>,
+    /// The longest source allowed (`ingest.max_duration_s`): decoding stops
+    /// there whatever the container says of its length. Not a recipe
+    /// parameter either.
+    #[serde(skip)]
+    pub longest_s: Option<f64>,
 }
 
 impl Default for AnalyzeParams {
@@ -100,6 +109,8 @@ impl Default for AnalyzeParams {
             window_width: 2,
             min_content_val: 15.0,
             flash_frames: 3,
+            stream: None,
+            longest_s: None,
         }
     }
 }
@@ -211,7 +222,11 @@ pub fn analyze(
     let options = DecodeOptions {
         width: params.analysis_width,
         batch_frames: BATCH_FRAMES,
-        max_seconds: params.max_seconds,
+        max_seconds: match (params.max_seconds, params.longest_s) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        stream: params.stream,
     };
     let mut decoder = FrameDecoder::open(input, &options)?;
     let mut detector = params.shot_detector();

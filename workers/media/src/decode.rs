@@ -48,6 +48,10 @@ pub struct DecodeOptions {
     pub batch_frames: usize,
     /// Stop after this much media time, in seconds.
     pub max_seconds: Option<f64>,
+    /// The video stream to decode, by its index among all the file's streams
+    /// (the probe's choice, `MediaInfo::video_stream`); `None`: the first
+    /// video stream.
+    pub stream: Option<u32>,
 }
 
 impl Default for DecodeOptions {
@@ -56,6 +60,7 @@ impl Default for DecodeOptions {
             width: 320,
             batch_frames: 64,
             max_seconds: None,
+            stream: None,
         }
     }
 }
@@ -122,11 +127,12 @@ impl FrameDecoder {
         // probe follows too, checked against the probe's exact fraction once
         // both are known. Only where they differ does ffmpeg start again, on
         // the probe's rate.
+        let stream = options.stream;
         let probe = {
             let path = input.to_path_buf();
             std::thread::Builder::new()
                 .name("ffprobe".into())
-                .spawn(move || probe_source(&path))
+                .spawn(move || probe_source(&path, stream))
                 .map_err(|e| MediaError::io(input, e))?
         };
         let guessed = Started::spawn(input, options, None);
@@ -348,6 +354,16 @@ mod tests {
         assert!(line.contains(" -filter scale=w=320:"), "{line}");
         let tail = "-fps_mode cfr -r 30000/1001 -t 2.500000 -f rawvideo -pix_fmt rgb24 -";
         assert!(line.ends_with(tail), "{line}");
+        let third = DecodeOptions {
+            stream: Some(3),
+            ..DecodeOptions::default()
+        };
+        let line = ffmpeg_args(Path::new("a.mp4"), &third, None)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(line.contains(" -map 0:3 "), "{line}");
         let guessed = ffmpeg_args(Path::new("a.mp4"), &DecodeOptions::default(), None);
         let guessed: Vec<String> = guessed.iter().map(|a| a.to_string_lossy().into()).collect();
         assert!(guessed

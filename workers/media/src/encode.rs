@@ -25,6 +25,7 @@ const POSTER_TIMEOUT: Duration = Duration::from_secs(300);
 /// `cancel` kills ffmpeg within ~50 ms and returns [`MediaError::Cancelled`].
 pub fn render_highlight(
     input: &Path,
+    stream: Option<u32>,
     segments: &[(f64, f64)],
     has_audio: bool,
     out: &Path,
@@ -52,8 +53,11 @@ pub fn render_highlight(
         .args(["-protocol_whitelist", "file", "-i"])
         .arg(tool::file_url(input))
         .arg("-filter_complex")
-        .arg(highlight_graph(segments, has_audio))
+        .arg(highlight_graph(segments, has_audio, stream))
         .args(["-map", "[v]", "-map", "[a]"])
+        // The reel's own length: nothing longer can come out, whatever the
+        // source's container claims.
+        .args(["-t", &format!("{total_s:.6}")])
         .args([
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
         ])
@@ -90,6 +94,7 @@ pub fn render_highlight(
 /// [`MediaError::Cancelled`].
 pub fn render_poster(
     input: &Path,
+    stream: Option<u32>,
     at_s: f64,
     out: &Path,
     cancel: &CancellationToken,
@@ -105,7 +110,8 @@ pub fn render_poster(
         .args(["-ss", &format!("{at_s:.6}")])
         .args(["-protocol_whitelist", "file", "-i"])
         .arg(tool::file_url(input))
-        .args(["-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn"])
+        .args(["-map", &crate::source::stream_spec(stream, "0:")])
+        .args(["-frames:v", "1", "-an", "-sn", "-dn"])
         .args([
             "-c:v",
             "mjpeg",
@@ -182,14 +188,16 @@ fn tail_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// The filter graph: the (first) video and audio streams are each split once per
+/// The filter graph: the video stream `stream` (the first when `None`) and the
+/// first audio stream are each split once per
 /// segment, every branch is cut with `trim`/`atrim` (frame- and sample-exact)
 /// and restamped from zero, and `concat` joins the pieces. Without source audio
 /// the reel's audio is `anullsrc` silence of the reel's length.
-fn highlight_graph(segments: &[(f64, f64)], has_audio: bool) -> String {
+fn highlight_graph(segments: &[(f64, f64)], has_audio: bool, stream: Option<u32>) -> String {
     let n = segments.len();
     let mut g = String::new();
-    let _ = write!(g, "[0:v:0]setpts=PTS-STARTPTS,split={n}");
+    let video = crate::source::stream_spec(stream, "0:");
+    let _ = write!(g, "[{video}]setpts=PTS-STARTPTS,split={n}");
     (0..n).for_each(|i| {
         let _ = write!(g, "[v{i}]");
     });
@@ -279,7 +287,7 @@ mod tests {
 
     #[test]
     fn graph_with_and_without_audio() {
-        let g = highlight_graph(&[(1.0, 2.5), (4.0, 5.0)], true);
+        let g = highlight_graph(&[(1.0, 2.5), (4.0, 5.0)], true, None);
         assert!(
             g.starts_with("[0:v:0]setpts=PTS-STARTPTS,split=2[v0][v1];[0:a:0]"),
             "{g}"
@@ -293,7 +301,8 @@ mod tests {
             g.contains("[sv0][sa0][sv1][sa1]concat=n=2:v=1:a=1[vc][ac]"),
             "{g}"
         );
-        let g = highlight_graph(&[(1.0, 2.5)], false);
+        let g = highlight_graph(&[(1.0, 2.5)], false, Some(2));
+        assert!(g.starts_with("[0:2]setpts"), "{g}");
         assert!(!g.contains("0:a"), "{g}");
         assert!(g.contains("[sv0]concat=n=1:v=1:a=0[vc];anullsrc=r=48000:cl=stereo,atrim=duration=1.500000[ac]"), "{g}");
     }

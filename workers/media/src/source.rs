@@ -34,15 +34,27 @@ pub struct SourceInfo {
     pub duration_s: Option<f64>,
 }
 
-/// Reads the frame rate and duration of `input`'s first video stream.
+/// How ffmpeg names video stream `stream` of input `prefix` (`"0:"`, or `""`
+/// for ffprobe's `-select_streams`): by its index, or the first video
+/// stream when `None`.
+pub fn stream_spec(stream: Option<u32>, prefix: &str) -> String {
+    match stream {
+        Some(i) => format!("{prefix}{i}"),
+        None => format!("{prefix}v:0"),
+    }
+}
+
+/// Reads the frame rate and duration of `input`'s video stream `stream` (the
+/// first when `None`).
 ///
 /// The frame rate follows ffmpeg's own guess: the stream's base rate
 /// (`r_frame_rate`), unless that is implausibly high for a stream whose average
 /// rate is ordinary, which marks variable frame-rate material.
-pub fn probe_source(input: &Path) -> Result<SourceInfo, MediaError> {
+pub fn probe_source(input: &Path, stream: Option<u32>) -> Result<SourceInfo, MediaError> {
     std::fs::metadata(input).map_err(|e| MediaError::io(input, e))?;
     let output = std::process::Command::new(ffmpeg_sidecar::ffprobe::ffprobe_path())
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["-v", "error", "-select_streams", &stream_spec(stream, "")])
+        .arg("-show_entries")
         .arg("stream=r_frame_rate,avg_frame_rate,duration:format=duration")
         .args(["-of", "json"])
         .arg(file_url(input))

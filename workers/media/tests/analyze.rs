@@ -291,6 +291,7 @@ fn decoder_streams_bounded_planar_batches() {
         width: 160,
         batch_frames: 16,
         max_seconds: None,
+        stream: None,
     };
     let mut decoder = FrameDecoder::open(&video, &options).unwrap();
     assert_eq!(decoder.size(), (160, 90));

@@ -16,7 +16,16 @@ fn check_reel(audio: bool) {
     let segments = [(0.5, 2.0), (3.0, 4.2), (5.0, 6.0)];
     let mut seen = Vec::new();
     let cancel = CancellationToken::new();
-    render_highlight(&src, &segments, audio, &out, &mut |p| seen.push(p), &cancel).unwrap();
+    render_highlight(
+        &src,
+        None,
+        &segments,
+        audio,
+        &out,
+        &mut |p| seen.push(p),
+        &cancel,
+    )
+    .unwrap();
 
     let probe = ffprobe(&out);
     assert_eq!(codecs(&probe, "video"), ["h264"]);
@@ -56,7 +65,7 @@ fn poster_is_a_jpeg_at_source_size() {
     let dir = tempfile::tempdir().unwrap();
     let src = source(dir.path(), "src.mp4", 3, false);
     let out = dir.path().join("poster.jpg");
-    render_poster(&src, 1.5, &out, &CancellationToken::new()).unwrap();
+    render_poster(&src, None, 1.5, &out, &CancellationToken::new()).unwrap();
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF]);
     let probe = ffprobe(&out);
@@ -69,7 +78,7 @@ fn poster_is_a_jpeg_at_source_size() {
 
     // Past the end there is no frame: a tool error, and no file.
     let late = dir.path().join("late.jpg");
-    let err = render_poster(&src, 30.0, &late, &CancellationToken::new()).unwrap_err();
+    let err = render_poster(&src, None, 30.0, &late, &CancellationToken::new()).unwrap_err();
     assert!(matches!(err, MediaError::Tool { .. }), "{err:?}");
     assert!(!late.exists());
 }
@@ -82,6 +91,7 @@ fn ffmpeg_failure_is_a_tool_error_with_its_stderr() {
     let out = dir.path().join("reel.mp4");
     let err = render_highlight(
         &bad,
+        None,
         &[(0.0, 1.0)],
         true,
         &out,
@@ -115,7 +125,8 @@ fn bad_segments_are_invalid_params() {
         vec![(0.0, 2.0), (1.0, 3.0)],
         vec![(f64::NAN, 1.0)],
     ] {
-        let err = render_highlight(&src, &segments, false, &out, &mut |_| {}, &cancel).unwrap_err();
+        let err =
+            render_highlight(&src, None, &segments, false, &out, &mut |_| {}, &cancel).unwrap_err();
         assert!(
             matches!(err, MediaError::InvalidParams(_)),
             "{segments:?}: {err:?}"
@@ -133,6 +144,7 @@ fn cancel_kills_ffmpeg_and_leaves_nothing() {
     // Cancel as soon as ffmpeg reports real progress, i.e. while it is encoding.
     let result = render_highlight(
         &src,
+        None,
         &[(0.0, 20.0)],
         true,
         &out,

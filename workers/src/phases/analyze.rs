@@ -41,7 +41,12 @@ impl PhaseWork for Analyze {
     }
 
     async fn run(&self, item: &WorkItem, cx: &Cx) -> Result<Done, WorkError> {
-        let params = AnalyzeParams::from_params(&item.params()).map_err(WorkError::media(PHASE))?;
+        let mut params =
+            AnalyzeParams::from_params(&item.params()).map_err(WorkError::media(PHASE))?;
+        // The stream the probe judged, and never past the longest source
+        // allowed, whatever the container says of its length.
+        params.stream = item.media.as_ref().and_then(|m| m.video_stream);
+        params.longest_s = Some(cx.config.ingest.max_duration_s);
         let src = fetch_artifact(PHASE, cx, item, "source").await?;
         let mut progress = cx.progress();
         let cancel = cx.cancel.clone();

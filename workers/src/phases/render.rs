@@ -35,6 +35,8 @@ impl PhaseWork for Render {
             message: format!("analysis.json does not parse: {e}"),
         })?;
         let has_audio = item.media.as_ref().is_some_and(|m| m.audio_codec.is_some());
+        // The video stream the probe judged, as analyze decoded it.
+        let stream = item.media.as_ref().and_then(|m| m.video_stream);
         let wants = |o: &str| params.outputs.iter().any(|x| x == o);
         let mut artifacts = Vec::new();
         let mut progress = cx.progress();
@@ -49,7 +51,7 @@ impl PhaseWork for Render {
             let mut report = cx.progress();
             blocking(PHASE, move || {
                 let mut scaled = |p: f64| report(if poster_too { p * 0.95 } else { p });
-                render_highlight(&s, &segments, has_audio, &o, &mut scaled, &cancel)
+                render_highlight(&s, stream, &segments, has_audio, &o, &mut scaled, &cancel)
             })
             .await?;
             artifacts.push(
@@ -70,7 +72,7 @@ impl PhaseWork for Render {
                 .map_err(|e| WorkError::internal(PHASE, e))?;
             let at = poster_time(&analysis);
             let (s, o, cancel) = (src.clone(), out.clone(), cx.cancel.clone());
-            blocking(PHASE, move || render_poster(&s, at, &o, &cancel)).await?;
+            blocking(PHASE, move || render_poster(&s, stream, at, &o, &cancel)).await?;
             artifacts.push(
                 publish_file(
                     PHASE,

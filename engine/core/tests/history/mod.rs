@@ -108,6 +108,7 @@ pub fn completion(phase: Phase) -> EventBody {
                 video_codec: "h264".into(),
                 audio_codec: None,
                 bit_rate: None,
+                video_stream: None,
             },
         }),
         Phase::Analyze => EventBody::MediaAnalyzed(MediaAnalyzed {

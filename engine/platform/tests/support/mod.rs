@@ -77,6 +77,7 @@ pub fn media() -> MediaInfo {
         video_codec: "h264".into(),
         audio_codec: Some("aac".into()),
         bit_rate: None,
+        video_stream: None,
     }
 }
 

@@ -148,6 +148,7 @@ fn completion(job: &JobId, phase: Phase) -> EventBody {
                 video_codec: "h264".into(),
                 audio_codec: Some("aac".into()),
                 bit_rate: Some(2_000_000),
+                video_stream: None,
             },
         }),
         Phase::Analyze => EventBody::MediaAnalyzed(MediaAnalyzed {

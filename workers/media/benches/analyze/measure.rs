@@ -88,6 +88,7 @@ fn decode_options() -> DecodeOptions {
         width: params.analysis_width,
         batch_frames: BATCH_FRAMES,
         max_seconds: params.max_seconds,
+        stream: None,
     }
 }
 

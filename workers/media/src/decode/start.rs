@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::ChildStdout;
 
 /// The arguments ffmpeg runs with to decode `input` for analysis (after the
-/// program name): its first video stream, scaled to `options.width` with area
+/// program name): the video stream `options.stream` (the first when unset), scaled to `options.width` with area
 /// averaging, on a constant frame-rate grid, as packed `rgb24` frames on
 /// stdout. The grid is at `rate`, or with `None` at the stream's own rate as
 /// ffmpeg guesses it, which is the rule [`super::probe_source`] follows too.
@@ -30,7 +30,8 @@ pub fn ffmpeg_args(
     );
     let mut args: Vec<OsString> = vec!["-hide_banner".into(), "-nostdin".into()];
     args.extend(["-nostats".into(), "-i".into(), file_url(input)]);
-    let middle = ["-map", "0:v:0", "-an", "-sn", "-dn", "-filter", &scale];
+    let map = crate::source::stream_spec(options.stream, "0:");
+    let middle = ["-map", &map, "-an", "-sn", "-dn", "-filter", &scale];
     args.extend(middle.into_iter().map(OsString::from));
     args.extend(["-fps_mode", "cfr"].map(OsString::from));
     if let Some(rate) = rate {

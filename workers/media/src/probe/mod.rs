@@ -66,6 +66,42 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, MediaError> {
         )));
     }
 
+    let report = ffprobe(path)?;
+    let info = media_info(&report, limits)?;
+    if is_iso_bmff(&info.format) {
+        check_whole(path, size)?;
+    }
+    Ok(info)
+}
+
+/// The video stream of `path` that the probe judged, decode analyses and
+/// render cuts (its index among all of the file's streams): the default
+/// one of the streams that are not cover art, else the first of them.
+pub fn video_stream(path: &Path) -> Result<u32, MediaError> {
+    let report = ffprobe(path)?;
+    let video =
+        chosen_video(&report).ok_or_else(|| MediaError::Unusable("no video stream".into()))?;
+    video
+        .index
+        .ok_or_else(|| MediaError::Unusable("ffprobe gave the video stream no index".into()))
+}
+
+/// The video stream Sprocket works on: see [`video_stream`].
+fn chosen_video(report: &ProbeReport) -> Option<&StreamReport> {
+    let videos: Vec<&StreamReport> = report
+        .streams
+        .iter()
+        .filter(|s| s.codec_type.as_deref() == Some("video") && s.disposition.attached_pic == 0)
+        .collect();
+    videos
+        .iter()
+        .find(|s| s.disposition.default == 1)
+        .or(videos.first())
+        .copied()
+}
+
+/// ffprobe's report on `path`'s container and streams.
+fn ffprobe(path: &Path) -> Result<ProbeReport, MediaError> {
     let mut command = Command::new("ffprobe");
     command
         .args(["-v", "error", "-protocol_whitelist", "file"])
@@ -96,13 +132,7 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, MediaError> {
         Ended::TimedOut(why) => return Err(run.error(why)),
         Ended::Cancelled => return Err(MediaError::Cancelled),
     }
-    let report: ProbeReport = serde_json::from_str(&json)
-        .map_err(|e| run.error(format!("unexpected ffprobe output: {e}")))?;
-    let info = media_info(&report, limits)?;
-    if is_iso_bmff(&info.format) {
-        check_whole(path, size)?;
-    }
-    Ok(info)
+    serde_json::from_str(&json).map_err(|e| run.error(format!("unexpected ffprobe output: {e}")))
 }
 
 /// Why ffprobe could not read the file, from its stderr and a look at the bytes.
@@ -165,6 +195,7 @@ struct ProbeReport {
 
 #[derive(Debug, Deserialize)]
 struct StreamReport {
+    index: Option<u32>,
     codec_type: Option<String>,
     codec_name: Option<String>,
     width: Option<u32>,
@@ -211,14 +242,7 @@ fn media_info(report: &ProbeReport, limits: &Limits) -> Result<MediaInfo, MediaE
             .iter()
             .filter(move |s| s.codec_type.as_deref() == Some(t))
     };
-    let videos: Vec<&StreamReport> = of_type("video")
-        .filter(|s| s.disposition.attached_pic == 0)
-        .collect();
-    let Some(video) = videos
-        .iter()
-        .find(|s| s.disposition.default == 1)
-        .or(videos.first())
-    else {
+    let Some(video) = chosen_video(report) else {
         let has_cover = of_type("video").next().is_some();
         let has_audio = of_type("audio").next().is_some();
         return unusable(match (has_audio, has_cover) {
@@ -300,6 +324,7 @@ fn media_info(report: &ProbeReport, limits: &Limits) -> Result<MediaInfo, MediaE
         video_codec: codec,
         audio_codec,
         bit_rate: format.bit_rate.as_deref().and_then(|b| b.parse().ok()),
+        video_stream: video.index,
     })
 }
 
