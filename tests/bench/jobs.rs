@@ -117,6 +117,7 @@ pub async fn run(
                 source: source.clone(),
                 recipe: RecipeRef::Name("minimal".into()),
                 labels: Default::default(),
+                tenant: None,
             }),
         );
         let stamp = env.occurred_at.timestamp_micros() as f64 / 1000.0;

@@ -2,7 +2,8 @@
 //! `.venv-api`, which `.ci/setup` makes) generates requests from
 //! `/openapi.json` of a live dev stack and checks that no answer is a 5xx and
 //! that every answer's status, content type and body are documented. Bounded:
-//! a few examples per operation and a wall-clock limit.
+//! a few examples per operation and a wall-clock limit. It calls with the
+//! stack's admin key, so every operation is reached past its key check.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -40,11 +41,16 @@ async fn the_api_keeps_its_openapi_contract() {
         &examples.to_string(),
         "--request-timeout",
         "10",
+        // One worker: with two, Hypothesis's caches, which are not
+        // thread-safe, now and then fail a run with an internal KeyError
+        // (seen once in three runs on POST /v1/jobs), which is no finding.
         "--workers",
-        "2",
+        "1",
         "--no-color",
         "--output-truncate",
         "true",
+        "--header",
+        &format!("Authorization: Bearer {}", app.dev.api_key),
     ])
     // Its example database and cache go to the stack's scratch directory.
     .current_dir(app.data.path())

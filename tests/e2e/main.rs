@@ -1,5 +1,6 @@
 //! End-to-end tests: Sprocket driven as its users drive it.
 
+mod access;
 mod bad_events;
 mod bad_input;
 mod bad_media;

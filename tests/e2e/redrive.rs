@@ -123,7 +123,16 @@ async fn an_exhausted_job_is_dead_lettered_then_redriven_from_the_dlq() {
     std::fs::create_dir_all(&archive).unwrap();
     let kafka = app.kafka();
     let redrive = Cli::parse_from([
-        "sprocket", "--kafka", &kafka, "dlq", "redrive", "--all", "--api", &app.url,
+        "sprocket",
+        "--kafka",
+        &kafka,
+        "--api-key",
+        &app.dev.api_key,
+        "dlq",
+        "redrive",
+        "--all",
+        "--api",
+        &app.url,
     ]);
     cli::run(redrive).await.unwrap();
     let job = app

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use sprocket_tests::api;
 use sprocket_tests::kafka::KafkaCluster;
 use sprocket_tests::pg::PgDatabase;
 use sprocket_tests::procs::{Finished, Launcher, Proc};
@@ -35,6 +36,8 @@ pub struct Stack {
     started: u32,
     http: reqwest::Client,
     pub api: String,
+    /// The admin key `sprocket keys bootstrap` made.
+    pub api_key: String,
     pub registry: String,
     pub kafka: String,
     /// The embedded broker's fault-injection endpoint, when asked for.
@@ -178,11 +181,9 @@ impl Stack {
             cluster,
             principals,
             started: 1,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("HTTP client"),
+            http: api::client(None),
             api: String::new(),
+            api_key: String::new(),
             registry,
             kafka,
             faults,
@@ -190,6 +191,18 @@ impl Stack {
             db,
         };
         stack.run_ok(&["migrate"]).await;
+        // The deployment's first admin key, as an operator makes it: every
+        // request of the tests and every client command sends it.
+        let out = stack.run_ok(&["keys", "bootstrap"]).await;
+        let key = out
+            .lines()
+            .last()
+            .expect("bootstrap prints the key")
+            .trim()
+            .to_owned();
+        stack.http = api::client(Some(&key));
+        stack.launcher.env("SPROCKET_API_KEY", &key);
+        stack.api_key = key;
         stack.run_ok(&["topics", "create"]).await;
 
         stack.start_projector(false);

@@ -8,6 +8,25 @@ use std::path::Path;
 use reqwest::Client;
 use serde_json::Value;
 
+/// An HTTP client that sends `key` as `Authorization: Bearer <key>` on
+/// every request (and goes through no proxy).
+pub fn client(key: Option<&str>) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(key) = key {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {key}")
+                .parse()
+                .expect("a key is a header value"),
+        );
+    }
+    Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
+}
+
 /// `GET url`: the status and the JSON body (`Null` when there is none).
 pub async fn get(http: &Client, url: &str) -> (u16, Value) {
     let r = http

@@ -46,8 +46,8 @@ impl TestApp {
         let dev = Dev::start(&opts, cfg).await.expect("sprocket dev starts");
         let url = dev.api_url();
         TestApp {
+            http: api::client(Some(&dev.api_key)),
             dev,
-            http: reqwest::Client::new(),
             url,
             data,
         }

@@ -38,6 +38,8 @@ pub struct Step {
     defaults: Runtime,
     /// What a submission may ask for.
     bounds: Bounds,
+    /// The tenant of a submission that names none (`tenants.default`).
+    default_tenant: String,
 }
 
 impl Step {
@@ -67,6 +69,7 @@ impl Step {
             topics,
             defaults: Runtime::from_params(&own, &global)?,
             bounds: config.limits.bounds(),
+            default_tenant: config.tenants.default.clone(),
         })
     }
 
@@ -92,6 +95,15 @@ impl Step {
             Action::Dispatch(item) if item.phase == self.phase => Ok(*item),
             other => Err(Box::new(self.outcome(input, None, other, Utc::now()))),
         }
+    }
+
+    /// A submission as the events topic records it: without the source's
+    /// credentials, and with the default tenant when it names none.
+    pub fn recorded(&self, submission: &Envelope) -> Envelope {
+        submission
+            .clone()
+            .for_the_record()
+            .with_default_tenant(&self.default_tenant)
     }
 
     /// A message that could not be decoded.
@@ -209,7 +221,7 @@ impl Step {
                 dead_letter,
             } => Outcome::Rejected {
                 dead_letter,
-                submission: input.clone().for_the_record(),
+                submission: self.recorded(input),
                 job_failed: self.event(
                     job,
                     1,

@@ -131,7 +131,7 @@ impl Stepper {
             // redelivery. The record keeps no credentials of the source.
             self.ports
                 .live
-                .publish_durably(env.clone().for_the_record())
+                .publish_durably(self.step.recorded(&env))
                 .await;
         }
         let result = self.run(&item, env.attempt.max(1), cancel).await;

@@ -51,6 +51,9 @@ impl Bounds {
             )));
         }
         labels(&s.labels)?;
+        if let Some(t) = &s.tenant {
+            crate::ids::tenant(t)?;
+        }
         s.source.validate()?;
         let recipe = s.recipe.resolve()?;
         self.recipe(&recipe)?;
@@ -123,6 +126,7 @@ mod tests {
             source: Source::Upload("u1".into()),
             recipe: serde_json::from_value::<RecipeRef>(recipe).unwrap(),
             labels,
+            tenant: None,
         }
     }
 

@@ -15,6 +15,8 @@ pub enum CoreError {
     InvalidEvent(String),
     #[error("over a limit: {0}")]
     OverLimit(String),
+    #[error("invalid tenant {0:?}: use 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")]
+    InvalidTenant(String),
 }
 
 impl CoreError {
@@ -27,6 +29,7 @@ impl CoreError {
             CoreError::InvalidSource(_) => "invalid_source",
             CoreError::InvalidEvent(_) => "invalid_event",
             CoreError::OverLimit(_) => "over_limit",
+            CoreError::InvalidTenant(_) => "invalid_tenant",
         }
     }
 }

@@ -180,6 +180,15 @@ impl Envelope {
         }
         self
     }
+
+    /// A submission that names no tenant, as `tenant`'s (the configured
+    /// default); anything else as it is.
+    pub fn with_default_tenant(mut self, tenant: &str) -> Envelope {
+        if let EventBody::JobSubmitted(s) = &mut self.body {
+            s.tenant.get_or_insert_with(|| tenant.to_owned());
+        }
+        self
+    }
 }
 
 /// `JobSubmitted.data`: the submission contract outside producers rely on.
@@ -191,6 +200,12 @@ pub struct Submitted {
     pub recipe: RecipeRef,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Whose job it is: the API sets the tenant of the submitting key; a
+    /// producer writing the intake topic may name one, and the ingest worker
+    /// records the configured default (`tenants.default`) for one that does
+    /// not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

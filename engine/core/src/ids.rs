@@ -9,13 +9,26 @@ use crate::CoreError;
 #[serde(transparent)]
 pub struct JobId(String);
 
+/// 1–64 characters of `[A-Za-z0-9_-]`: job ids and tenants.
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Checks a tenant's name: 1–64 characters of `[A-Za-z0-9_-]`, like a job id.
+pub fn tenant(s: &str) -> Result<&str, CoreError> {
+    if is_name(s) {
+        Ok(s)
+    } else {
+        Err(CoreError::InvalidTenant(s.to_owned()))
+    }
+}
+
 impl JobId {
     pub fn parse(s: &str) -> Result<Self, CoreError> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if ok {
+        if is_name(s) {
             Ok(JobId(s.to_owned()))
         } else {
             Err(CoreError::InvalidJobId(s.to_owned()))

@@ -40,6 +40,10 @@ pub struct Job {
     pub source: Option<Source>,
     pub recipe: Option<RecipeRef>,
     pub labels: BTreeMap<String, String>,
+    /// The tenant the job belongs to, as its submission was recorded (none
+    /// for jobs recorded before tenants existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     pub phases: BTreeMap<Phase, PhaseTimes>,
     pub artifacts: BTreeMap<String, Artifact>,
     pub media: Option<MediaInfo>,
@@ -59,6 +63,7 @@ impl Job {
             source: None,
             recipe: None,
             labels: BTreeMap::new(),
+            tenant: None,
             phases: BTreeMap::new(),
             artifacts: BTreeMap::new(),
             media: None,
@@ -145,6 +150,7 @@ impl Job {
                 self.source = Some(s.source.clone());
                 self.recipe = Some(s.recipe.clone());
                 self.labels = s.labels.clone();
+                self.tenant = s.tenant.clone();
                 self.submitted_at = Some(e.occurred_at);
                 // The ingest worker decides under the configured bounds; the
                 // fold says what the contract's defaults would decide.

@@ -152,6 +152,7 @@ fn write(conn: &mut AnyConnection, plan: &Plan) -> Result<(), ProjectionError> {
                     jobs::updated_at.eq(excluded(jobs::updated_at)),
                     jobs::state.eq(excluded(jobs::state)),
                     jobs::last_seq.eq(excluded(jobs::last_seq)),
+                    jobs::tenant.eq(excluded(jobs::tenant)),
                 ))
                 .execute(c))
         },

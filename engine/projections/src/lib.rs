@@ -11,6 +11,7 @@
 //! borrows a connection from the handle's pool ([`PoolOptions`]), so readers
 //! do not queue behind each other or behind the projector's transactions.
 
+mod access;
 mod apply;
 mod connection;
 mod cursor;
@@ -22,6 +23,7 @@ mod rows;
 mod schema;
 mod store;
 
+pub use access::{ApiKey, UploadUse};
 pub use error::ProjectionError;
 pub use pool::PoolOptions;
 pub use store::Projections;

@@ -13,7 +13,7 @@ use crate::{Page, Position, ProjectionError};
 /// The most jobs one page may hold.
 pub(crate) const MAX_PAGE: u32 = 1000;
 
-fn query(context: &'static str) -> impl Fn(diesel::result::Error) -> ProjectionError {
+pub(crate) fn query(context: &'static str) -> impl Fn(diesel::result::Error) -> ProjectionError {
     move |source| ProjectionError::Query { context, source }
 }
 
@@ -30,6 +30,7 @@ pub(crate) fn job(conn: &mut AnyConnection, id: &JobId) -> Result<Option<Job>, P
 /// Newest submitted first (ties broken by id, descending), keyset-paginated.
 pub(crate) fn jobs(
     conn: &mut AnyConnection,
+    tenant: Option<&str>,
     status: Option<JobStatus>,
     limit: u32,
     after: Option<&str>,
@@ -39,6 +40,9 @@ pub(crate) fn jobs(
     let mut q = jobs::table
         .select((jobs::submitted_at, jobs::id, jobs::state))
         .into_boxed();
+    if let Some(tenant) = tenant {
+        q = q.filter(jobs::tenant.eq(tenant.to_owned()));
+    }
     if let Some(status) = status {
         q = q.filter(jobs::status.eq(status.as_str()));
     }
@@ -110,6 +114,16 @@ pub(crate) fn offsets(conn: &mut AnyConnection) -> Result<Vec<Position>, Project
 
 /// Every job row (by id) and event row (by job, then sequence), with the stored
 /// JSON columns parsed so that equal projections give equal values.
+pub(crate) fn active_jobs(conn: &mut AnyConnection, tenant: &str) -> Result<u64, ProjectionError> {
+    let n: i64 = jobs::table
+        .filter(jobs::tenant.eq(tenant))
+        .filter(jobs::status.eq_any(["queued", "running"]))
+        .count()
+        .get_result(conn)
+        .map_err(query("count active jobs"))?;
+    Ok(n.max(0) as u64)
+}
+
 pub(crate) fn snapshot(conn: &mut AnyConnection) -> Result<Value, ProjectionError> {
     let job_rows = jobs::table
         .order(jobs::id.asc())
@@ -140,6 +154,7 @@ pub(crate) fn snapshot(conn: &mut AnyConnection) -> Result<Value, ProjectionErro
                 "submitted_at": r.submitted_at,
                 "updated_at": r.updated_at,
                 "last_seq": r.last_seq,
+                "tenant": r.tenant,
                 "state": parse("job state", &r.id, &r.state)?,
             }))
         })

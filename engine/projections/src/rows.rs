@@ -26,6 +26,7 @@ pub(crate) struct JobRow {
     pub updated_at: String,
     pub state: String,
     pub last_seq: i64,
+    pub tenant: Option<String>,
 }
 
 impl JobRow {
@@ -45,6 +46,7 @@ impl JobRow {
             updated_at: stamp(job.updated_at),
             state: serde_json::to_string(job).expect("a job always serializes"),
             last_seq,
+            tenant: job.tenant.clone(),
         }
     }
 }

@@ -17,6 +17,8 @@ diesel::table! {
         state -> Text,
         /// The highest `seq` of the job's events (0 before any).
         last_seq -> BigInt,
+        /// The job's tenant (NULL for jobs recorded before tenants).
+        tenant -> Nullable<Text>,
     }
 }
 
@@ -48,4 +50,30 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(jobs, events, offsets);
+diesel::table! {
+    /// API keys (not a projection: no topic holds them). Only a hash of each
+    /// key is kept.
+    api_keys (id) {
+        id -> Text,
+        tenant -> Text,
+        name -> Nullable<Text>,
+        /// Comma-separated.
+        scopes -> Text,
+        /// SHA-256 of the key, lowercase hex.
+        hash -> Text,
+        created_at -> Text,
+        revoked_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Uploads and whose they are (not a projection).
+    uploads (id) {
+        id -> Text,
+        tenant -> Text,
+        bytes -> BigInt,
+        created_at -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(jobs, events, offsets, api_keys, uploads);

@@ -128,7 +128,23 @@ impl Projections {
         limit: u32,
         after: Option<&str>,
     ) -> Result<Page<Job>, ProjectionError> {
-        self.with_conn(|conn| queries::jobs(conn, status, limit, after))
+        self.jobs_of(None, status, limit, after)
+    }
+
+    /// Like [`jobs`](Self::jobs), only the jobs of `tenant` when one is given.
+    pub fn jobs_of(
+        &self,
+        tenant: Option<&str>,
+        status: Option<JobStatus>,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<Page<Job>, ProjectionError> {
+        self.with_conn(|conn| queries::jobs(conn, tenant, status, limit, after))
+    }
+
+    /// How many jobs of `tenant` are queued or running.
+    pub fn active_jobs(&self, tenant: &str) -> Result<u64, ProjectionError> {
+        self.with_conn(|conn| queries::active_jobs(conn, tenant))
     }
 
     /// A job's events in the order they were projected.
@@ -155,7 +171,7 @@ impl Projections {
 
     /// Runs `f` on a pooled connection (waiting up to the pool's timeout for
     /// one); a connection `f` reports broken is closed rather than lent again.
-    fn with_conn<T>(
+    pub(crate) fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut AnyConnection) -> Result<T, ProjectionError>,
     ) -> Result<T, ProjectionError> {

@@ -172,6 +172,8 @@ impl Infra {
 pub struct Dev {
     pub infra: Infra,
     pub api_addr: SocketAddr,
+    /// The stack's admin key, saved in `<data-dir>/api-key`.
+    pub api_key: String,
     pub config: Arc<Config>,
     stop: watch::Sender<bool>,
     workers: Vec<WorkerHandle>,
@@ -204,6 +206,11 @@ impl Dev {
         base.api.addr = opts.api_addr.clone();
         base.validate()?;
         let cfg = Arc::new(base);
+        let api_key = crate::auth::dev_key(
+            &services::open_projections(&cfg)?,
+            &data,
+            &cfg.tenants.default,
+        )?;
 
         let (stop, stopped) = watch::channel(false);
         let projector = services::start_projector(cfg.clone(), false, stopped.clone()).await?;
@@ -226,6 +233,7 @@ impl Dev {
         Ok(Dev {
             infra,
             api_addr,
+            api_key,
             config: cfg,
             stop,
             workers,

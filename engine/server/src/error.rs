@@ -20,6 +20,8 @@ pub enum ServerError {
     Broker(#[from] sprocket_broker::BrokerError),
     #[error("topics: {0}")]
     Topics(String),
+    #[error("API key: {0}")]
+    Key(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,

@@ -3,6 +3,7 @@
 //! `sprocket dev`).
 
 pub mod api;
+pub mod auth;
 pub mod dev;
 pub mod error;
 pub mod lag;

@@ -55,6 +55,8 @@ pub struct Projector {
     consumer: StreamConsumer,
     topics: Vec<String>,
     batching: Batching,
+    /// The tenant of a submission on the intake that names none.
+    default_tenant: String,
 }
 
 impl Projector {
@@ -86,9 +88,16 @@ impl Projector {
             consumer,
             topics,
             batching: Batching::default(),
+            default_tenant: sprocket_platform::config::TenantsConfig::default().default,
         };
         projector.assign().await?;
         Ok(projector)
+    }
+    /// Records submissions that name no tenant as `tenant`'s
+    /// (`tenants.default`; "default" unless set).
+    pub fn with_default_tenant(mut self, tenant: &str) -> Projector {
+        self.default_tenant = tenant.to_owned();
+        self
     }
 
     /// Gathers batches this way instead of [`Batching::default`]
@@ -221,8 +230,14 @@ impl Projector {
             partition: m.partition(),
             offset: m.offset(),
         };
-        // The projections (and so the API) never hold a source's credentials.
-        Some((pos, env.for_the_record()))
+        // The projections (and so the API) never hold a source's credentials;
+        // a submission is its tenant's, the default one's when it names none
+        // (as the ingest worker records it).
+        Some((
+            pos,
+            env.for_the_record()
+                .with_default_tenant(&self.default_tenant),
+        ))
     }
 
     /// Applies a batch, retrying with backoff while the database is unavailable.

@@ -63,10 +63,12 @@ pub async fn start_api(
         crate::lag::LagProbe::new(bus.client_config(), bus.topics.clone())
             .map_err(BusError::kafka("the lag probe"))?,
     );
+    let projections = open_projections(&cfg)?;
     let state = AppState {
         lag,
         producer,
-        projections: open_projections(&cfg)?,
+        keys: Arc::new(crate::auth::Keys::new(projections.clone())),
+        projections,
         stores: Stores::open(&cfg)?,
         bus,
         config: cfg,
@@ -80,7 +82,9 @@ pub async fn start_projector(
     stop: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, ServerError> {
     let bus = Bus::connect(&cfg, producer_name("projector")).await?;
-    let projector = Projector::new(bus, open_projections(&cfg)?, rebuild).await?;
+    let projector = Projector::new(bus, open_projections(&cfg)?, rebuild)
+        .await?
+        .with_default_tenant(&cfg.tenants.default);
     Ok(tokio::spawn(projector.run(stop)))
 }
 

@@ -80,6 +80,13 @@ async fn bench() -> anyhow::Result<()> {
     let db = tokio::task::block_in_place(|| PgDatabase::create("sprocket_bench_api"));
     let p = Projections::connect_with(&db.url, PoolOptions::default())?;
     p.migrate()?;
+    // Requests go past the key check as every client's do (a cached key).
+    let (_, key) = sprocket_server::auth::create(
+        &p,
+        "bench",
+        &[sprocket_server::auth::Scope::Admin],
+        Some("api bench".into()),
+    )?;
     eprintln!("[api] filling {jobs} jobs");
     let filled = tokio::task::block_in_place(|| fill::fill(&db, &p, jobs))?;
     eprintln!(
@@ -112,6 +119,7 @@ async fn bench() -> anyhow::Result<()> {
             rate,
             seconds,
             connections: 64,
+            key: &key,
         };
         eprintln!("[api] pool {pool}: warming up");
         oha::run(&Load {
@@ -152,6 +160,7 @@ async fn bench() -> anyhow::Result<()> {
                     rate: list_rate,
                     seconds: seconds.div_ceil(2),
                     connections: 32,
+                    key: &key,
                 };
                 rows.push(Row::new(name.into(), oha::run(&load).await?));
             }

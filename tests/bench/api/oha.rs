@@ -26,6 +26,8 @@ pub struct Load<'a> {
     pub seconds: u32,
     /// Connections (`-c`): enough that the rate, not the connections, bounds it.
     pub connections: u32,
+    /// The API key every request sends.
+    pub key: &'a str,
 }
 
 /// What oha measured.
@@ -87,7 +89,15 @@ pub async fn run(load: &Load<'_>) -> anyhow::Result<Measured> {
         }
     }
     let exe = oha();
-    let command = format!("oha {}", args.join(" "));
+    // The report shows the command without the key.
+    let command = format!("oha -H 'Authorization: Bearer …' {}", args.join(" "));
+    args.splice(
+        0..0,
+        [
+            "-H".to_owned(),
+            format!("Authorization: Bearer {}", load.key),
+        ],
+    );
     let out = tokio::process::Command::new(&exe)
         .args(&args)
         .output()

@@ -32,6 +32,7 @@ pub(crate) fn submission(n: usize, recipe: &str) -> Envelope {
             source: Source::Url("https://example.com/a.mp4".into()),
             recipe: RecipeRef::Name(recipe.into()),
             labels: Default::default(),
+            tenant: None,
         }),
     )
 }

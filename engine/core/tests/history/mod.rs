@@ -152,6 +152,7 @@ pub fn build(plan: &Plan) -> Vec<Tagged> {
             source: Source::Upload("up-1".into()),
             recipe: plan.recipe.clone(),
             labels: [("team".to_owned(), "a".to_owned())].into(),
+            tenant: None,
         }),
         false,
     );

@@ -35,6 +35,7 @@ pub struct Config {
     pub worker: WorkerConfig,
     pub metrics: MetricsConfig,
     pub limits: LimitsConfig,
+    pub tenants: TenantsConfig,
 }
 
 impl Default for Config {
@@ -63,6 +64,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             metrics: MetricsConfig::default(),
             limits: LimitsConfig::default(),
+            tenants: TenantsConfig::default(),
         }
     }
 }
@@ -167,6 +169,11 @@ impl Config {
                     key,
                     format!("{url:?}: use file:///…, s3://bucket/prefix or memory://"),
                 );
+            }
+        }
+        for t in std::iter::once(&self.tenants.default).chain(self.tenants.quotas.keys()) {
+            if let Err(e) = sprocket_core::ids::tenant(t) {
+                return invalid("tenants", e.to_string());
             }
         }
         if self.api.addr.parse::<SocketAddr>().is_err() {

@@ -47,11 +47,60 @@ impl LimitsConfig {
     }
 }
 
+/// Tenants: the one a submission written straight to Kafka without a
+/// `tenant` belongs to, and what each tenant may hold at once (0: no limit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantsConfig {
+    /// The tenant of a submission that names none (`tenants.default`).
+    pub default: String,
+    /// Every tenant's jobs queued or running at once, unless `quotas` names
+    /// it (0: no limit).
+    pub max_active_jobs: u64,
+    /// Every tenant's bytes uploaded in the last 24 hours, unless `quotas`
+    /// names it (0: no limit).
+    pub max_upload_bytes_per_day: u64,
+    /// Quotas of particular tenants (`[tenants.quotas.<tenant>]`).
+    pub quotas: std::collections::BTreeMap<String, Quota>,
+}
+
+/// What one tenant may hold: over it, the API answers 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Quota {
+    /// Jobs queued or running at once (0: no limit).
+    pub max_active_jobs: u64,
+    /// Bytes uploaded in the last 24 hours (0: no limit).
+    pub max_upload_bytes_per_day: u64,
+}
+
+impl Default for TenantsConfig {
+    fn default() -> Self {
+        TenantsConfig {
+            default: "default".into(),
+            max_active_jobs: 0,
+            max_upload_bytes_per_day: 0,
+            quotas: Default::default(),
+        }
+    }
+}
+
+impl TenantsConfig {
+    /// The quota of `tenant`.
+    pub fn quota(&self, tenant: &str) -> Quota {
+        self.quotas.get(tenant).copied().unwrap_or(Quota {
+            max_active_jobs: self.max_active_jobs,
+            max_upload_bytes_per_day: self.max_upload_bytes_per_day,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
-    /// Where workers and the projector serve `/metrics` (the API serves it on its
-    /// own address). Unset: not served.
+    /// Where the API, the workers and the projector serve `/metrics` (and
+    /// `/healthz`) without a key, for scrapers; the API also serves
+    /// `/metrics` on its own address, to admin keys. Unset: not served.
     pub addr: Option<String>,
 }
 

@@ -113,6 +113,7 @@ pub fn bodies() -> Vec<EventBody> {
             source: Source::Upload("u1".into()),
             recipe: RecipeRef::Inline(recipe),
             labels: BTreeMap::from([("k".into(), "v".into())]),
+            tenant: None,
         }),
         EventBody::PhaseStarted(PhaseStarted {
             phase: Phase::Ingest,

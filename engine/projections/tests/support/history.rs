@@ -47,6 +47,7 @@ impl History {
                 source: Source::Upload(format!("up-{}", self.job)),
                 recipe: RecipeRef::Name("highlight".into()),
                 labels: [("suite".to_owned(), "contract".to_owned())].into(),
+                tenant: None,
             }),
         )
     }

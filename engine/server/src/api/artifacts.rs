@@ -4,11 +4,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::Response;
 use serde::Deserialize;
-use sprocket_core::JobId;
 use sprocket_platform::store::{self, StoreError};
 
-use super::error::JobErrors;
+use super::error::{AuthErrors, JobErrors};
 use super::{ApiError, AppState};
+use crate::auth::{Authorized, Read};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -35,23 +35,19 @@ pub struct DownloadQuery {
         (status = 200, description = "The artifact's bytes, in its own content type, with `x-sha256`",
             content_type = "*/*", body = Vec<u8>),
         JobErrors,
+        AuthErrors,
     ),
     security(("bearer" = [])),
 )]
 pub async fn download(
     State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Read>,
     Path((id, name)): Path<(String, String)>,
     q: Result<Query<DownloadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
-    let id =
-        JobId::parse(&id).map_err(|e| ApiError::bad_request("invalid_job_id", e.to_string()))?;
-    let p = s.projections.clone();
-    let jid = id.clone();
-    let job = tokio::task::spawn_blocking(move || p.job(&jid))
-        .await
-        .map_err(ApiError::unavailable)??
-        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    let id = super::jobs::job_id(&id)?;
+    let job = super::jobs::load(&s, &caller, &id).await?;
     let artifact = job
         .artifacts
         .get(&name)

@@ -11,10 +11,11 @@ use sprocket_core::event::{JobCancelRequested, JobRedriven};
 use sprocket_core::machine::{self, Action, Refusal};
 use sprocket_core::{Envelope, EventBody};
 
-use super::error::{ErrorBody, JobErrors};
+use super::error::{AuthErrors, ErrorBody, JobErrors};
 use super::jobs::{job_id, load};
 use super::view::{CancelAccepted, RetryAccepted};
 use super::{ApiError, AppState};
+use crate::auth::{Authorized, Write};
 
 /// The optional body of a cancel request.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -37,11 +38,13 @@ pub struct CancelBody {
         (status = 413, description = "The body is over the limit", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         JobErrors,
+        AuthErrors,
     ),
     security(("bearer" = [])),
 )]
 pub async fn cancel(
     State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Write>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -56,9 +59,7 @@ pub async fn cancel(
             ApiError::bad_request("invalid_request", format!("invalid cancel request: {e}"))
         })?
     };
-    let job = load(&s, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    let job = load(&s, &caller, &id).await?;
     machine::request_cancel(&job).map_err(refused)?;
     let env = Envelope::new(
         id.clone(),
@@ -85,17 +86,17 @@ pub async fn cancel(
         (status = 409, description = "The job cannot be retried (it has not failed)", body = ErrorBody),
         (status = 500, description = "The core decided something other than a redrive", body = ErrorBody),
         JobErrors,
+        AuthErrors,
     ),
     security(("bearer" = [])),
 )]
 pub async fn retry(
     State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Write>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = job_id(&id)?;
-    let job = load(&s, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    let job = load(&s, &caller, &id).await?;
     let item = match machine::redrive(&job).map_err(refused)? {
         Action::Redrive(item) => item,
         other => {

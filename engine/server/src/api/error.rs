@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After` (a 429 over a quota).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -19,6 +21,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: a tenant's quota is spent; `retry_after` seconds is when to try again.
+    pub fn over_quota(message: impl Into<String>, retry_after: u64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "over_quota", message)
         }
     }
 
@@ -60,7 +71,18 @@ impl IntoResponse for ApiError {
                 .into_response();
         }
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        let headers = resp.headers_mut();
+        if let Some(secs) = self.retry_after {
+            headers.insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"sprocket\""),
+            );
+        }
+        resp
     }
 }
 
@@ -137,6 +159,21 @@ pub enum JobErrors {
         description = "Kafka, the stores or the projections do not answer"
     )]
     Unavailable(ErrorBody),
+}
+
+/// The errors of every operation that needs a key, for the document.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only the document reads it
+pub enum AuthErrors {
+    /// No key, or not a live one.
+    #[response(
+        status = 401,
+        description = "No `Authorization: Bearer <key>`, or the key is unknown or revoked"
+    )]
+    Unauthorized(ErrorBody),
+    /// The key lacks the operation's scope.
+    #[response(status = 403, description = "The key lacks the scope this needs")]
+    Forbidden(ErrorBody),
 }
 
 /// A query string axum could not read (unknown key, bad number) as a 400 in

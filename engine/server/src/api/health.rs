@@ -6,9 +6,10 @@ use axum::Json;
 use rdkafka::producer::Producer;
 use serde_json::{json, Value};
 
-use super::error::ErrorBody;
+use super::error::{AuthErrors, ErrorBody};
 use super::view::Health;
 use super::{ApiError, AppState};
+use crate::auth::{Admin, Authorized};
 
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
@@ -17,11 +18,18 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format, for an admin key; a
+/// scraper without one reads them on `metrics.addr`, an address of their own.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4",
-        body = String, content_type = "text/plain")))]
-pub async fn metrics() -> impl axum::response::IntoResponse {
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4",
+            body = String, content_type = "text/plain"),
+        AuthErrors,
+        (status = 503, description = "The projections do not answer", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn metrics(_: Authorized<Admin>) -> impl axum::response::IntoResponse {
     sprocket_platform::metrics::exposition()
 }
 

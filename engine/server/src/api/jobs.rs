@@ -11,9 +11,10 @@ use sprocket_core::bounds::MAX_SUBMISSION_BYTES;
 use sprocket_core::event::Submitted;
 use sprocket_core::{CoreError, Envelope, EventBody, JobId, JobStatus, Phase, RecipeRef, Source};
 
-use super::error::{ErrorBody, JobErrors};
+use super::error::{AuthErrors, ErrorBody, JobErrors};
 use super::view::{EventList, JobPage, Submitted as SubmittedView};
 use super::{ApiError, AppState, JobView};
+use crate::auth::{Authorized, Caller, Read, Write};
 
 /// `POST /v1/jobs` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -36,11 +37,25 @@ pub(super) fn job_id(id: &str) -> Result<JobId, ApiError> {
     JobId::parse(id).map_err(|e| ApiError::bad_request("invalid_job_id", e.to_string()))
 }
 
-pub(super) async fn load(s: &AppState, id: &JobId) -> Result<Option<sprocket_core::Job>, ApiError> {
+/// Job `id`, whoever it belongs to.
+async fn load_any(s: &AppState, id: &JobId) -> Result<Option<sprocket_core::Job>, ApiError> {
     let (p, id) = (s.projections.clone(), id.clone());
     Ok(tokio::task::spawn_blocking(move || p.job(&id))
         .await
         .map_err(ApiError::unavailable)??)
+}
+
+/// Job `id` if `caller` may see it: another tenant's job is as good as
+/// absent (404, never 403, so ids of other tenants cannot be probed).
+pub(super) async fn load(
+    s: &AppState,
+    caller: &Caller,
+    id: &JobId,
+) -> Result<sprocket_core::Job, ApiError> {
+    load_any(s, id)
+        .await?
+        .filter(|job| caller.sees(job))
+        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))
 }
 
 /// Submits a job: validates it, then produces `JobSubmitted` to the intake.
@@ -50,15 +65,20 @@ pub(super) async fn load(s: &AppState, id: &JobId) -> Result<Option<sprocket_cor
     responses(
         (status = 202, description = "Queued (or already known)", body = SubmittedView),
         (status = 400, description = "Not a valid submission, or over a limit", body = ErrorBody),
+        AuthErrors,
+        (status = 404, description = "The upload it names is not the tenant's", body = ErrorBody),
+        (status = 409, description = "The job id is another tenant's", body = ErrorBody),
         (status = 413, description = "The body is over the submission limit", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A valid submission that cannot be run (unknown recipe, bad source)", body = ErrorBody),
+        (status = 429, description = "The tenant has as many jobs queued or running as its quota allows; `Retry-After` says when to try again", body = ErrorBody),
         (status = 503, description = "Kafka or the projections do not answer", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub async fn submit(
     State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Write>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -85,6 +105,7 @@ pub async fn submit(
         source: req.source,
         recipe: req.recipe,
         labels: req.labels,
+        tenant: Some(caller.tenant.clone()),
     };
     // The ingest worker decides the same way; refusing here saves a round trip.
     s.config
@@ -98,12 +119,23 @@ pub async fn submit(
             };
             ApiError::new(status, e.code(), e.to_string())
         })?;
-    if let Some(job) = load(&s, &id).await? {
+    if let Some(job) = load_any(&s, &id).await? {
+        if !caller.sees(&job) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_id_taken",
+                format!("job id {id} is taken: choose another, or leave it out"),
+            ));
+        }
         return Ok((
             StatusCode::ACCEPTED,
             Json(json!({"id": id, "status": job.status})),
         ));
     }
+    if let Source::Upload(upload) = &submitted.source {
+        super::uploads::check_owner(&s, &caller, upload).await?;
+    }
+    super::quota::active_jobs(&s, &caller.tenant).await?;
     let env = Envelope::new(
         id.clone(),
         s.bus.producer_name.clone(),
@@ -135,12 +167,14 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "One page of jobs", body = JobPage),
         (status = 400, description = "A bad query (unknown status or key, bad number, a cursor no page handed out)", body = ErrorBody),
+        AuthErrors,
         (status = 503, description = "The projections do not answer", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub async fn list(
     State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Read>,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q?;
@@ -153,9 +187,12 @@ pub async fn list(
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let p = s.projections.clone();
-    let page = tokio::task::spawn_blocking(move || p.jobs(status, limit, q.after.as_deref()))
-        .await
-        .map_err(ApiError::unavailable)??;
+    let tenant = caller.listing().map(str::to_owned);
+    let page = tokio::task::spawn_blocking(move || {
+        p.jobs_of(tenant.as_deref(), status, limit, q.after.as_deref())
+    })
+    .await
+    .map_err(ApiError::unavailable)??;
     let jobs: Vec<JobView> = page.items.iter().map(JobView::from).collect();
     Ok(Json(json!({"jobs": jobs, "next": page.next})))
 }
@@ -166,17 +203,17 @@ pub async fn list(
     responses(
         (status = 200, description = "The job", body = JobView),
         JobErrors,
+        AuthErrors,
     ),
     security(("bearer" = [])),
 )]
 pub async fn show(
     State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Read>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let id = job_id(&id)?;
-    let job = load(&s, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("job {id} not found")))?;
+    let job = load(&s, &caller, &id).await?;
     Ok(Json(JobView::from(&job)))
 }
 
@@ -186,20 +223,20 @@ pub async fn show(
     responses(
         (status = 200, description = "The job's events in order", body = EventList),
         JobErrors,
+        AuthErrors,
     ),
     security(("bearer" = [])),
 )]
 pub async fn events(
     State(s): State<AppState>,
+    Authorized(caller, _): Authorized<Read>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = job_id(&id)?;
+    load(&s, &caller, &id).await?;
     let (p, jid) = (s.projections.clone(), id.clone());
     let events = tokio::task::spawn_blocking(move || p.events(&jid))
         .await
         .map_err(ApiError::unavailable)??;
-    if events.is_empty() && load(&s, &id).await?.is_none() {
-        return Err(ApiError::not_found(format!("job {id} not found")));
-    }
     Ok(Json(json!({"events": events})))
 }

@@ -6,8 +6,10 @@ mod control;
 mod error;
 mod health;
 mod jobs;
+mod keys;
 pub mod openapi;
 mod phases;
+mod quota;
 mod uploads;
 mod view;
 
@@ -34,6 +36,7 @@ pub struct AppState {
     pub stores: Stores,
     pub config: Arc<Config>,
     pub lag: Arc<crate::lag::LagProbe>,
+    pub keys: Arc<crate::auth::Keys>,
 }
 
 impl AppState {
@@ -68,6 +71,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(control::retry))
         .routes(routes!(artifacts::download))
         .routes(routes!(phases::list))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::revoke))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

@@ -18,9 +18,11 @@ pub const BEARER: &str = "bearer";
         description = "Submit media jobs, follow them, cancel or retry them and download \
                        their artifacts. Errors answer `{\"error\": {\"code\", \"message\"}}`; \
                        a 5xx adds `request_id` (also in `x-request-id`), under which the \
-                       server logged what failed.\n\n`/v1` operations declare a bearer \
-                       scheme (`Authorization: Bearer <key>`) for the API keys to come: \
-                       it is not enforced yet, and a request without it is served."
+                       server logged what failed.\n\nEvery `/v1` operation needs an API key \
+                       as `Authorization: Bearer <key>` (401 without a live one) with \
+                       the scope it names (403 without): `jobs:read`, `jobs:write` or \
+                       `admin`. A key acts for one tenant and sees only that tenant's \
+                       jobs and uploads; an admin key sees every tenant's."
     ),
     modifiers(&Bearer),
     tags(
@@ -28,6 +30,7 @@ pub const BEARER: &str = "bearer";
         (name = "control", description = "Cancelling and retrying jobs"),
         (name = "artifacts", description = "Uploads and artifact downloads"),
         (name = "operations", description = "Phases, health, metrics and this document"),
+        (name = "keys", description = "API keys (admin)"),
     )
 )]
 pub struct ApiDoc;
@@ -44,7 +47,7 @@ impl Modify for Bearer {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API key as `Authorization: Bearer <key>`. Declared, not enforced yet.",
+                        "An API key as `Authorization: Bearer <key>` (`spk_` and 64 hex digits).",
                     ))
                     .build(),
             ),
@@ -79,7 +82,7 @@ mod tests {
     /// handlers only through `utoipa_axum::routes!`, which puts each into the
     /// router and the document together; this list and the check of
     /// `mod.rs` below catch a route added by hand.
-    const SERVED: [(&str, &str); 13] = [
+    const SERVED: [(&str, &str); 16] = [
         ("post", "/v1/uploads"),
         ("post", "/v1/jobs"),
         ("get", "/v1/jobs"),
@@ -89,6 +92,9 @@ mod tests {
         ("post", "/v1/jobs/{id}/retry"),
         ("get", "/v1/jobs/{id}/artifacts/{name}"),
         ("get", "/v1/phases"),
+        ("post", "/v1/keys"),
+        ("get", "/v1/keys"),
+        ("delete", "/v1/keys/{id}"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
@@ -142,8 +148,10 @@ mod tests {
         assert!(!router.contains(".route(") && !router.contains(".nest("));
     }
 
+    /// Every operation but health, readiness and this document needs a key,
+    /// and says so: the scheme, and its 401 and 403 answers.
     #[test]
-    fn v1_operations_declare_the_bearer_scheme() {
+    fn keyed_operations_declare_the_bearer_scheme_and_its_errors() {
         let doc = doc();
         let scheme = &doc["components"]["securitySchemes"][BEARER];
         assert_eq!(scheme["type"], "http");
@@ -153,7 +161,15 @@ mod tests {
                 let declared = op["security"]
                     .as_array()
                     .is_some_and(|s| s.iter().any(|r| r.get(BEARER).is_some()));
-                assert_eq!(declared, path.starts_with("/v1/"), "{method} {path}");
+                let keyed = path.starts_with("/v1/") || path == "/metrics";
+                assert_eq!(declared, keyed, "{method} {path}");
+                for code in ["401", "403"] {
+                    assert_eq!(
+                        op["responses"][code].is_object(),
+                        keyed,
+                        "{method} {path} documents {code}"
+                    );
+                }
             }
         }
     }

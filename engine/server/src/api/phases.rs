@@ -3,20 +3,23 @@ use axum::Json;
 use serde_json::{json, Value};
 use sprocket_core::JobStatus;
 
-use super::error::ErrorBody;
+use super::error::{AuthErrors, ErrorBody};
 use super::view::PhaseList;
 use super::{ApiError, AppState};
+use crate::auth::{Authorized, Read};
 
 /// `GET /v1/phases`: per phase, backlog (lag), jobs in flight, group members, the
 /// age of the oldest waiting item, recent throughput and KEDA's replica plan.
 #[utoipa::path(get, path = "/v1/phases", tag = "operations",
     responses(
         (status = 200, description = "Per phase, in pipeline order", body = PhaseList),
+        AuthErrors,
         (status = 503, description = "Kafka or the projections do not answer", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-pub async fn list(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Counts of every tenant's work, no job's content: any reader may see them.
+pub async fn list(State(s): State<AppState>, _: Authorized<Read>) -> Result<Json<Value>, ApiError> {
     let probe = s.lag.clone();
     let mut phases = tokio::task::spawn_blocking(move || probe.read())
         .await

@@ -7,7 +7,47 @@ use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-async fn check(resp: reqwest::Response) -> anyhow::Result<Value> {
+/// The status API as a client reaches it: its URL, and an HTTP client that
+/// sends the API key on every request.
+#[derive(Clone)]
+pub struct Api {
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    /// `url` with `key` (`Authorization: Bearer <key>`) on every request.
+    pub fn new(url: &str, key: Option<&str>) -> anyhow::Result<Api> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = key {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.trim()))
+                    .context("the API key is not a valid header value")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        Ok(Api {
+            url: url.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()?,
+        })
+    }
+
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.url))
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.url))
+    }
+
+    fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(format!("{}{path}", self.url))
+    }
+}
+
+pub(super) async fn check(resp: reqwest::Response) -> anyhow::Result<Value> {
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
@@ -20,20 +60,19 @@ async fn check(resp: reqwest::Response) -> anyhow::Result<Value> {
 /// Uploads `file`, submits a job for it and, with `wait`, follows it to the end.
 /// Returns the job id.
 pub async fn submit(
-    api: &str,
+    api: &Api,
     file: &Path,
     recipe: &str,
     id: Option<&str>,
     wait: bool,
 ) -> anyhow::Result<String> {
-    let http = reqwest::Client::new();
     let f = tokio::fs::File::open(file)
         .await
         .with_context(|| format!("opening {}", file.display()))?;
     let len = f.metadata().await?.len();
     let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f));
     let upload = check(
-        http.post(format!("{api}/v1/uploads"))
+        api.post("/v1/uploads")
             .header("content-length", len)
             .body(body)
             .send()
@@ -45,13 +84,7 @@ pub async fn submit(
     if let Some(id) = id {
         req["job_id"] = json!(id);
     }
-    let job = check(
-        http.post(format!("{api}/v1/jobs"))
-            .json(&req)
-            .send()
-            .await?,
-    )
-    .await?;
+    let job = check(api.post("/v1/jobs").json(&req).send().await?).await?;
     let id = job["id"].as_str().unwrap_or_default().to_owned();
     println!(
         "job {id} submitted ({} bytes uploaded, sha256 {})",
@@ -59,13 +92,13 @@ pub async fn submit(
         upload["sha256"].as_str().unwrap_or("")
     );
     if wait {
-        follow(&http, api, &id).await?;
+        follow(api, &id).await?;
     }
     Ok(id)
 }
 
 /// Polls the job, drawing a progress bar through its phases, until it ends.
-async fn follow(http: &reqwest::Client, api: &str, id: &str) -> anyhow::Result<()> {
+async fn follow(api: &Api, id: &str) -> anyhow::Result<()> {
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template(
@@ -75,7 +108,7 @@ async fn follow(http: &reqwest::Client, api: &str, id: &str) -> anyhow::Result<(
         .progress_chars("=> "),
     );
     loop {
-        let resp = http.get(format!("{api}/v1/jobs/{id}")).send().await?;
+        let resp = api.get(&format!("/v1/jobs/{id}")).send().await?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             bar.set_message("waiting for the job to appear");
         } else {
@@ -89,7 +122,7 @@ async fn follow(http: &reqwest::Client, api: &str, id: &str) -> anyhow::Result<(
             ));
             if matches!(status, "succeeded" | "failed" | "cancelled") {
                 bar.finish();
-                print_job(api, &job);
+                print_job(&api.url, &job);
                 if status != "succeeded" {
                     bail!("job {id} {status}");
                 }
@@ -124,9 +157,9 @@ fn print_job(api: &str, job: &Value) {
     }
 }
 
-pub async fn status(api: &str, id: &str) -> anyhow::Result<()> {
-    let job = check(reqwest::get(format!("{api}/v1/jobs/{id}")).await?).await?;
-    print_job(api, &job);
+pub async fn status(api: &Api, id: &str) -> anyhow::Result<()> {
+    let job = check(api.get(&format!("/v1/jobs/{id}")).send().await?).await?;
+    print_job(&api.url, &job);
     println!(
         "  progress {}%  phase {}  attempts {}",
         job["progress"], job["phase"], job["attempts"]
@@ -134,12 +167,12 @@ pub async fn status(api: &str, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn jobs(api: &str, status: Option<&str>, limit: u32) -> anyhow::Result<()> {
-    let mut url = format!("{api}/v1/jobs?limit={limit}");
+pub async fn jobs(api: &Api, status: Option<&str>, limit: u32) -> anyhow::Result<()> {
+    let mut path = format!("/v1/jobs?limit={limit}");
     if let Some(s) = status {
-        url.push_str(&format!("&status={s}"));
+        path.push_str(&format!("&status={s}"));
     }
-    let page = check(reqwest::get(url).await?).await?;
+    let page = check(api.get(&path).send().await?).await?;
     println!(
         "{:<34} {:<10} {:<8} {:>6}  submitted",
         "id", "status", "phase", "%"
@@ -157,25 +190,77 @@ pub async fn jobs(api: &str, status: Option<&str>, limit: u32) -> anyhow::Result
     Ok(())
 }
 
-pub async fn cancel(api: &str, id: &str) -> anyhow::Result<()> {
-    let resp = reqwest::Client::new()
-        .post(format!("{api}/v1/jobs/{id}/cancel"))
-        .send()
-        .await?;
+pub async fn cancel(api: &Api, id: &str) -> anyhow::Result<()> {
+    let resp = api.post(&format!("/v1/jobs/{id}/cancel")).send().await?;
     check(resp).await?;
     println!("cancellation of job {id} requested");
     Ok(())
 }
 
-pub async fn retry(api: &str, id: &str) -> anyhow::Result<()> {
-    let resp = reqwest::Client::new()
-        .post(format!("{api}/v1/jobs/{id}/retry"))
-        .send()
-        .await?;
+pub async fn retry(api: &Api, id: &str) -> anyhow::Result<()> {
+    let resp = api.post(&format!("/v1/jobs/{id}/retry")).send().await?;
     let body = check(resp).await?;
     println!(
         "job {id} redriven from its {} phase",
         body["phase"].as_str().unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// `sprocket keys create`: prints the new key as the last line.
+pub async fn create_key(
+    api: &Api,
+    tenant: &str,
+    scopes: &[String],
+    name: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut req = json!({"tenant": tenant, "scopes": scopes});
+    if let Some(n) = name {
+        req["name"] = json!(n);
+    }
+    let key = check(api.post("/v1/keys").json(&req).send().await?).await?;
+    println!(
+        "key {} for tenant {} with {} (shown once):",
+        key["id"].as_str().unwrap_or(""),
+        key["tenant"].as_str().unwrap_or(""),
+        scopes.join(", ")
+    );
+    println!("{}", key["key"].as_str().unwrap_or(""));
+    Ok(())
+}
+
+/// `sprocket keys list`.
+pub async fn list_keys(api: &Api) -> anyhow::Result<()> {
+    let page = check(api.get("/v1/keys").send().await?).await?;
+    println!(
+        "{:<32} {:<16} {:<28} {:<30} name",
+        "id", "tenant", "scopes", "revoked"
+    );
+    for k in page["keys"].as_array().into_iter().flatten() {
+        let scopes: Vec<&str> = k["scopes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        println!(
+            "{:<32} {:<16} {:<28} {:<30} {}",
+            k["id"].as_str().unwrap_or(""),
+            k["tenant"].as_str().unwrap_or(""),
+            scopes.join(","),
+            k["revoked_at"].as_str().unwrap_or("-"),
+            k["name"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+/// `sprocket keys revoke ID`.
+pub async fn revoke_key(api: &Api, id: &str) -> anyhow::Result<()> {
+    let key = check(api.delete(&format!("/v1/keys/{id}")).send().await?).await?;
+    println!(
+        "key {id} revoked at {}",
+        key["revoked_at"].as_str().unwrap_or("?")
     );
     Ok(())
 }

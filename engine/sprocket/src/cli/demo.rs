@@ -34,7 +34,8 @@ pub async fn run(
         dev.infra.bootstrap_servers(),
         dev.infra.registry_url()
     );
-    let result = super::client::submit(&dev.api_url(), &file, "highlight", None, true).await;
+    let api = super::client::Api::new(&dev.api_url(), Some(&dev.api_key))?;
+    let result = super::client::submit(&api, &file, "highlight", None, true).await;
     if let Ok(id) = &result {
         println!("outputs: {}", data.join("store/jobs").join(id).display());
         println!("archive: {}", data.join("archive/jobs").join(id).display());

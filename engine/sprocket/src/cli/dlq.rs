@@ -102,7 +102,12 @@ pub fn list(cfg: &Config) -> anyhow::Result<()> {
 }
 
 /// Redrives the dead-lettered jobs named (or all of them) through the API.
-pub async fn redrive(cfg: &Config, api: &str, id: Option<&str>, all: bool) -> anyhow::Result<()> {
+pub async fn redrive(
+    cfg: &Config,
+    api: &super::client::Api,
+    id: Option<&str>,
+    all: bool,
+) -> anyhow::Result<()> {
     anyhow::ensure!(id.is_some() != all, "name one job id, or --all");
     let jobs: BTreeSet<String> = read_all(cfg)?
         .into_iter()

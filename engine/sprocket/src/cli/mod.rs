@@ -36,6 +36,10 @@ pub struct Cli {
     /// Archive object store.
     #[arg(long, global = true)]
     pub archive: Option<String>,
+    /// The API key client commands send (default: the key `sprocket dev`
+    /// saved in ./data/api-key).
+    #[arg(long, global = true, env = "SPROCKET_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -145,6 +149,12 @@ pub enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// API keys: make, list and revoke them through the API (an admin key),
+    /// or make a deployment's first admin key in its database (`bootstrap`).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Lists jobs.
     Jobs {
         #[arg(long)]
@@ -202,6 +212,41 @@ pub enum DlqAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Makes a key; prints it (shown once) as the last line.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated: jobs:read, jobs:write, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+    /// Lists every key (never the keys themselves).
+    List {
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+    /// Revokes a key by its id: within a second no API replica accepts it.
+    Revoke {
+        id: String,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
+    /// Makes an admin key straight in the deployment's database (run once,
+    /// like `migrate`, with its configuration); prints it as the last line.
+    /// Running it again makes another.
+    Bootstrap {
+        /// The key's tenant (default: `tenants.default`).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TopicsAction {
     /// Creates Sprocket's topics (existing ones are left as they are).
     Create,
@@ -221,6 +266,19 @@ impl Cli {
             },
         }
     }
+
+    /// The API at `url`, reached with `--api-key` / `SPROCKET_API_KEY`, or
+    /// else the key `sprocket dev` saved under its default data directory.
+    pub fn api(&self, url: &str) -> anyhow::Result<client::Api> {
+        let saved = || {
+            std::fs::read_to_string(
+                std::path::Path::new("data").join(sprocket_server::auth::DEV_KEY_FILE),
+            )
+            .ok()
+        };
+        let key = self.api_key.clone().or_else(saved);
+        client::Api::new(url, key.as_deref().map(str::trim))
+    }
 }
 
 /// Runs a parsed command line.
@@ -232,15 +290,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             id,
             wait,
             api,
-        } => client::submit(api, file, recipe, id.as_deref(), *wait)
+        } => client::submit(&cli.api(api)?, file, recipe, id.as_deref(), *wait)
             .await
             .map(|_| ()),
-        Command::Status { id, api } => client::status(api, id).await,
-        Command::Lag { api } => ops::lag(api).await,
-        Command::Cancel { id, api } => client::cancel(api, id).await,
-        Command::Retry { id, api } => client::retry(api, id).await,
-        Command::ScalePlan { trigger, api } => ops::scale_plan(api, trigger).await,
-        Command::Jobs { status, limit, api } => client::jobs(api, status.as_deref(), *limit).await,
+        Command::Status { id, api } => client::status(&cli.api(api)?, id).await,
+        Command::Lag { api } => ops::lag(&cli.api(api)?).await,
+        Command::Cancel { id, api } => client::cancel(&cli.api(api)?, id).await,
+        Command::Retry { id, api } => client::retry(&cli.api(api)?, id).await,
+        Command::ScalePlan { trigger, api } => ops::scale_plan(&cli.api(api)?, trigger).await,
+        Command::Jobs { status, limit, api } => {
+            client::jobs(&cli.api(api)?, status.as_deref(), *limit).await
+        }
+        Command::Keys { action } => match action {
+            KeysAction::Create {
+                tenant,
+                scopes,
+                name,
+                api,
+            } => client::create_key(&cli.api(api)?, tenant, scopes, name.as_deref()).await,
+            KeysAction::List { api } => client::list_keys(&cli.api(api)?).await,
+            KeysAction::Revoke { id, api } => client::revoke_key(&cli.api(api)?, id).await,
+            KeysAction::Bootstrap { .. } => serve::run(&cli).await,
+        },
         _ => serve::run(&cli).await,
     }
 }

@@ -1,5 +1,6 @@
 //! Operator commands over `GET /v1/phases`: `sprocket lag` and `sprocket scale-plan`.
 
+use super::client::Api;
 use anyhow::Context;
 use serde_json::Value;
 use sprocket_core::{Phase, Topics};
@@ -93,10 +94,13 @@ impl TriggerFlags {
     }
 }
 
-async fn phases(api: &str) -> anyhow::Result<Vec<Value>> {
-    let resp = reqwest::get(format!("{api}/v1/phases"))
+async fn phases(api: &Api) -> anyhow::Result<Vec<Value>> {
+    let resp = api
+        .http
+        .get(format!("{}/v1/phases", api.url))
+        .send()
         .await
-        .with_context(|| format!("reaching {api}"))?;
+        .with_context(|| format!("reaching {}", api.url))?;
     let status = resp.status();
     let body: Value = resp.json().await?;
     anyhow::ensure!(
@@ -112,7 +116,7 @@ fn opt(v: &Value, digits: usize) -> String {
         .map_or_else(|| "-".into(), |x| format!("{x:.digits$}"))
 }
 
-pub async fn lag(api: &str) -> anyhow::Result<()> {
+pub async fn lag(api: &Api) -> anyhow::Result<()> {
     println!(
         "{:<8} {:>7} {:>9} {:>8} {:>11} {:>11} {:>9}",
         "phase", "lag", "in-flight", "members", "oldest (s)", "msgs/s", "replicas"
@@ -146,7 +150,7 @@ fn offsets(topic: &Value) -> Vec<PartitionOffsets> {
         .collect()
 }
 
-pub async fn scale_plan(api: &str, flags: &TriggerFlags) -> anyhow::Result<()> {
+pub async fn scale_plan(api: &Api, flags: &TriggerFlags) -> anyhow::Result<()> {
     let mut previous: Vec<Value> = Vec::new();
     if flags.exclude_persistent_lag == Some(true) {
         previous = phases(api).await?;

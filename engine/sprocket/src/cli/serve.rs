@@ -13,9 +13,10 @@ use sprocket_server::services;
 
 pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     let cfg = Config::load(cli.config.as_deref(), &cli.overrides())?;
+    // The API serves /metrics to admin keys too; scrapers read this one.
     if matches!(
         cli.command,
-        Command::Projector { .. } | Command::Worker { .. }
+        Command::Projector { .. } | Command::Worker { .. } | Command::Api { .. }
     ) {
         if let Some(addr) = &cfg.metrics.addr {
             let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -37,6 +38,11 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
                 dev.infra.bootstrap_servers(),
                 dev.infra.registry_url(),
                 data_dir.display()
+            );
+            println!(
+                "admin API key (saved in {}): {}",
+                data_dir.join(sprocket_server::auth::DEV_KEY_FILE).display(),
+                dev.api_key
             );
             shutdown_signal().await?;
             eprintln!("stopping…");
@@ -126,11 +132,22 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             let _ = stop.send(true);
             let _ = task.await;
         }
+        Command::Keys {
+            action: super::KeysAction::Bootstrap { tenant },
+        } => {
+            use sprocket_server::auth::{self, Scope};
+            let tenant = tenant.as_deref().unwrap_or(&cfg.tenants.default);
+            let p = services::open_projections(&cfg)?;
+            let (key, secret) =
+                auth::create(&p, tenant, &[Scope::Admin], Some("bootstrap".into()))?;
+            println!("admin key {} for tenant {tenant} (shown once):", key.id);
+            println!("{secret}");
+        }
         Command::Config => print!("{}", cfg.redacted().to_toml()),
         Command::Dlq { action } => match action {
             super::DlqAction::List => super::dlq::list(&cfg)?,
             super::DlqAction::Redrive { id, all, api } => {
-                super::dlq::redrive(&cfg, api, id.as_deref(), *all).await?
+                super::dlq::redrive(&cfg, &cli.api(api)?, id.as_deref(), *all).await?
             }
         },
         _ => unreachable!("client commands are handled elsewhere"),

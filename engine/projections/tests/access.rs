@@ -1,0 +1,158 @@
+//! What the API keeps beside the projections (keys, uploads) and the
+//! tenant's view of the jobs, on SQLite and PostgreSQL alike.
+
+mod support;
+
+use chrono::{DateTime, Duration};
+use sprocket_core::{EventBody, JobStatus, Phase};
+use sprocket_projections::{ApiKey, Projections, UploadUse};
+use support::history::{at, History};
+
+fn key(id: &str, tenant: &str, scopes: &[&str], second: i64) -> ApiKey {
+    ApiKey {
+        id: id.into(),
+        tenant: tenant.into(),
+        name: Some(format!("{id} key")),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        created_at: format!("2026-12-06T00:00:{second:02}.000000000Z"),
+        revoked_at: None,
+    }
+}
+
+fn keys_are_found_by_hash_listed_and_revoked(p: &Projections) {
+    let (a, b) = (
+        key("a", "acme", &["jobs:read", "jobs:write"], 1),
+        key("b", "globex", &["admin"], 2),
+    );
+    p.insert_key(&a, &"a".repeat(64)).unwrap();
+    p.insert_key(&b, &"b".repeat(64)).unwrap();
+    assert!(p.insert_key(&a, &"c".repeat(64)).is_err(), "ids are unique");
+    assert!(
+        p.insert_key(&key("c", "acme", &["admin"], 3), &"a".repeat(64))
+            .is_err(),
+        "hashes are unique"
+    );
+    assert_eq!(p.key_by_hash(&"a".repeat(64)).unwrap(), Some(a.clone()));
+    assert_eq!(p.keys(None).unwrap(), [a.clone(), b.clone()]);
+    assert_eq!(p.keys(Some("globex")).unwrap(), [b]);
+
+    let when = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    assert_eq!(
+        p.revoke_key("a", Some("globex"), when).unwrap(),
+        None,
+        "another tenant's key"
+    );
+    let revoked = p.revoke_key("a", None, when).unwrap().expect("revoked");
+    assert_eq!(
+        revoked.revoked_at.as_deref(),
+        Some("2027-01-15T08:00:00.000000000Z")
+    );
+    let again = p
+        .revoke_key("a", None, when + Duration::hours(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.revoked_at, revoked.revoked_at,
+        "the first revocation stands"
+    );
+    assert_eq!(p.key_by_hash(&"a".repeat(64)).unwrap(), None);
+    assert_eq!(p.revoke_key("nope", None, when).unwrap(), None);
+}
+
+fn uploads_count_toward_their_tenants_day(p: &Projections) {
+    let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    p.record_upload("u1", "acme", 100, now - Duration::hours(30))
+        .unwrap();
+    p.record_upload("u2", "acme", 200, now - Duration::hours(2))
+        .unwrap();
+    p.record_upload("u3", "acme", 300, now - Duration::hours(1))
+        .unwrap();
+    p.record_upload("u4", "globex", 999, now).unwrap();
+    let day = p.uploads_since("acme", now - Duration::hours(24)).unwrap();
+    assert_eq!(
+        day,
+        [
+            UploadUse {
+                bytes: 200,
+                at: now - Duration::hours(2)
+            },
+            UploadUse {
+                bytes: 300,
+                at: now - Duration::hours(1)
+            },
+        ]
+    );
+    assert_eq!(p.upload_tenant("u4").unwrap().as_deref(), Some("globex"));
+    assert_eq!(p.upload_tenant("u9").unwrap(), None);
+    p.reset().unwrap();
+    assert_eq!(
+        p.upload_tenant("u1").unwrap().as_deref(),
+        Some("acme"),
+        "a rebuild keeps uploads"
+    );
+}
+
+fn a_tenant_lists_and_counts_only_its_own_jobs(p: &Projections) {
+    let mut events = Vec::new();
+    for (i, (job, tenant)) in [
+        ("j-acme-1", Some("acme")),
+        ("j-acme-2", Some("acme")),
+        ("j-globex", Some("globex")),
+        ("j-none", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut h = History::new(job, i as i64);
+        h.submitted();
+        if job == "j-acme-2" {
+            h.phase(Phase::Ingest).succeeded();
+        }
+        if let EventBody::JobSubmitted(s) = &mut h.events[0].body {
+            s.tenant = tenant.map(str::to_owned);
+        }
+        events.extend(h.events);
+    }
+    p.apply(&at(0, 0, &events)).unwrap();
+    let ids = |tenant, status| -> Vec<String> {
+        p.jobs_of(tenant, status, 10, None)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|j| j.id.to_string())
+            .collect()
+    };
+    assert_eq!(ids(Some("acme"), None), ["j-acme-2", "j-acme-1"]);
+    assert_eq!(ids(Some("acme"), Some(JobStatus::Queued)), ["j-acme-1"]);
+    assert_eq!(ids(Some("globex"), None), ["j-globex"]);
+    assert_eq!(ids(None, None).len(), 4);
+    assert_eq!(p.active_jobs("acme").unwrap(), 1);
+    assert_eq!(p.active_jobs("globex").unwrap(), 1);
+    assert_eq!(p.active_jobs("nobody").unwrap(), 0);
+    let job = p
+        .job(&sprocket_core::JobId::parse("j-acme-1").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.tenant.as_deref(), Some("acme"));
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(&crate::support::stores::sqlite().projections); })*
+        }
+        mod postgres {
+            $(#[test] fn $name() {
+                if let Some(store) = crate::support::stores::postgres() {
+                    super::$name(&store.projections);
+                }
+            })*
+        }
+    };
+}
+
+on_both!(
+    keys_are_found_by_hash_listed_and_revoked,
+    uploads_count_toward_their_tenants_day,
+    a_tenant_lists_and_counts_only_its_own_jobs,
+);
