@@ -13,4 +13,5 @@ mod pipeline;
 mod redrive;
 mod retry;
 mod runtime;
+mod stream;
 mod url_sources;

@@ -60,15 +60,26 @@ async fn dev_runs_on_an_existing_kafka() {
         );
     }
 
+    // The admin key dev made on its first start, printed and kept in the
+    // data directory.
+    let key = std::fs::read_to_string(root.join("data/api-key")).expect("dev saves its key");
+    let key = key.trim();
+    let printed = dev.wait_for_line("admin API key (saved in ", Duration::from_secs(5));
+    assert!(
+        printed.ends_with(key),
+        "dev prints the key it saved: {printed}"
+    );
+
     let clip = root.join("clip.mp4");
     video::with_cuts(&clip, &[40, 40], 25, false);
     let file = clip.display().to_string();
     let out = launcher
-        .run(
+        .run_env(
             "submit",
             &[
                 "submit", &file, "--recipe", "minimal", "--id", "on-kafka", "--wait", "--api", &api,
             ],
+            &[("SPROCKET_API_KEY", key)],
             Duration::from_secs(120),
         )
         .await;

@@ -86,14 +86,27 @@ pub(crate) fn events(
     conn: &mut AnyConnection,
     id: &JobId,
 ) -> Result<Vec<Envelope>, ProjectionError> {
+    Ok(events_after(conn, id, 0)?
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect())
+}
+
+/// The job's events after sequence number `after`, with their numbers.
+pub(crate) fn events_after(
+    conn: &mut AnyConnection,
+    id: &JobId,
+    after: i64,
+) -> Result<Vec<(i64, Envelope)>, ProjectionError> {
     events::table
         .filter(events::job_id.eq(id.as_str()))
+        .filter(events::seq.gt(after))
         .order(events::seq.asc())
-        .select((events::event_id, events::body))
-        .load::<(String, String)>(conn)
+        .select((events::seq, events::event_id, events::body))
+        .load::<(i64, String, String)>(conn)
         .map_err(query("list events"))?
         .iter()
-        .map(|(event_id, body)| parse_event(event_id, body))
+        .map(|(seq, event_id, body)| Ok((*seq, parse_event(event_id, body)?)))
         .collect()
 }
 

@@ -152,6 +152,16 @@ impl Projections {
         self.with_conn(|conn| queries::events(conn, id))
     }
 
+    /// A job's events after its `after`-th (0: all), each with its sequence
+    /// number in the job's history (1, 2, …, without gaps).
+    pub fn events_after(
+        &self,
+        id: &JobId,
+        after: i64,
+    ) -> Result<Vec<(i64, Envelope)>, ProjectionError> {
+        self.with_conn(|conn| queries::events_after(conn, id, after))
+    }
+
     /// Every job row and event row, sorted, as JSON: equal snapshots mean equal
     /// projections (rebuild tests).
     pub fn snapshot(&self) -> Result<serde_json::Value, ProjectionError> {

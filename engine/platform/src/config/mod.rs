@@ -59,6 +59,7 @@ impl Default for Config {
             api: ApiConfig {
                 addr: "127.0.0.1:8080".into(),
                 max_upload_bytes: 2 << 30,
+                sse_keep_alive_ms: 10_000,
             },
             ingest: IngestConfig::default(),
             worker: WorkerConfig::default(),

@@ -167,6 +167,15 @@ pub struct ApiConfig {
     pub addr: String,
     /// Largest upload accepted by `POST /v1/uploads`, in bytes.
     pub max_upload_bytes: u64,
+    /// How often an idle event stream sends a keep-alive comment, in ms.
+    #[serde(default = "ApiConfig::default_sse_keep_alive_ms")]
+    pub sse_keep_alive_ms: u64,
+}
+
+impl ApiConfig {
+    fn default_sse_keep_alive_ms() -> u64 {
+        10_000
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

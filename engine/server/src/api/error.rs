@@ -216,6 +216,36 @@ mod tests {
 
     use super::*;
 
+    async fn body(resp: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// A 5xx says only its request id; a 401 names the scheme; a 429 says
+    /// when to come back.
+    #[tokio::test]
+    async fn answers_carry_what_the_client_needs_and_no_internals() {
+        let internal = ApiError::unavailable("projections: connection to db.internal:5432 refused");
+        let resp = internal.into_response();
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let b = body(resp).await;
+        assert_eq!(b["error"]["request_id"], id.as_str());
+        assert!(!b.to_string().contains("db.internal"), "{b}");
+
+        let resp =
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "no key").into_response();
+        assert!(resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        let resp = ApiError::over_quota("too many", 0).into_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()["retry-after"], "1", "at least a second");
+        assert_eq!(body(resp).await["error"]["code"], "over_quota");
+    }
+
     /// Found by schemathesis: `GET /v1/jobs?after=` with a cursor no page
     /// handed out answered 503, as if the projections were down.
     #[test]

@@ -10,6 +10,7 @@ mod keys;
 pub mod openapi;
 mod phases;
 mod quota;
+mod stream;
 mod uploads;
 mod view;
 
@@ -37,6 +38,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub lag: Arc<crate::lag::LagProbe>,
     pub keys: Arc<crate::auth::Keys>,
+    /// Cancelled when the API begins to shut down: open event streams end,
+    /// so that the graceful shutdown does not wait on them for ever.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -67,6 +71,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::submit, jobs::list))
         .routes(routes!(jobs::show))
         .routes(routes!(jobs::events))
+        .routes(routes!(stream::job))
         .routes(routes!(control::cancel))
         .routes(routes!(control::retry))
         .routes(routes!(artifacts::download))
@@ -109,13 +114,18 @@ async fn track(
     resp
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` until `shutdown` completes; then event
+/// streams end and requests under way finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = state.closing.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.cancel();
+        })
         .await
 }

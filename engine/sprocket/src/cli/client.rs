@@ -1,10 +1,12 @@
 //! Client commands: they talk to the status API over HTTP, like any user.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
+use futures::StreamExt;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 /// The status API as a client reaches it: its URL, and an HTTP client that
@@ -92,44 +94,189 @@ pub async fn submit(
         upload["sha256"].as_str().unwrap_or("")
     );
     if wait {
-        follow(api, &id).await?;
+        watch(api, &id).await?;
     }
     Ok(id)
 }
 
-/// Polls the job, drawing a progress bar through its phases, until it ends.
-async fn follow(api: &Api, id: &str) -> anyhow::Result<()> {
-    let bar = ProgressBar::new(1000);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] [{bar:40}] {percent:>3}% {msg}",
-        )
+/// Follows the job's event stream, one progress bar per phase, until the
+/// job ends; prints it then. Fails unless it succeeded.
+pub async fn watch(api: &Api, id: &str) -> anyhow::Result<()> {
+    let bars = MultiProgress::new();
+    let style = ProgressStyle::with_template("{prefix:>8} [{bar:40}] {percent:>3}% {msg}")
         .expect("valid template")
-        .progress_chars("=> "),
-    );
-    loop {
-        let resp = api.get(&format!("/v1/jobs/{id}")).send().await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            bar.set_message("waiting for the job to appear");
-        } else {
-            let job = check(resp).await?;
-            let progress = job["progress"].as_f64().unwrap_or(0.0);
-            bar.set_position((progress * 10.0) as u64);
-            let status = job["status"].as_str().unwrap_or("?");
-            bar.set_message(format!(
-                "{status} · {}",
-                job["phase"].as_str().unwrap_or("-")
-            ));
-            if matches!(status, "succeeded" | "failed" | "cancelled") {
-                bar.finish();
-                print_job(&api.url, &job);
-                if status != "succeeded" {
-                    bail!("job {id} {status}");
+        .progress_chars("=> ");
+    let phases: Vec<(&str, ProgressBar)> = ["ingest", "analyze", "render", "archive"]
+        .into_iter()
+        .map(|p| {
+            let bar = bars.add(ProgressBar::new(100).with_style(style.clone()));
+            bar.set_prefix(p);
+            bar.set_message("waiting");
+            (p, bar)
+        })
+        .collect();
+    let bar = |phase: &str| phases.iter().find(|(p, _)| *p == phase).map(|(_, b)| b);
+    let mut end = None;
+    events(api, id, |e| {
+        let data = &e["data"];
+        let phase = data["phase"].as_str().unwrap_or_default();
+        match e["type"].as_str().unwrap_or_default() {
+            "PhaseStarted" => {
+                if let Some(b) = bar(phase) {
+                    b.set_message(format!("running (attempt {})", e["attempt"]));
                 }
-                return Ok(());
+            }
+            "PhaseProgress" => {
+                if let Some(b) = bar(phase) {
+                    b.set_position(data["percent"].as_f64().unwrap_or(0.0) as u64);
+                }
+            }
+            "PhaseRetryScheduled" => {
+                if let Some(b) = bar(phase) {
+                    b.set_message(format!(
+                        "retrying: {}",
+                        data["error"]["message"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+            "PhaseFailed" => {
+                if let Some(b) = bar(phase) {
+                    b.abandon_with_message(format!(
+                        "failed: {}",
+                        data["error"]["code"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+            done @ ("MediaIngested" | "MediaAnalyzed" | "MediaRendered" | "MediaArchived") => {
+                let phase = match done {
+                    "MediaIngested" => "ingest",
+                    "MediaAnalyzed" => "analyze",
+                    "MediaRendered" => "render",
+                    _ => "archive",
+                };
+                if let Some(b) = bar(phase) {
+                    b.set_position(100);
+                    b.finish_with_message("done");
+                }
+            }
+            status @ ("JobSucceeded" | "JobFailed" | "JobCancelled") => {
+                end = Some(status.to_owned());
+                return ControlFlow::Break(());
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    })
+    .await?;
+    for (_, b) in &phases {
+        if !b.is_finished() {
+            b.abandon();
+        }
+    }
+    let job = check(api.get(&format!("/v1/jobs/{id}")).send().await?).await?;
+    print_job(&api.url, &job);
+    match end.as_deref() {
+        Some("JobSucceeded") => Ok(()),
+        _ => bail!("job {id} {}", job["status"].as_str().unwrap_or("ended")),
+    }
+}
+
+/// Reads the job's Server-Sent Events, handing each event's envelope to
+/// `on_event` until it breaks; a dropped connection is resumed with
+/// `Last-Event-ID`, and a job not projected yet is waited for.
+async fn events(
+    api: &Api,
+    id: &str,
+    mut on_event: impl FnMut(&Value) -> ControlFlow<()>,
+) -> anyhow::Result<()> {
+    let path = format!("/v1/jobs/{id}/events/stream");
+    let mut last: Option<String> = None;
+    loop {
+        let mut req = api.get(&path).header("accept", "text/event-stream");
+        if let Some(l) = &last {
+            req = req.header("last-event-id", l);
+        }
+        let resp = match req.send().await {
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                continue;
+            }
+            Ok(r) if !r.status().is_success() => {
+                check(r).await?;
+                unreachable!("check fails on an error status");
+            }
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("event stream: {e}; reconnecting");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut body = resp.bytes_stream();
+        let mut sse = SseReader::default();
+        while let Some(chunk) = body.next().await {
+            let Ok(chunk) = chunk else { break };
+            for (id, data) in sse.push(&chunk) {
+                if id.is_some() {
+                    last = id;
+                }
+                let envelope: Value = serde_json::from_str(&data)
+                    .with_context(|| format!("an event that is not JSON: {data}"))?;
+                if on_event(&envelope).is_break() {
+                    return Ok(());
+                }
             }
         }
+        // Ended without the terminal event (the connection dropped, or the
+        // job ended and was retried): go on after the last one.
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The `text/event-stream` format, read as it arrives: `id:` and `data:`
+/// lines up to a blank line make an event; comments and other fields are
+/// skipped.
+#[derive(Default)]
+struct SseReader {
+    line: Vec<u8>,
+    id: Option<String>,
+    data: Option<String>,
+}
+
+impl SseReader {
+    /// The events `bytes` completes, each as its id and its data.
+    fn push(&mut self, bytes: &[u8]) -> Vec<(Option<String>, String)> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            if b != b'\n' {
+                self.line.push(b);
+                continue;
+            }
+            let line = String::from_utf8_lossy(&self.line)
+                .trim_end_matches('\r')
+                .to_owned();
+            self.line.clear();
+            if line.is_empty() {
+                if let Some(data) = self.data.take() {
+                    out.push((self.id.take(), data));
+                }
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((&line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "id" => self.id = Some(value.to_owned()),
+                "data" => match &mut self.data {
+                    Some(d) => {
+                        d.push('\n');
+                        d.push_str(value);
+                    }
+                    None => self.data = Some(value.to_owned()),
+                },
+                _ => {}
+            }
+        }
+        out
     }
 }
 
@@ -263,4 +410,23 @@ pub async fn revoke_key(api: &Api, id: &str) -> anyhow::Result<()> {
         key["revoked_at"].as_str().unwrap_or("?")
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SseReader;
+
+    #[test]
+    fn events_are_read_across_chunks_and_comments_are_skipped() {
+        let mut r = SseReader::default();
+        assert!(r.push(b": keep-alive\n\nid: 1\ndata: {\"a\"").is_empty());
+        let got = r.push(b": 1}\n\nid: 2\r\ndata: x\r\ndata: y\r\n\r\n");
+        assert_eq!(
+            got,
+            [
+                (Some("1".to_owned()), "{\"a\": 1}".to_owned()),
+                (Some("2".to_owned()), "x\ny".to_owned()),
+            ]
+        );
+    }
 }

@@ -113,6 +113,14 @@ pub enum Command {
         #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
         api: String,
     },
+    /// Follows a job live (its event stream), a progress bar per phase;
+    /// exits 0 once it succeeds, non-zero if it fails or is cancelled.
+    #[command(after_help = "Example: sprocket watch demo-1")]
+    Watch {
+        id: String,
+        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
+        api: String,
+    },
     /// Shows a job.
     Status {
         id: String,
@@ -294,6 +302,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .map(|_| ()),
         Command::Status { id, api } => client::status(&cli.api(api)?, id).await,
+        Command::Watch { id, api } => client::watch(&cli.api(api)?, id).await,
         Command::Lag { api } => ops::lag(&cli.api(api)?).await,
         Command::Cancel { id, api } => client::cancel(&cli.api(api)?, id).await,
         Command::Retry { id, api } => client::retry(&cli.api(api)?, id).await,
