@@ -11,8 +11,10 @@ use crate::rows::timestamp;
 use crate::schema::{api_keys, uploads};
 use crate::{ProjectionError, Projections};
 
-/// An API key as stored: everything but the key, which only its hash stands for.
+/// An API key as stored and listed: everything but the key, which only its
+/// hash stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     pub id: String,
     pub tenant: String,
@@ -20,6 +22,7 @@ pub struct ApiKey {
     pub name: Option<String>,
     pub scopes: Vec<String>,
     pub created_at: String,
+    /// When it was revoked; absent while it works.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
 }

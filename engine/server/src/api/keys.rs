@@ -28,33 +28,6 @@ pub struct CreateKey {
     name: Option<String>,
 }
 
-/// A key as listed: everything but the key itself.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KeyView {
-    pub id: String,
-    pub tenant: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub scopes: Vec<String>,
-    pub created_at: String,
-    /// When it was revoked; absent while it works.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
-}
-
-impl From<ApiKey> for KeyView {
-    fn from(k: ApiKey) -> KeyView {
-        KeyView {
-            id: k.id,
-            tenant: k.tenant,
-            name: k.name,
-            scopes: k.scopes,
-            created_at: k.created_at,
-            revoked_at: k.revoked_at,
-        }
-    }
-}
-
 /// A new key: `key` is shown here only, never again.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyCreated {
@@ -69,7 +42,7 @@ pub struct KeyCreated {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
-    pub keys: Vec<KeyView>,
+    pub keys: Vec<ApiKey>,
 }
 
 #[utoipa::path(post, path = "/v1/keys", tag = "keys",
@@ -130,16 +103,14 @@ pub async fn list(
     let keys = tokio::task::spawn_blocking(move || p.keys(None))
         .await
         .map_err(ApiError::unavailable)??;
-    Ok(Json(KeyList {
-        keys: keys.into_iter().map(KeyView::from).collect(),
-    }))
+    Ok(Json(KeyList { keys }))
 }
 
 /// Revokes a key: within a second no API replica accepts it.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The key's id (not the key)")),
     responses(
-        (status = 200, description = "Revoked (revoking again changes nothing)", body = KeyView),
+        (status = 200, description = "Revoked (revoking again changes nothing)", body = ApiKey),
         AuthErrors,
         (status = 404, description = "No such key", body = ErrorBody),
         (status = 503, description = "The database does not answer", body = ErrorBody),
@@ -150,7 +121,7 @@ pub async fn revoke(
     State(s): State<AppState>,
     _: Authorized<Admin>,
     Path(id): Path<String>,
-) -> Result<Json<KeyView>, ApiError> {
+) -> Result<Json<ApiKey>, ApiError> {
     let p = s.projections.clone();
     let key_id = id.clone();
     let key = tokio::task::spawn_blocking(move || p.revoke_key(&key_id, None, chrono::Utc::now()))
@@ -158,5 +129,5 @@ pub async fn revoke(
         .map_err(ApiError::unavailable)??
         .ok_or_else(|| ApiError::not_found(format!("key {id} not found")))?;
     tracing::info!(key_id = %key.id, tenant = %key.tenant, "API key revoked");
-    Ok(Json(KeyView::from(key)))
+    Ok(Json(key))
 }
