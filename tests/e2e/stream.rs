@@ -189,3 +189,95 @@ async fn an_idle_stream_keeps_alive_and_other_tenants_get_404() {
     assert_eq!(r.status(), 404);
     app.dev.stop().await;
 }
+
+/// Every event of the caller's tenant, in the order recorded: another
+/// tenant's never; resumable by ordinal; filtered by label; from now on
+/// without `Last-Event-ID`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_streams_its_own_events_only() {
+    let app = TestApp::start().await;
+    let mut keys = Vec::new();
+    for tenant in ["acme", "globex"] {
+        let (status, made) = sprocket_tests::api::post_json(
+            &app.http,
+            &format!("{}/v1/keys", app.url),
+            &serde_json::json!({"tenant": tenant, "scopes": ["jobs:read", "jobs:write"]}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        keys.push(made["key"].as_str().unwrap().to_owned());
+    }
+    let (acme, globex) = (&keys[0], &keys[1]);
+    let src = app.inbox().join("t.mp4");
+    video::with_cuts(&src, &[20], 10, false);
+    for (key, id, team) in [
+        (acme, "acme-red", "red"),
+        (globex, "globex-red", "red"),
+        (acme, "acme-blue", "blue"),
+    ] {
+        let http = sprocket_tests::api::client(Some(key));
+        let up = sprocket_tests::api::upload(&http, &app.url, &src).await;
+        let (status, body) = sprocket_tests::api::post_json(
+            &http,
+            &format!("{}/v1/jobs", app.url),
+            &serde_json::json!({"job_id": id, "source": {"upload": up["upload"]}, "recipe": "minimal", "labels": {"team": team}}),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for id in ["acme-red", "globex-red", "acme-blue"] {
+        app.wait_terminal(id, Duration::from_secs(90)).await;
+    }
+    let history = |id: &str| {
+        let app = &app;
+        let id = id.to_owned();
+        async move {
+            let (_, h) = app.get(&format!("/v1/jobs/{id}/events")).await;
+            h["events"].as_array().unwrap().len()
+        }
+    };
+    let acme_events = history("acme-red").await + history("acme-blue").await;
+    let url = format!("{}/v1/events/stream", app.url);
+
+    // From the first recorded event: acme's events only, ordinals rising.
+    let (all, _) = client(&url, acme, Some("0"), acme_events).await;
+    assert_eq!(all.len(), acme_events);
+    assert!(
+        all.iter()
+            .all(|e| e["job_id"].as_str().unwrap().starts_with("acme-")),
+        "{all:#?}"
+    );
+    let ordinals = ids(&all);
+    assert!(ordinals.windows(2).all(|w| w[0] < w[1]), "{ordinals:?}");
+    // Resumed after the third: the rest, the same, no gap, no repeat.
+    let third = ordinals[2].to_string();
+    let (rest, _) = client(&url, acme, Some(&third), acme_events - 3).await;
+    assert_eq!(rest, all[3..]);
+    // Only the red team's.
+    let red = format!("{url}?label=team=red");
+    let (reds, _) = client(&red, acme, Some("0"), history("acme-red").await).await;
+    assert!(reds.iter().all(|e| e["job_id"] == "acme-red"), "{reds:#?}");
+    // Bad filters are refused.
+    for q in ["?label=team", "?status=sleeping", "?colour=red"] {
+        let r = app.http.get(format!("{url}{q}")).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{q}");
+    }
+
+    // Without Last-Event-ID the stream starts now: a job submitted while
+    // it is open shows up, nothing from before does.
+    let (url2, key) = (url.clone(), acme.clone());
+    let waiting = tokio::spawn(async move { client(&url2, &key, None, 1).await });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let http = sprocket_tests::api::client(Some(acme));
+    let up = sprocket_tests::api::upload(&http, &app.url, &src).await;
+    let (status, _) = sprocket_tests::api::post_json(
+        &http,
+        &format!("{}/v1/jobs", app.url),
+        &serde_json::json!({"job_id": "acme-later", "source": {"upload": up["upload"]}, "recipe": "minimal"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (first, _) = waiting.await.unwrap();
+    assert_eq!(first[0]["job_id"], "acme-later", "{first:#?}");
+    app.dev.stop().await;
+}

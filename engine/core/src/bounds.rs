@@ -201,4 +201,19 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("the submission is"), "{e}");
     }
+
+    /// A tenant named on the intake has a job id's alphabet; anything else
+    /// fails the job (`invalid_tenant`), like an invalid recipe.
+    #[test]
+    fn a_named_tenant_must_be_a_name() {
+        let b = Bounds::default();
+        let mut s = submitted(json!("minimal"), BTreeMap::new());
+        s.tenant = Some("acme-2".into());
+        assert!(b.submission(&s).is_ok());
+        for bad in ["", "a b", "../x", &"t".repeat(65)] {
+            s.tenant = Some(bad.to_owned());
+            let e = b.submission(&s).unwrap_err();
+            assert_eq!(e.code(), "invalid_tenant", "{bad:?}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use sprocket_core::{Envelope, EventBody};
 
 use crate::connection::AnyConnection;
 use crate::fold::{self, Known, Plan, StoredJob};
-use crate::rows::JobRow;
+use crate::rows::{EventRow, JobRow};
 use crate::schema::{events, jobs, offsets};
 use crate::{Applied, Position, ProjectionError};
 
@@ -46,7 +46,8 @@ pub(crate) fn apply_batch(
     }
     conn.transaction(|conn| {
         let known = known(conn, batch)?;
-        let plan = fold::plan(batch, canonical, known)?;
+        let mut plan = fold::plan(batch, canonical, known)?;
+        number(conn, &mut plan.events)?;
         write(conn, &plan)?;
         advance_offsets(conn, batch)?;
         Ok(plan.applied)
@@ -99,6 +100,21 @@ fn known(
         }
     }
     Ok(known)
+}
+
+/// Numbers the batch's new event rows after the highest number stored, in
+/// batch order. Inside the batch's transaction; the unique index on
+/// `ordinal` refuses a second writer that read the same highest number, and
+/// its batch is retried.
+fn number(conn: &mut AnyConnection, rows: &mut [EventRow]) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let base = crate::queries::last_ordinal(conn)?;
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.ordinal = base + 1 + i as i64;
+    }
+    Ok(())
 }
 
 /// Distinct values, in first-seen order.

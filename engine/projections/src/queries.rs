@@ -110,6 +110,47 @@ pub(crate) fn events_after(
         .collect()
 }
 
+/// Events after ordinal `after`, in the order they were recorded, at most
+/// `limit`: of `tenant`'s jobs when given, of jobs now in `status` when given.
+/// Each with its ordinal and its job's stored state (for filters on it).
+pub(crate) fn recorded_after(
+    conn: &mut AnyConnection,
+    tenant: Option<&str>,
+    status: Option<JobStatus>,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<(i64, Envelope, String)>, ProjectionError> {
+    let mut q = events::table
+        .inner_join(jobs::table)
+        .filter(events::ordinal.gt(after))
+        .select((events::ordinal, events::event_id, events::body, jobs::state))
+        .into_boxed();
+    if let Some(t) = tenant {
+        q = q.filter(jobs::tenant.eq(t.to_owned()));
+    }
+    if let Some(s) = status {
+        q = q.filter(jobs::status.eq(s.as_str()));
+    }
+    q.order(events::ordinal.asc())
+        .limit(i64::from(limit.clamp(1, MAX_PAGE)))
+        .load::<(i64, String, String, String)>(conn)
+        .map_err(query("list recorded events"))?
+        .into_iter()
+        .map(|(ordinal, event_id, body, state)| {
+            Ok((ordinal, parse_event(&event_id, &body)?, state))
+        })
+        .collect()
+}
+
+/// The highest event ordinal stored (0 before any event).
+pub(crate) fn last_ordinal(conn: &mut AnyConnection) -> Result<i64, ProjectionError> {
+    events::table
+        .select(diesel::dsl::max(events::ordinal))
+        .first::<Option<i64>>(conn)
+        .map(Option::unwrap_or_default)
+        .map_err(query("read the highest event ordinal"))
+}
+
 pub(crate) fn offsets(conn: &mut AnyConnection) -> Result<Vec<Position>, ProjectionError> {
     let rows = offsets::table
         .order((offsets::topic.asc(), offsets::kafka_partition.asc()))

@@ -81,6 +81,9 @@ pub(crate) struct EventRow {
     pub topic: String,
     pub kafka_partition: i32,
     pub kafka_offset: i64,
+    /// Set when the batch is written ([`crate::apply`]): after the highest
+    /// one stored.
+    pub ordinal: i64,
 }
 
 impl EventRow {
@@ -95,6 +98,7 @@ impl EventRow {
             topic: position.topic.clone(),
             kafka_partition: position.partition,
             kafka_offset: position.offset,
+            ordinal: 0,
         }
     }
 

@@ -37,6 +37,9 @@ diesel::table! {
         kafka_partition -> Integer,
         #[sql_name = "offset"]
         kafka_offset -> BigInt,
+        /// The event's place in the order the projector recorded events,
+        /// over every job (1, 2, … without gaps).
+        ordinal -> BigInt,
     }
 }
 
@@ -76,4 +79,5 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(events -> jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(jobs, events, offsets, api_keys, uploads);

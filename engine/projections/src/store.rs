@@ -152,6 +152,26 @@ impl Projections {
         self.with_conn(|conn| queries::events(conn, id))
     }
 
+    /// Events recorded after ordinal `after` (every job's, in the order the
+    /// projector recorded them), at most `limit` (clamped to 1–1000): only
+    /// `tenant`'s jobs and jobs now in `status`, when given. Each with its
+    /// ordinal and its job's state as stored (JSON).
+    pub fn recorded_after(
+        &self,
+        tenant: Option<&str>,
+        status: Option<JobStatus>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, Envelope, String)>, ProjectionError> {
+        self.with_conn(|conn| queries::recorded_after(conn, tenant, status, after, limit))
+    }
+
+    /// The highest event ordinal recorded (0 before any): where a stream of
+    /// what happens from now on starts.
+    pub fn last_ordinal(&self) -> Result<i64, ProjectionError> {
+        self.with_conn(queries::last_ordinal)
+    }
+
     /// A job's events after its `after`-th (0: all), each with its sequence
     /// number in the job's history (1, 2, …, without gaps).
     pub fn events_after(

@@ -136,6 +136,41 @@ fn a_tenant_lists_and_counts_only_its_own_jobs(p: &Projections) {
     assert_eq!(job.tenant.as_deref(), Some("acme"));
 }
 
+/// Every stored event gets the next ordinal, batch after batch, without
+/// gaps; a tenant's (or a status's) events come back in that order.
+fn events_are_numbered_in_the_order_recorded(p: &Projections) {
+    assert_eq!(p.last_ordinal().unwrap(), 0);
+    let mut a = History::new("ord-a", 0);
+    a.submitted();
+    let mut b = History::new("ord-b", 1);
+    b.submitted().phase(Phase::Ingest);
+    if let EventBody::JobSubmitted(s) = &mut b.events[0].body {
+        s.tenant = Some("globex".into());
+    }
+    p.apply(&at(0, 0, &a.events)).unwrap();
+    p.apply(&at(1, 0, &b.events)).unwrap();
+    // Applying a batch again stores nothing and numbers nothing.
+    p.apply(&at(1, 0, &b.events)).unwrap();
+    let total = (a.events.len() + b.events.len()) as i64;
+    assert_eq!(p.last_ordinal().unwrap(), total);
+    let all = p.recorded_after(None, None, 0, 100).unwrap();
+    let ordinals: Vec<i64> = all.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(ordinals, (1..=total).collect::<Vec<_>>());
+    assert_eq!(all[0].1.job_id.as_str(), "ord-a");
+    let globex = p.recorded_after(Some("globex"), None, 0, 100).unwrap();
+    assert_eq!(globex.len(), b.events.len());
+    assert!(globex.iter().all(|(_, e, _)| e.job_id.as_str() == "ord-b"));
+    let after = p.recorded_after(None, None, 2, 2).unwrap();
+    assert_eq!(after.iter().map(|(n, _, _)| *n).collect::<Vec<_>>(), [3, 4]);
+    let running = p
+        .recorded_after(None, Some(JobStatus::Running), 0, 100)
+        .unwrap();
+    assert!(
+        running.iter().all(|(_, e, _)| e.job_id.as_str() == "ord-b"),
+        "b's ingest is under way"
+    );
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -155,4 +190,5 @@ on_both!(
     keys_are_found_by_hash_listed_and_revoked,
     uploads_count_toward_their_tenants_day,
     a_tenant_lists_and_counts_only_its_own_jobs,
+    events_are_numbered_in_the_order_recorded,
 );

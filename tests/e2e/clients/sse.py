@@ -1,7 +1,7 @@
 """An outside Server-Sent Events client (sseclient-py over requests) for the
 stream tests: reads URL with an API key, optionally resuming after
 Last-Event-ID, and prints one JSON line per event ({"id", "type",
-"event_id"}), then {"end": true} when the server closes the stream.
+"event_id", "job_id"}), then {"end": true} when the server closes the stream.
 
     sse.py URL KEY [LAST_EVENT_ID] [STOP_AFTER]
 
@@ -26,7 +26,12 @@ def main() -> None:
     seen = 0
     for event in sseclient.SSEClient(resp).events():
         envelope = json.loads(event.data)
-        line = {"id": event.id, "type": envelope["type"], "event_id": envelope["event_id"]}
+        line = {
+            "id": event.id,
+            "type": envelope["type"],
+            "event_id": envelope["event_id"],
+            "job_id": envelope["job_id"],
+        }
         print(json.dumps(line), flush=True)
         seen += 1
         if stop_after and seen >= stop_after:

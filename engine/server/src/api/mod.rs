@@ -72,6 +72,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::show))
         .routes(routes!(jobs::events))
         .routes(routes!(stream::job))
+        .routes(routes!(stream::tenant))
         .routes(routes!(control::cancel))
         .routes(routes!(control::retry))
         .routes(routes!(artifacts::download))

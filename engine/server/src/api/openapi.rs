@@ -82,13 +82,14 @@ mod tests {
     /// handlers only through `utoipa_axum::routes!`, which puts each into the
     /// router and the document together; this list and the check of
     /// `mod.rs` below catch a route added by hand.
-    const SERVED: [(&str, &str); 17] = [
+    const SERVED: [(&str, &str); 18] = [
         ("post", "/v1/uploads"),
         ("post", "/v1/jobs"),
         ("get", "/v1/jobs"),
         ("get", "/v1/jobs/{id}"),
         ("get", "/v1/jobs/{id}/events"),
         ("get", "/v1/jobs/{id}/events/stream"),
+        ("get", "/v1/events/stream"),
         ("post", "/v1/jobs/{id}/cancel"),
         ("post", "/v1/jobs/{id}/retry"),
         ("get", "/v1/jobs/{id}/artifacts/{name}"),

@@ -1,0 +1,2 @@
+DROP INDEX events_by_ordinal;
+ALTER TABLE events DROP COLUMN ordinal;
