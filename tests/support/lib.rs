@@ -119,6 +119,9 @@ impl TestApp {
 fn init_tracing() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        // As the binary does (engine/sprocket/src/main.rs): no OpenSSL
+        // cleanup at exit under threads still using it.
+        openssl_sys::init();
         let filter = tracing_subscriber::EnvFilter::try_from_env("SPROCKET_LOG")
             .unwrap_or_else(|_| "warn".into());
         let _ = tracing_subscriber::fmt()
