@@ -103,9 +103,9 @@ async fn long_renders_against_rollouts_and_joins() {
     ));
     render.kill_all();
 
-    // 3. A worker joins while renders run. One render at a time per worker,
-    // so two renders running are on two partitions, and the join's
-    // rebalance can move at most one of them.
+    // 3. A worker joins while a render runs on a partition the join's
+    // rebalance leaves where it is: that of the worker with one render
+    // partition (of three, the other has two and gives one up).
     let one = [("SPROCKET__WORKER__MAX_IN_FLIGHT", "1")];
     render.start_env("join-a", &[], &one);
     render.start_env("join-b", &[], &one);
@@ -120,8 +120,15 @@ async fn long_renders_against_rollouts_and_joins() {
     let baseline = batch(&mut stack, &mut events, &long, ids("nojoin"), None).await;
     // Two of the jobs on partitions of different workers, so that two of
     // their renders run at once.
-    let across = across_workers(&mut render, &["join-a", "join-b"]).await;
-    let joined = batch(&mut stack, &mut events, &long, across, Some(&mut render)).await;
+    let (across, stays) = across_workers(&mut render, &["join-a", "join-b"]).await;
+    let joined = batch(
+        &mut stack,
+        &mut events,
+        &long,
+        across,
+        Some((&mut render, stays)),
+    )
+    .await;
     eprintln!("[rollout] renders without a join: {baseline:?}");
     eprintln!("[rollout] renders with a worker joining: {joined:?}");
     let restarted: Vec<&String> = joined
@@ -197,14 +204,14 @@ struct Render {
     in_flight_at_join: bool,
 }
 
-/// Long jobs at once; with `join`, a third worker joins once two of their
-/// renders run. Returns each job's render.
+/// Long jobs at once; with `join`, a third worker joins once the render of
+/// one of the jobs named with it runs. Returns each job's render.
 async fn batch(
     stack: &mut Stack,
     events: &mut TopicLog,
     clip: &Path,
     ids: Vec<String>,
-    join: Option<&mut RenderWorkers>,
+    join: Option<(&mut RenderWorkers, Vec<String>)>,
 ) -> BTreeMap<String, Render> {
     let name = ids[0].split('-').next().unwrap_or_default().to_owned();
     for id in &ids {
@@ -223,12 +230,12 @@ async fn batch(
             .collect::<Vec<_>>()
     };
     let mut in_flight = Vec::new();
-    if let Some(render) = join {
+    if let Some((render, stays)) = join {
         events
             .read_until(
-                &format!("{name}: two renders running"),
+                &format!("{name}: a render running on a partition that stays"),
                 Duration::from_secs(120),
-                |r| rendering(r).len() >= 2,
+                |r| rendering(r).iter().any(|id| stays.contains(id)),
             )
             .await;
         in_flight = rendering(&events.records);
@@ -261,10 +268,15 @@ async fn batch(
 }
 
 /// Three job ids: the first on a render partition of `hosts[0]`, the second
-/// on one of `hosts[1]`, the third on either. A work item's partition is the
-/// producer's default for its key, the job id: CRC-32 of the key modulo the
-/// partition count (librdkafka's `consistent_random`).
-async fn across_workers(render: &mut RenderWorkers, hosts: &[&str; 2]) -> Vec<String> {
+/// on one of `hosts[1]`, the third on `hosts[0]` again; and those of them on
+/// the host with fewer render partitions, whose partition stays with it when
+/// a third worker joins. A work item's partition is the producer's default
+/// for its key, the job id: CRC-32 of the key modulo the partition count
+/// (librdkafka's `consistent_random`).
+async fn across_workers(
+    render: &mut RenderWorkers,
+    hosts: &[&str; 2],
+) -> (Vec<String>, Vec<String>) {
     let mut owned = Vec::new();
     for h in hosts {
         let parts = render
@@ -292,7 +304,13 @@ async fn across_workers(render: &mut RenderWorkers, hosts: &[&str; 2]) -> Vec<St
             .expect("an id for each partition");
         ids.push(id);
     }
-    ids
+    let few = usize::from(owned[1].len() < owned[0].len());
+    let stays = ids
+        .iter()
+        .filter(|id| only(few).contains(&((crc32(id.as_bytes()) % partitions) as i32)))
+        .cloned()
+        .collect();
+    (ids, stays)
 }
 
 #[test]
