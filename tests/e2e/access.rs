@@ -13,25 +13,10 @@ use sprocket_server::auth::{Keys, CACHE_FOR};
 use sprocket_tests::procs::sprocket_bin;
 use sprocket_tests::{api, kcat_produce, video, TestApp};
 
-/// A key made through `POST /v1/keys` with the app's admin key: its id, and
-/// a client that sends it.
+/// A key made with the app's admin key: its id, and a client that sends it.
 async fn key(app: &TestApp, tenant: &str, scopes: &[&str]) -> (String, Client) {
-    let (id, _, http) = made(app, tenant, scopes).await;
+    let (id, _, http) = app.key(tenant, scopes).await;
     (id, http)
-}
-
-/// Like [`key`], with the key itself.
-async fn made(app: &TestApp, tenant: &str, scopes: &[&str]) -> (String, String, Client) {
-    let (status, made) = api::post_json(
-        &app.http,
-        &format!("{}/v1/keys", app.url),
-        &json!({"tenant": tenant, "scopes": scopes, "name": format!("{tenant} test")}),
-    )
-    .await;
-    assert_eq!(status, 201, "{made}");
-    let key = made["key"].as_str().expect("the key").to_owned();
-    let http = api::client(Some(&key));
-    (made["id"].as_str().unwrap().to_owned(), key, http)
 }
 
 async fn call(
@@ -253,7 +238,7 @@ async fn wait_terminal(http: &Client, url: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revoked_key_stops_working_on_every_replica() {
     let app = TestApp::start_with(vec![], Config::default()).await;
-    let (id, secret, http) = made(&app, "acme", &["jobs:read"]).await;
+    let (id, secret, http) = app.key("acme", &["jobs:read"]).await;
     let replica = Keys::new(
         sprocket_projections::Projections::connect(&app.dev.config.database.url).unwrap(),
     );

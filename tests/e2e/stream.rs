@@ -173,14 +173,7 @@ async fn an_idle_stream_keeps_alive_and_other_tenants_get_404() {
         "a keep-alive comment after the history: {text:?}"
     );
 
-    let (status, made) = sprocket_tests::api::post_json(
-        &app.http,
-        &format!("{}/v1/keys", app.url),
-        &serde_json::json!({"tenant": "other", "scopes": ["jobs:read"]}),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let other = sprocket_tests::api::client(made["key"].as_str());
+    let (_, _, other) = app.key("other", &["jobs:read"]).await;
     let r = other
         .get(format!("{}/v1/jobs/{id}/events/stream", app.url))
         .send()
@@ -196,18 +189,10 @@ async fn an_idle_stream_keeps_alive_and_other_tenants_get_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tenant_streams_its_own_events_only() {
     let app = TestApp::start().await;
-    let mut keys = Vec::new();
-    for tenant in ["acme", "globex"] {
-        let (status, made) = sprocket_tests::api::post_json(
-            &app.http,
-            &format!("{}/v1/keys", app.url),
-            &serde_json::json!({"tenant": tenant, "scopes": ["jobs:read", "jobs:write"]}),
-        )
-        .await;
-        assert_eq!(status, 201);
-        keys.push(made["key"].as_str().unwrap().to_owned());
-    }
-    let (acme, globex) = (&keys[0], &keys[1]);
+    let both = ["jobs:read", "jobs:write"];
+    let (_, acme, _) = app.key("acme", &both).await;
+    let (_, globex, _) = app.key("globex", &both).await;
+    let (acme, globex) = (&acme, &globex);
     let src = app.inbox().join("t.mp4");
     video::with_cuts(&src, &[20], 10, false);
     for (key, id, team) in [

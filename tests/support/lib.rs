@@ -81,6 +81,21 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// A key made with the app's admin key (`POST /v1/keys`): its id, the
+    /// key itself, and a client that sends it.
+    pub async fn key(&self, tenant: &str, scopes: &[&str]) -> (String, String, reqwest::Client) {
+        let (status, made) = api::post_json(
+            &self.http,
+            &format!("{}/v1/keys", self.url),
+            &json!({"tenant": tenant, "scopes": scopes, "name": format!("{tenant} test")}),
+        )
+        .await;
+        assert_eq!(status, 201, "{made}");
+        let key = made["key"].as_str().expect("the key").to_owned();
+        let http = api::client(Some(&key));
+        (made["id"].as_str().expect("its id").to_owned(), key, http)
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         api::get(&self.http, &format!("{}{path}", self.url)).await
     }

@@ -5,6 +5,7 @@ mod demo;
 pub mod dlq;
 mod ops;
 mod serve;
+mod sse;
 
 use std::path::PathBuf;
 
