@@ -86,6 +86,7 @@ impl Stack {
     }
 
     pub async fn start_with(options: StackOptions) -> Stack {
+        sprocket_tests::watchdog::arm();
         let db = match &options.postgres_admin {
             Some(admin) => PgDatabase::create_on(admin, "sprocket_procs"),
             None => PgDatabase::create("sprocket_procs"),

@@ -9,7 +9,8 @@ use reqwest::Client;
 use serde_json::Value;
 
 /// An HTTP client that sends `key` as `Authorization: Bearer <key>` on
-/// every request (and goes through no proxy).
+/// every request (and goes through no proxy). A request that gets no
+/// answer in a minute fails (streams read with their own clients).
 pub fn client(key: Option<&str>) -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(key) = key {
@@ -23,6 +24,7 @@ pub fn client(key: Option<&str>) -> Client {
     Client::builder()
         .no_proxy()
         .default_headers(headers)
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .expect("HTTP client")
 }

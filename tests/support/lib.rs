@@ -15,6 +15,7 @@ pub mod http;
 pub mod kafka;
 pub mod pg;
 pub mod procs;
+pub mod watchdog;
 /// Videos with hard cuts at known frames.
 pub use sprocket_media::sample as video;
 
@@ -33,6 +34,7 @@ impl TestApp {
 
     pub async fn start_with(workers: Vec<Phase>, cfg: Config) -> TestApp {
         init_tracing();
+        watchdog::arm();
         let data = tempfile::tempdir().expect("tempdir");
         let opts = DevOptions {
             data_dir: data.path().to_owned(),

@@ -30,7 +30,7 @@ pub fn with_cuts_sized(
     audio: bool,
     (w, h): (u32, u32),
 ) -> Result<Vec<u64>, String> {
-    let mut args: Vec<String> = vec!["-y".into(), "-v".into(), "error".into()];
+    let mut args: Vec<String> = ["-nostdin", "-y", "-v", "error"].map(String::from).into();
     for (i, n) in segment_frames.iter().enumerate() {
         let src = SOURCES[i % SOURCES.len()]
             .replace("{W}", &w.to_string())
@@ -78,8 +78,11 @@ pub fn with_cuts_sized(
         .map(String::from),
     );
     args.push(out.display().to_string());
+    // No input from the terminal: ffmpeg reads its stdin for keys, and a
+    // background process that does stops.
     let st = Command::new("ffmpeg")
         .args(&args)
+        .stdin(std::process::Stdio::null())
         .status()
         .expect("ffmpeg runs");
     assert!(st.success(), "ffmpeg failed making {}", out.display());
