@@ -2,7 +2,8 @@
 //! own wiring (every Sprocket process present, healthy before its dependants,
 //! scraped by Prometheus; Grafana given the Kubernetes base's dashboard; Kafka's
 //! data in its volume; every long-running service restarting alike; every
-//! Kafka client authenticated as its own role's principal, ACLs enforced).
+//! Kafka client authenticated as its own role's principal, with the password
+//! kafka-acls gives it, ACLs enforced).
 
 use serde_json::Value;
 
@@ -14,9 +15,10 @@ fn compose() -> Value {
     yaml_docs(&text).unwrap().remove(0)
 }
 
-const SPROCKET: [(&str, &[&str]); 6] = [
+const SPROCKET: [(&str, &[&str]); 7] = [
     ("api", &["api"]),
     ("projector", &["projector"]),
+    ("webhooks", &["webhooks"]),
     ("worker-ingest", &["worker", "ingest"]),
     ("worker-analyze", &["worker", "analyze"]),
     ("worker-render", &["worker", "render"]),
@@ -195,9 +197,27 @@ fn kafka_authenticates(c: &Value) -> Vec<String> {
         .iter()
         .map(|(name, args)| (*name, *args.last().unwrap_or(&"")))
         .chain([("sprocket-init", "ops")]);
+    // kafka-acls gives a role a credential only where it writes the role's
+    // password file (`for r in <roles>; do echo "$$r-secret" …`).
+    let acl_command = acls["command"].to_string();
+    let credentials: Vec<&str> = acl_command
+        .split_once("for r in ")
+        .and_then(|(_, rest)| rest.split_once(';'))
+        .map(|(list, _)| list.split_whitespace().collect())
+        .unwrap_or_default();
     for (name, role) in roles {
         let env = &c["services"][name]["environment"];
         let var = |k: &str| env[format!("SPROCKET__KAFKA__PROPERTIES__{k}")].as_str();
+        if !credentials.contains(&role) {
+            p.push(format!(
+                "{name}: kafka-acls makes no credential for role {role}"
+            ));
+        } else if var("SASL__PASSWORD") != Some(format!("{role}-secret").as_str()) {
+            p.push(format!(
+                "{name}: Kafka password {:?}, not the {role}-secret kafka-acls sets",
+                var("SASL__PASSWORD")
+            ));
+        }
         if !var("SECURITY__PROTOCOL").is_some_and(|v| v.starts_with("SASL_"))
             || var("SASL__MECHANISM") != Some("SCRAM-SHA-512")
         {
@@ -346,8 +366,40 @@ fn broken_compose_files_are_caught() {
         },
         "sprocket-init: does not wait for kafka-acls",
     );
+    caught(
+        &|c| {
+            c["services"]["webhooks"]["environment"]
+                ["SPROCKET__KAFKA__PROPERTIES__SASL__USERNAME"] = "projector".into()
+        },
+        "webhooks: Kafka principal Some(\"projector\"), not its role webhooks",
+    );
+    caught(
+        &|c| {
+            let cmd = c["services"]["kafka-acls"]["command"][0].as_str().unwrap();
+            c["services"]["kafka-acls"]["command"][0] = cmd.replace(" webhooks ", " ").into()
+        },
+        "webhooks: kafka-acls makes no credential for role webhooks",
+    );
+    caught(
+        &|c| {
+            c["services"]["webhooks"]["environment"]
+                ["SPROCKET__KAFKA__PROPERTIES__SASL__PASSWORD"] = "projector-secret".into()
+        },
+        "webhooks: Kafka password Some(\"projector-secret\"), not the webhooks-secret",
+    );
+    caught(
+        &|c| remove(&mut c["services"]["webhooks"], "healthcheck"),
+        "webhooks: no healthcheck",
+    );
+    caught(
+        &|c| remove(&mut c["services"], "webhooks"),
+        "no webhooks service",
+    );
     let prom = serde_json::json!({"scrape_configs": [{"dns_sd_configs": [{"names": ["api"]}]}]});
-    assert!(prometheus_problems(&prom)
-        .iter()
-        .any(|x| x.contains("worker-render")));
+    let p = prometheus_problems(&prom);
+    assert!(p.iter().any(|x| x.contains("worker-render")));
+    assert!(
+        p.iter().any(|x| x.contains("does not scrape webhooks")),
+        "{p:?}"
+    );
 }

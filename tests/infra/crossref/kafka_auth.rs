@@ -17,6 +17,7 @@ fn role_of<'a>(args: &[&'a str]) -> Option<&'a str> {
     match args {
         ["api"] => Some("api"),
         ["projector"] => Some("projector"),
+        ["webhooks"] => Some("webhooks"),
         ["worker", phase] => Some(phase),
         ["topics", "create"] => Some("ops"),
         _ => None,

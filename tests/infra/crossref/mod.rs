@@ -165,6 +165,7 @@ pub fn problems(objs: &[Value]) -> Vec<String> {
     pods::check(&c, &mut p);
     pods::graces_sized_per_phase(&c, &mut p);
     pods::reachable(&c, &mut p);
+    pods::internet_egress(&c, &mut p);
     scaling::check(&c, &mut p);
     kafka_auth::check(&c, &mut p);
     monitoring::check(&c, &mut p);

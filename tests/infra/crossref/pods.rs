@@ -1,4 +1,4 @@
-//! Pod templates: the expected Deployments and their args, security contexts, resources, images, probes, shutdown grace, PDBs, metrics Services and network policies.
+//! Pod templates: the expected Deployments and their args, security contexts, resources, images, probes, shutdown grace, PDBs, metrics Services and network policies (Kafka and the registry reachable; the internet only on 80/443 and never its private ranges).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,10 +13,11 @@ pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
     let api_port = c.api_port;
     let metrics_port = c.metrics_port;
     let deployments = &c.deployments;
-    // Deployments: the expected six, their args, probes, security, shutdown.
+    // Deployments: the expected seven, their args, probes, security, shutdown.
     let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
     expected.insert("sprocket-api".into(), vec!["api".into()]);
     expected.insert("sprocket-projector".into(), vec!["projector".into()]);
+    expected.insert("sprocket-webhooks".into(), vec!["webhooks".into()]);
     for ph in PHASES {
         expected.insert(
             format!("sprocket-worker-{ph}"),
@@ -293,6 +294,116 @@ pub(super) fn reachable(c: &Ctx, p: &mut Vec<String>) {
                     None => p.push(format!("{what}: no address for {dep}")),
                 }
             }
+        }
+    }
+}
+
+/// Ranges no egress rule to the internet (an ipBlock of `…/0`) may open:
+/// private networks, and link-local, where clouds serve instance metadata.
+const INTERNAL: [&str; 4] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+];
+/// Ranges also closed to a process that connects wherever tenants say (the
+/// webhook sender): loopback and carrier-grade NAT.
+const INTERNAL_FOR_TENANT_URLS: [&str; 2] = ["127.0.0.0/8", "100.64.0.0/10"];
+/// The ports the internet is reached on: http and https.
+const INTERNET_PORTS: [i64; 2] = [80, 443];
+
+/// The egress rules of NetworkPolicies as (policy, rule), those of the
+/// policies selecting `labels` only when given.
+fn egress_rules<'a>(c: &Ctx<'a>, labels: Option<&Value>) -> Vec<(&'a str, &'a Value)> {
+    of_kind(c.objs, "NetworkPolicy")
+        .filter(|n| labels.is_none_or(|l| selects(&n["spec"]["podSelector"], l)))
+        .flat_map(|n| {
+            n["spec"]["egress"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |r| (name(n), r))
+        })
+        .collect()
+}
+
+/// A rule's internet peers (ipBlocks of a `…/0`).
+fn internet_peers(rule: &Value) -> impl Iterator<Item = &Value> {
+    rule["to"].as_array().into_iter().flatten().filter(|peer| {
+        peer["ipBlock"]["cidr"]
+            .as_str()
+            .is_some_and(|c| c.ends_with("/0"))
+    })
+}
+
+/// Egress reaches the internet only on http(s) ports and never its private and
+/// link-local ranges; the webhook sender reaches it on both ports, with
+/// loopback and carrier-grade NAT closed as well (defence in depth beside
+/// `webhooks.allow_private`).
+pub(super) fn internet_egress(c: &Ctx, p: &mut Vec<String>) {
+    for (np, rule) in egress_rules(c, None) {
+        if rule["to"].as_array().is_none_or(Vec::is_empty) {
+            p.push(format!(
+                "NetworkPolicy {np}: an egress rule without `to` reaches every address"
+            ));
+        }
+        for peer in internet_peers(rule) {
+            let cidr = peer["ipBlock"]["cidr"].as_str().unwrap_or_default();
+            let except = strs(&peer["ipBlock"]["except"]);
+            for r in INTERNAL.iter().filter(|r| !except.contains(r)) {
+                p.push(format!(
+                    "NetworkPolicy {np}: egress to {cidr} does not except {r}"
+                ));
+            }
+            let ports = rule["ports"].as_array().cloned().unwrap_or_default();
+            if ports.is_empty() {
+                p.push(format!(
+                    "NetworkPolicy {np}: egress to {cidr} on every port"
+                ));
+            }
+            for port in ports {
+                if !port["port"]
+                    .as_i64()
+                    .is_some_and(|n| INTERNET_PORTS.contains(&n))
+                {
+                    p.push(format!(
+                        "NetworkPolicy {np}: egress to {cidr} on port {}, not http(s)",
+                        port["port"]
+                    ));
+                }
+            }
+        }
+    }
+    for (dn, d) in &c.deployments {
+        let spec = &d["spec"]["template"];
+        if strs(&spec["spec"]["containers"][0]["args"]) != ["webhooks"] {
+            continue;
+        }
+        let mut open = BTreeSet::new();
+        for (np, rule) in egress_rules(c, Some(&spec["metadata"]["labels"])) {
+            for peer in internet_peers(rule) {
+                let except = strs(&peer["ipBlock"]["except"]);
+                for r in INTERNAL_FOR_TENANT_URLS
+                    .iter()
+                    .filter(|r| !except.contains(r))
+                {
+                    p.push(format!(
+                        "{dn}: NetworkPolicy {np} lets it reach {r} (webhook URLs are the tenants')"
+                    ));
+                }
+                open.extend(
+                    rule["ports"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| x["port"].as_i64()),
+                );
+            }
+        }
+        for port in INTERNET_PORTS.iter().filter(|x| !open.contains(x)) {
+            p.push(format!(
+                "{dn}: no NetworkPolicy lets it reach webhook URLs on port {port}"
+            ));
         }
     }
 }

@@ -276,3 +276,173 @@ fn kafka_authentication_breakage_is_caught() {
     });
     assert!(has(&p, "password files"), "{p:?}");
 }
+
+/// The internet egress rule of a NetworkPolicy (its ipBlock of 0.0.0.0/0).
+fn internet_rule<'a>(objs: &'a mut [Value], np: &str) -> &'a mut Value {
+    find_mut(objs, "NetworkPolicy", np)["spec"]["egress"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0")
+        .unwrap_or_else(|| panic!("{np} has no egress to 0.0.0.0/0"))
+}
+
+#[test]
+fn webhook_sender_breakage_is_caught() {
+    // Gone, or run as another command.
+    let p =
+        broken(|o| o.retain(|x| !(x["kind"] == "Deployment" && name(x) == "sprocket-webhooks")));
+    assert!(has(&p, "no Deployment sprocket-webhooks"), "{p:?}");
+    let p = broken(|o| {
+        find_mut(o, "Deployment", "sprocket-webhooks")["spec"]["template"]["spec"]["containers"]
+            [0]["args"] = serde_json::json!(["projector"])
+    });
+    assert!(has(&p, "sprocket-webhooks: args [\"projector\"]"), "{p:?}");
+    // Another role's principal, or its password from elsewhere.
+    let p = broken(|o| {
+        let d = find_mut(o, "Deployment", "sprocket-webhooks");
+        for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array_mut()
+            .unwrap()
+        {
+            if e["name"] == "SPROCKET__KAFKA__PROPERTIES__SASL__USERNAME" {
+                e["value"] = "projector".into();
+            }
+            if e["name"] == "SPROCKET__KAFKA__PROPERTIES__SASL__PASSWORD" {
+                e["valueFrom"]["secretKeyRef"]["key"] = "kafka-password-projector".into();
+            }
+        }
+    });
+    assert!(
+        has(
+            &p,
+            "sasl.username Some(\"projector\"), not its role webhooks"
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(&p, "not sprocket-secrets/kafka-password-webhooks"),
+        "{p:?}"
+    );
+    // Its hardening, disruption budget and metrics.
+    let p = broken(|o| {
+        find_mut(o, "Deployment", "sprocket-webhooks")["spec"]["template"]["spec"]
+            ["securityContext"]["runAsNonRoot"] = false.into()
+    });
+    assert!(
+        has(&p, "Deployment sprocket-webhooks: runAsNonRoot is not set"),
+        "{p:?}"
+    );
+    let p = broken(|o| {
+        o.retain(|x| !(x["kind"] == "PodDisruptionBudget" && name(x) == "sprocket-webhooks"))
+    });
+    assert!(
+        has(&p, "sprocket-webhooks: no PodDisruptionBudget"),
+        "{p:?}"
+    );
+    let p = broken(|o| {
+        o.retain(|x| !(x["kind"] == "Service" && name(x) == "sprocket-webhooks-metrics"))
+    });
+    assert!(has(&p, "sprocket-webhooks: no metrics Service"), "{p:?}");
+    // Kafka and the registry out of reach.
+    let p =
+        broken(|o| o.retain(|x| !(x["kind"] == "NetworkPolicy" && name(x) == "sprocket-webhooks")));
+    assert!(
+        has(
+            &p,
+            "Deployment sprocket-webhooks/sprocket: no NetworkPolicy lets it reach Kafka"
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(
+            &p,
+            "sprocket-webhooks: no NetworkPolicy lets it reach webhook URLs on port 443"
+        ),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn internet_egress_breakage_is_caught() {
+    // The webhook sender: both http(s) ports, loopback and CGNAT closed too.
+    let p = broken(|o| {
+        internet_rule(o, "sprocket-webhooks")["ports"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|x| x["port"] != 80)
+    });
+    assert!(
+        has(
+            &p,
+            "sprocket-webhooks: no NetworkPolicy lets it reach webhook URLs on port 80"
+        ),
+        "{p:?}"
+    );
+    let p = broken(|o| {
+        internet_rule(o, "sprocket-webhooks")["to"][0]["ipBlock"]["except"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|x| x != "100.64.0.0/10")
+    });
+    assert!(
+        has(
+            &p,
+            "sprocket-webhooks: NetworkPolicy sprocket-webhooks lets it reach 100.64.0.0/10"
+        ),
+        "{p:?}"
+    );
+    // Any policy: never the metadata endpoint's range, never a port but http(s).
+    let p = broken(|o| {
+        internet_rule(o, "sprocket-webhooks")["to"][0]["ipBlock"]["except"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|x| x != "169.254.0.0/16")
+    });
+    assert!(
+        has(
+            &p,
+            "NetworkPolicy sprocket-webhooks: egress to 0.0.0.0/0 does not except 169.254.0.0/16"
+        ),
+        "{p:?}"
+    );
+    let p = broken(|o| {
+        internet_rule(o, "sprocket-api")["ports"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"protocol": "TCP", "port": 5432}))
+    });
+    assert!(
+        has(
+            &p,
+            "NetworkPolicy sprocket-api: egress to 0.0.0.0/0 on port 5432, not http(s)"
+        ),
+        "{p:?}"
+    );
+    let p = broken(|o| {
+        internet_rule(o, "sprocket-worker-ingest")
+            .as_object_mut()
+            .unwrap()
+            .remove("ports");
+    });
+    assert!(
+        has(
+            &p,
+            "NetworkPolicy sprocket-worker-ingest: egress to 0.0.0.0/0 on every port"
+        ),
+        "{p:?}"
+    );
+    let p = broken(|o| {
+        find_mut(o, "NetworkPolicy", "sprocket-webhooks")["spec"]["egress"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"ports": [{"protocol": "TCP", "port": 443}]}))
+    });
+    assert!(
+        has(
+            &p,
+            "NetworkPolicy sprocket-webhooks: an egress rule without `to` reaches every address"
+        ),
+        "{p:?}"
+    );
+}
