@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod jobs;
 mod keys;
+mod me;
 pub mod openapi;
 mod phases;
 mod quota;
@@ -79,6 +80,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(phases::list))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
+        .routes(routes!(me::show))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

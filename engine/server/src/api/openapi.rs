@@ -30,7 +30,7 @@ pub const BEARER: &str = "bearer";
         (name = "control", description = "Cancelling and retrying jobs"),
         (name = "artifacts", description = "Uploads and artifact downloads"),
         (name = "operations", description = "Phases, health, metrics and this document"),
-        (name = "keys", description = "API keys (admin)"),
+        (name = "keys", description = "API keys: the caller's own (`/v1/me`, any key) and all of them (admin)"),
     )
 )]
 pub struct ApiDoc;
@@ -82,7 +82,7 @@ mod tests {
     /// handlers only through `utoipa_axum::routes!`, which puts each into the
     /// router and the document together; this list and the check of
     /// `mod.rs` below catch a route added by hand.
-    const SERVED: [(&str, &str); 18] = [
+    const SERVED: [(&str, &str); 19] = [
         ("post", "/v1/uploads"),
         ("post", "/v1/jobs"),
         ("get", "/v1/jobs"),
@@ -97,6 +97,7 @@ mod tests {
         ("post", "/v1/keys"),
         ("get", "/v1/keys"),
         ("delete", "/v1/keys/{id}"),
+        ("get", "/v1/me"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
