@@ -90,6 +90,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
     router
+        // The web dashboard (`/`, `/ui/…`): pages for people, not API
+        // operations, so not in the OpenAPI document.
+        .merge(crate::dashboard::router())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(track))
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))

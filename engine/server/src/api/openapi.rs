@@ -149,6 +149,15 @@ mod tests {
         let router = src.split("pub fn router(").nth(1).unwrap();
         let router = &router[..router.find("\n}\n").unwrap()];
         assert!(!router.contains(".route(") && !router.contains(".nest("));
+        // The one router merged beside the documented ones is the web
+        // dashboard's: pages at `/` and `/ui/…`, not API operations (its
+        // own test pins those paths).
+        let merged: Vec<&str> = router
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.contains(".merge("))
+            .collect();
+        assert_eq!(merged, [".merge(crate::dashboard::router())"]);
     }
 
     /// Every operation but health, readiness and this document needs a key,
