@@ -6,6 +6,7 @@ mod bad_input;
 mod bad_media;
 mod cancel;
 mod contract;
+mod dashboard;
 mod intake;
 mod metrics;
 mod phases;
