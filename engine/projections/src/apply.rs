@@ -169,6 +169,7 @@ fn write(conn: &mut AnyConnection, plan: &Plan) -> Result<(), ProjectionError> {
                     jobs::state.eq(excluded(jobs::state)),
                     jobs::last_seq.eq(excluded(jobs::last_seq)),
                     jobs::tenant.eq(excluded(jobs::tenant)),
+                    jobs::labels.eq(excluded(jobs::labels)),
                 ))
                 .execute(c))
         },

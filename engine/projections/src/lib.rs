@@ -26,6 +26,7 @@ mod store;
 pub use access::{ApiKey, UploadUse};
 pub use error::ProjectionError;
 pub use pool::PoolOptions;
+pub use queries::JobFilter;
 pub use store::Projections;
 
 /// A place on a Kafka topic partition.

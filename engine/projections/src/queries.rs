@@ -1,12 +1,17 @@
 //! Reads: one job, a page of jobs, a job's events, offsets and snapshots.
 
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 use serde_json::{json, Value};
 use sprocket_core::{Envelope, Job, JobId, JobStatus};
 
 use crate::connection::AnyConnection;
 use crate::cursor::Cursor;
-use crate::rows::{parse_event, parse_job, EventRow, JobRow};
+
+type Backend = <AnyConnection as diesel::Connection>::Backend;
+use crate::rows::{parse_event, parse_job, timestamp, EventRow, JobRow};
 use crate::schema::{events, jobs, offsets};
 use crate::{Page, Position, ProjectionError};
 
@@ -27,24 +32,46 @@ pub(crate) fn job(conn: &mut AnyConnection, id: &JobId) -> Result<Option<Job>, P
     state.map(|s| parse_job(id.as_str(), &s)).transpose()
 }
 
-/// Newest submitted first (ties broken by id, descending), keyset-paginated.
+/// Which jobs a listing shows; every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only this tenant's jobs.
+    pub tenant: Option<String>,
+    /// Only jobs in this status.
+    pub status: Option<JobStatus>,
+    /// Only jobs whose labels hold each of these keys with that value.
+    pub labels: Vec<(String, String)>,
+    /// Only jobs submitted at or after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Newest submitted first (ties broken by id, descending), keyset-paginated:
+/// the cursor is the last row's sort key, so a filter only thins the pages
+/// and a page never repeats or skips a job that matches.
 pub(crate) fn jobs(
     conn: &mut AnyConnection,
-    tenant: Option<&str>,
-    status: Option<JobStatus>,
+    filter: &JobFilter,
     limit: u32,
     after: Option<&str>,
 ) -> Result<Page<Job>, ProjectionError> {
     let limit = limit.clamp(1, MAX_PAGE) as usize;
     let after = after.map(Cursor::decode).transpose()?;
+    let postgres = matches!(conn, AnyConnection::Postgres(_));
     let mut q = jobs::table
         .select((jobs::submitted_at, jobs::id, jobs::state))
         .into_boxed();
-    if let Some(tenant) = tenant {
-        q = q.filter(jobs::tenant.eq(tenant.to_owned()));
+    if let Some(tenant) = &filter.tenant {
+        q = q.filter(jobs::tenant.eq(tenant.clone()));
     }
-    if let Some(status) = status {
+    if let Some(status) = filter.status {
         q = q.filter(jobs::status.eq(status.as_str()));
+    }
+    if let Some(since) = filter.since {
+        // Stored times are fixed-width UTC text: they compare as the times do.
+        q = q.filter(jobs::submitted_at.ge(timestamp(since)));
+    }
+    for (key, value) in &filter.labels {
+        q = q.filter(has_label(key, value, postgres));
     }
     if let Some(c) = after {
         // `(submitted_at, id) < cursor`. The first, redundant bound is one an
@@ -80,6 +107,33 @@ pub(crate) fn jobs(
         .map(|(_, id, state)| parse_job(id, state))
         .collect::<Result<_, _>>()?;
     Ok(Page { items, next })
+}
+
+/// The job's labels hold `key` with `value`, in each backend's JSON functions
+/// (the only SQL here written twice): PostgreSQL tests containment, which its
+/// `jobs_by_labels` index serves; SQLite looks the key up among the object's
+/// entries. Keys and values are bound, never spliced in.
+fn has_label(
+    key: &str,
+    value: &str,
+    postgres: bool,
+) -> Box<dyn BoxableExpression<jobs::table, Backend, SqlType = Bool>> {
+    if postgres {
+        let wanted = json!({ key: value }).to_string();
+        Box::new(
+            sql::<Bool>("jobs.labels::jsonb @> ")
+                .bind::<Text, _>(wanted)
+                .sql("::jsonb"),
+        )
+    } else {
+        Box::new(
+            sql::<Bool>("EXISTS (SELECT 1 FROM json_each(jobs.labels) AS l WHERE l.key = ")
+                .bind::<Text, _>(key.to_owned())
+                .sql(" AND l.type = 'text' AND l.value = ")
+                .bind::<Text, _>(value.to_owned())
+                .sql(")"),
+        )
+    }
 }
 
 pub(crate) fn events(

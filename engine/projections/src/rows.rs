@@ -27,6 +27,8 @@ pub(crate) struct JobRow {
     pub state: String,
     pub last_seq: i64,
     pub tenant: Option<String>,
+    /// `job.labels` as a JSON object, for the label filter of listings.
+    pub labels: String,
 }
 
 impl JobRow {
@@ -47,6 +49,7 @@ impl JobRow {
             state: serde_json::to_string(job).expect("a job always serializes"),
             last_seq,
             tenant: job.tenant.clone(),
+            labels: serde_json::to_string(&job.labels).expect("labels always serialize"),
         }
     }
 }

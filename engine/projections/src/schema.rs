@@ -19,6 +19,8 @@ diesel::table! {
         last_seq -> BigInt,
         /// The job's tenant (NULL for jobs recorded before tenants).
         tenant -> Nullable<Text>,
+        /// The job's labels: a JSON object of strings (`{}` for none).
+        labels -> Text,
     }
 }
 

@@ -9,6 +9,7 @@ use sprocket_core::{Envelope, Job, JobId, JobStatus};
 
 use crate::connection::{self, AnyConnection, Target};
 use crate::pool::{self, Pool, PoolOptions};
+use crate::queries::JobFilter;
 use crate::schema::{events, jobs, offsets};
 use crate::{apply, queries, Applied, Page, Position, ProjectionError};
 
@@ -139,7 +140,24 @@ impl Projections {
         limit: u32,
         after: Option<&str>,
     ) -> Result<Page<Job>, ProjectionError> {
-        self.with_conn(|conn| queries::jobs(conn, tenant, status, limit, after))
+        let filter = JobFilter {
+            tenant: tenant.map(str::to_owned),
+            status,
+            ..JobFilter::default()
+        };
+        self.jobs_where(&filter, limit, after)
+    }
+
+    /// Jobs that pass `filter`, newest submitted first, keyset-paginated like
+    /// [`jobs`](Self::jobs): `after` is the `next` of the previous page (of
+    /// the same filter).
+    pub fn jobs_where(
+        &self,
+        filter: &JobFilter,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Result<Page<Job>, ProjectionError> {
+        self.with_conn(|conn| queries::jobs(conn, filter, limit, after))
     }
 
     /// How many jobs of `tenant` are queued or running.

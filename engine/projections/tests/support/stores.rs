@@ -2,7 +2,7 @@
 //! a uniquely named database that is dropped afterwards.
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
 use sprocket_projections::{PoolOptions, Projections};
 
 /// Where the PostgreSQL tests create their databases. Set it to `off` to skip them.
@@ -56,6 +56,13 @@ impl Store {
     pub fn postgres_connection(&self) -> PgConnection {
         let db = self._database.as_ref().expect("a PostgreSQL store");
         PgConnection::establish(&db.url).expect("connect to the test database")
+    }
+
+    /// A connection of the test's own to the store's SQLite file.
+    pub fn sqlite_connection(&self) -> SqliteConnection {
+        let dir = self._dir.as_ref().expect("a SQLite store");
+        let path = dir.path().join("projections.db");
+        SqliteConnection::establish(&path.display().to_string()).expect("open the test database")
     }
 }
 

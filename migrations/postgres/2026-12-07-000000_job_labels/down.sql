@@ -1,0 +1,2 @@
+DROP INDEX jobs_by_labels;
+ALTER TABLE jobs DROP COLUMN labels;
