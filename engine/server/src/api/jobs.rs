@@ -1,18 +1,22 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sprocket_core::bounds::MAX_SUBMISSION_BYTES;
 use sprocket_core::event::Submitted;
-use sprocket_core::{CoreError, Envelope, EventBody, JobId, JobStatus, Phase, RecipeRef, Source};
+use sprocket_core::{CoreError, Envelope, EventBody, JobId, Phase, RecipeRef, Source};
+
+mod list;
+
+pub use list::{__path_list, list};
 
 use super::error::{AuthErrors, ErrorBody, JobErrors};
-use super::view::{EventList, JobPage, Submitted as SubmittedView};
+use super::view::{EventList, Submitted as SubmittedView};
 use super::{ApiError, AppState, JobView};
 use crate::auth::{Authorized, Caller, Read, Write};
 
@@ -147,54 +151,6 @@ pub async fn submit(
         StatusCode::ACCEPTED,
         Json(json!({"id": id, "status": "queued"})),
     ))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Only jobs with this status.
-    #[param(value_type = Option<JobStatus>)]
-    status: Option<String>,
-    /// Page size, 1–500 (50 when absent; values outside are clamped).
-    limit: Option<u32>,
-    /// The `next` of the previous page.
-    after: Option<String>,
-}
-
-/// `GET /v1/jobs?status=&limit=&after=`: newest first, keyset-paginated.
-#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListQuery),
-    responses(
-        (status = 200, description = "One page of jobs", body = JobPage),
-        (status = 400, description = "A bad query (unknown status or key, bad number, a cursor no page handed out)", body = ErrorBody),
-        AuthErrors,
-        (status = 503, description = "The projections do not answer", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-pub async fn list(
-    State(s): State<AppState>,
-    Authorized(caller, _): Authorized<Read>,
-    q: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q?;
-    let status = match q.status.as_deref() {
-        Some(st) => Some(
-            st.parse::<JobStatus>()
-                .map_err(|e| ApiError::bad_request("invalid_status", e))?,
-        ),
-        None => None,
-    };
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let p = s.projections.clone();
-    let tenant = caller.listing().map(str::to_owned);
-    let page = tokio::task::spawn_blocking(move || {
-        p.jobs_of(tenant.as_deref(), status, limit, q.after.as_deref())
-    })
-    .await
-    .map_err(ApiError::unavailable)??;
-    let jobs: Vec<JobView> = page.items.iter().map(JobView::from).collect();
-    Ok(Json(json!({"jobs": jobs, "next": page.next})))
 }
 
 /// `GET /v1/jobs/{id}`.

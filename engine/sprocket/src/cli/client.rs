@@ -213,12 +213,36 @@ pub async fn status(api: &Api, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn jobs(api: &Api, status: Option<&str>, limit: u32) -> anyhow::Result<()> {
-    let mut path = format!("/v1/jobs?limit={limit}");
-    if let Some(s) = status {
-        path.push_str(&format!("&status={s}"));
+/// `sprocket jobs`' filters, as `GET /v1/jobs` takes them.
+pub struct JobFilters<'a> {
+    pub status: Option<&'a str>,
+    /// `key=value` each.
+    pub labels: &'a [String],
+    /// RFC 3339.
+    pub since: Option<&'a str>,
+}
+
+impl JobFilters<'_> {
+    /// `/v1/jobs?…`, each value encoded (`label` once per label).
+    fn path(&self, limit: u32) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("limit", &limit.to_string());
+        if let Some(s) = self.status {
+            q.append_pair("status", s);
+        }
+        for l in self.labels {
+            q.append_pair("label", l);
+        }
+        if let Some(t) = self.since {
+            q.append_pair("since", t);
+        }
+        format!("/v1/jobs?{}", q.finish())
     }
-    let page = check(api.get(&path).send().await?).await?;
+}
+
+pub async fn jobs(api: &Api, filters: &JobFilters<'_>, limit: u32) -> anyhow::Result<()> {
+    let request = api.get(&filters.path(limit));
+    let page = check(request.send().await?).await?;
     println!(
         "{:<34} {:<10} {:<8} {:>6}  submitted",
         "id", "status", "phase", "%"
@@ -309,4 +333,30 @@ pub async fn revoke_key(api: &Api, id: &str) -> anyhow::Result<()> {
         key["revoked_at"].as_str().unwrap_or("?")
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_filters_are_encoded_with_a_label_pair_each() {
+        let labels = ["team=a b".to_owned(), "k=v&x=1".to_owned()];
+        let filters = JobFilters {
+            status: Some("running"),
+            labels: &labels,
+            since: Some("2025-06-01T00:00:00+02:00"),
+        };
+        assert_eq!(
+            filters.path(5),
+            "/v1/jobs?limit=5&status=running&label=team%3Da+b&label=k%3Dv%26x%3D1\
+             &since=2025-06-01T00%3A00%3A00%2B02%3A00"
+        );
+        let none = JobFilters {
+            status: None,
+            labels: &[],
+            since: None,
+        };
+        assert_eq!(none.path(20), "/v1/jobs?limit=20");
+    }
 }

@@ -168,6 +168,14 @@ pub enum Command {
     Jobs {
         #[arg(long)]
         status: Option<String>,
+        /// Only jobs with this label, as KEY=VALUE; repeat it for several (a
+        /// job must have them all).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        /// Only jobs submitted at or after this RFC 3339 time, e.g.
+        /// 2025-06-01T00:00:00Z.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
         #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
@@ -308,8 +316,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cancel { id, api } => client::cancel(&cli.api(api)?, id).await,
         Command::Retry { id, api } => client::retry(&cli.api(api)?, id).await,
         Command::ScalePlan { trigger, api } => ops::scale_plan(&cli.api(api)?, trigger).await,
-        Command::Jobs { status, limit, api } => {
-            client::jobs(&cli.api(api)?, status.as_deref(), *limit).await
+        Command::Jobs {
+            status,
+            labels,
+            since,
+            limit,
+            api,
+        } => {
+            let filters = client::JobFilters {
+                status: status.as_deref(),
+                labels,
+                since: since.as_deref(),
+            };
+            client::jobs(&cli.api(api)?, &filters, *limit).await
         }
         Command::Keys { action } => match action {
             KeysAction::Create {
