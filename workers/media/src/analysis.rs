@@ -5,20 +5,45 @@ use serde::{Deserialize, Serialize};
 /// `analysis.json`. Shots are in order, the first starts at frame 0, and each
 /// shot's `end_frame` is exclusive (it equals the next shot's `start_frame`; the
 /// last shot ends at `frames`).
+///
+/// Frame sizes: `width × height` is the analysed frame (the stream at the
+/// analysis width, in its display aspect ratio). Face boxes are fractions of
+/// it, so they hold at any size: on a thumbnail, which shows that whole frame
+/// at `thumbnails.width × thumbnails.height`, a box is at
+/// `(x·width, y·height)` of the thumbnail's pixels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
     /// Frame rate of the analysed stream.
     pub fps: f64,
     /// Frames analysed.
     pub frames: u64,
+    /// Width of the analysed frames, in pixels.
     pub width: u32,
+    /// Height of the analysed frames, in pixels.
     pub height: u32,
     pub duration_s: f64,
     /// How shots were found: detector name, its parameters, the decode size.
     pub detector: serde_json::Value,
     /// The models used, each with its version and the sha256 of its weights.
     pub models: Vec<crate::faces::ModelInfo>,
+    /// The shots' thumbnails, when any were asked for (absent in analyses
+    /// made before thumbnails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnails: Option<Thumbnails>,
     pub shots: Vec<Shot>,
+}
+
+/// What every shot thumbnail (`Shot::thumbnail`) is: the shot's keyframe, the
+/// whole analysed frame scaled to `width × height`, as a JPEG.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thumbnails {
+    pub width: u32,
+    pub height: u32,
+    pub content_type: String,
+    /// Most shots given one: the first this many shots have one each, unless
+    /// the shot has no keyframe or its thumbnail failed (its
+    /// `thumbnail_error` says why); shots after them have none.
+    pub max: u32,
 }
 
 /// One shot with its quality measures and highlight score.
@@ -45,6 +70,13 @@ pub struct Shot {
     pub largest_face: Option<FaceBox>,
     /// Highlight score in 0–1 (documented in `quality::score`).
     pub score: f64,
+    /// The artifact name of the keyframe's thumbnail (`shot-001.jpg` for
+    /// shot 0, …), or `None` (see [`Thumbnails::max`]).
+    #[serde(default)]
+    pub thumbnail: Option<String>,
+    /// Why the shot has no thumbnail although it was due one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_error: Option<String>,
 }
 
 /// A shot's keyframe.

@@ -30,16 +30,18 @@
 //! handles both. Flashes fool both PySceneDetect rules; the flash suppression
 //! the default carries (adaptive without it: 3 / 0) does not.
 
-use crate::adaptive::{AdaptiveDetector, AdaptiveParams};
-use crate::analysis::Keyframe;
+mod params;
+
+pub use params::{AnalyzeParams, DetectorKind};
+
+use crate::analysis::{Keyframe, Thumbnails};
 use crate::decode::{DecodeOptions, FrameDecoder};
 use crate::faces::Mtcnn;
 use crate::keyframes::{face_queue, find_faces, ShotFaces, ShotKeyframes};
 use crate::quality::{shot_quality, FrameQuality, QualityMeter};
-use crate::shots::{ContentDetector, ContentParams, ContentWeights, Detector};
 use crate::tensors::{device, device_name, frames as frame_tensor};
+use crate::thumbnail::{thumbnail_name, thumbnail_size};
 use crate::{Analysis, MediaError, Shot};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
@@ -49,163 +51,14 @@ use tokio_util::sync::CancellationToken;
 /// makes the analysis about twice as fast as with 64-frame batches.
 pub const BATCH_FRAMES: usize = 8;
 
-/// Which shot detector the analyze phase runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DetectorKind {
-    /// [`ContentDetector`]: a fixed threshold on the content score.
-    Content,
-    /// [`AdaptiveDetector`]: the score against its neighbours', with flash
-    /// suppression.
-    #[default]
-    Adaptive,
-}
-
-/// The analyze phase's parameters, from the recipe.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AnalyzeParams {
-    /// Content score at or above which a frame starts a new shot (0–255
-    /// scale of OpenCV's 8-bit HSV; PySceneDetect's default 27).
-    pub threshold: f64,
-    /// Fewest frames a shot may have (at least 1).
-    pub min_shot_len: u32,
-    /// Analyse only the first this many seconds.
-    pub max_seconds: Option<f64>,
-    /// Width frames are decoded at for analysis: even, 16–3840.
-    pub analysis_width: u32,
-    /// The shot detector: `"adaptive"` (default) or `"content"`.
-    pub detector: DetectorKind,
-    /// Adaptive: ratio of a frame's score to its neighbours' mean that a cut
-    /// needs (positive; PySceneDetect's default 3.0).
-    pub adaptive_threshold: f64,
-    /// Adaptive: frames on each side averaged (1–32; default 2).
-    pub window_width: u32,
-    /// Adaptive: content score a cut needs as well (0–255; default 15).
-    pub min_content_val: f64,
-    /// Adaptive: longest flash, in frames, not taken for a cut (0–16; 0 turns
-    /// flash suppression off; default 3).
-    pub flash_frames: u32,
-    /// The video stream to analyse (the probe's choice); not a recipe
-    /// parameter: the phase sets it from the job's media.
-    #[serde(skip)]
-    pub stream: Option<u32>,
-    /// The longest source allowed (`ingest.max_duration_s`): decoding stops
-    /// there whatever the container says of its length. Not a recipe
-    /// parameter either.
-    #[serde(skip)]
-    pub longest_s: Option<f64>,
-}
-
-impl Default for AnalyzeParams {
-    fn default() -> Self {
-        AnalyzeParams {
-            threshold: 27.0,
-            min_shot_len: 15,
-            max_seconds: None,
-            analysis_width: 320,
-            detector: DetectorKind::default(),
-            adaptive_threshold: 3.0,
-            window_width: 2,
-            min_content_val: 15.0,
-            flash_frames: 3,
-            stream: None,
-            longest_s: None,
-        }
-    }
-}
-
-impl AnalyzeParams {
-    /// Reads and validates the recipe's parameters for the analyze phase;
-    /// missing ones take their defaults, unknown ones are rejected.
-    pub fn from_params(
-        map: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Self, MediaError> {
-        let params: AnalyzeParams = serde_json::from_value(serde_json::Value::Object(map.clone()))
-            .map_err(|e| MediaError::InvalidParams(format!("analyze: {e}")))?;
-        params.validate()?;
-        Ok(params)
-    }
-
-    /// Checks the ranges of the parameters.
-    pub fn validate(&self) -> Result<(), MediaError> {
-        let invalid = |m: String| Err(MediaError::InvalidParams(format!("analyze: {m}")));
-        if !(self.threshold.is_finite() && self.threshold > 0.0 && self.threshold <= 255.0) {
-            return invalid(format!(
-                "threshold must be in (0, 255], got {}",
-                self.threshold
-            ));
-        }
-        if self.min_shot_len == 0 {
-            return invalid("min_shot_len must be at least 1".into());
-        }
-        if let Some(s) = self.max_seconds {
-            if !(s.is_finite() && s > 0.0) {
-                return invalid(format!("max_seconds must be positive, got {s}"));
-            }
-        }
-        let w = self.analysis_width;
-        if !(16..=3840).contains(&w) || !w.is_multiple_of(2) {
-            return invalid(format!(
-                "analysis_width must be even and in 16–3840, got {w}"
-            ));
-        }
-        if !(self.adaptive_threshold.is_finite() && self.adaptive_threshold > 0.0) {
-            return invalid(format!(
-                "adaptive_threshold must be positive, got {}",
-                self.adaptive_threshold
-            ));
-        }
-        if !(1..=32).contains(&self.window_width) {
-            return invalid(format!(
-                "window_width must be in 1–32, got {}",
-                self.window_width
-            ));
-        }
-        let m = self.min_content_val;
-        if !(m.is_finite() && (0.0..=255.0).contains(&m)) {
-            return invalid(format!("min_content_val must be in 0–255, got {m}"));
-        }
-        if self.flash_frames > 16 {
-            return invalid(format!(
-                "flash_frames must be at most 16, got {}",
-                self.flash_frames
-            ));
-        }
-        Ok(())
-    }
-
-    /// The shot detector these parameters ask for.
-    pub fn shot_detector(&self) -> Box<dyn Detector> {
-        match self.detector {
-            DetectorKind::Content => Box::new(ContentDetector::new(self.content_params())),
-            DetectorKind::Adaptive => Box::new(AdaptiveDetector::new(self.adaptive_params())),
-        }
-    }
-
-    fn adaptive_params(&self) -> AdaptiveParams {
-        AdaptiveParams {
-            adaptive_threshold: self.adaptive_threshold,
-            window_width: self.window_width,
-            min_content_val: self.min_content_val,
-            min_shot_len: self.min_shot_len,
-            flash_frames: self.flash_frames,
-            weights: ContentWeights::default(),
-        }
-    }
-
-    fn content_params(&self) -> ContentParams {
-        ContentParams {
-            threshold: self.threshold,
-            min_shot_len: self.min_shot_len,
-            weights: ContentWeights::default(),
-        }
-    }
-}
-
 /// Analyses `input`: shots in order (the first at frame 0, each `end_frame`
 /// exclusive, the last ending at `frames`), each with its mean quality and
-/// highlight score.
+/// highlight score, and with `params.thumbnails_dir` the thumbnails of the
+/// first `max_thumbnails` shots' keyframes written there (`shot-001.jpg`, …).
+///
+/// A thumbnail that cannot be made does not fail the analysis: the shot says
+/// why in its `thumbnail_error`, and a warning is logged. One that cannot be
+/// written out is an I/O error, like any other.
 ///
 /// `on_progress` gets 0–100 as decoding advances (when the duration is known)
 /// and 100 at the end. `cancel` is checked between frames and before each
@@ -234,14 +87,16 @@ pub fn analyze(
     let mut cuts = Vec::new();
     let mut frames: Vec<FrameQuality> = Vec::new();
     let (jobs, queue) = face_queue();
-    // The face finder runs MTCNN on each shot's keyframe on a thread of its
-    // own, beside the decoding and the analysis; what it found is joined at
-    // the end. Leaving the scope early (an error, a cancel) drops the queue's
+    // The face finder runs MTCNN on each shot's keyframe, and makes the
+    // thumbnails, on a thread of its own, beside the decoding and the
+    // analysis; what it found is joined at the end. Leaving the scope early (an error, a cancel) drops the queue's
     // sender, which ends it.
     let (found, total, (width, height)) = std::thread::scope(|scope| -> Result<_, MediaError> {
         let finder = std::thread::Builder::new()
             .name("faces".into())
-            .spawn_scoped(scope, || find_faces(queue, faces, cancel))
+            .spawn_scoped(scope, || {
+                find_faces(queue, faces, params.thumbnails(), cancel)
+            })
             .map_err(|e| MediaError::io(input, e))?;
         let mut keys = ShotKeyframes::new(params.min_shot_len, jobs);
         while let Some(batch) = decoder.next_batch(on_progress, cancel)? {
@@ -280,7 +135,8 @@ pub fn analyze(
 
     let fps = decoder.fps();
     let rate = decoder.frame_rate();
-    let shots = build_shots(&cuts, &frames, fps, &found);
+    let mut shots = build_shots(&cuts, &frames, fps, &found);
+    let thumbnails = write_thumbnails(&mut shots, found, params, (width, height))?;
     on_progress(100.0);
     tracing::debug!(
         frames = total,
@@ -307,8 +163,52 @@ pub fn analyze(
             "device": device_name(device),
         }),
         models: vec![faces.info().clone()],
+        thumbnails,
         shots,
     })
+}
+
+/// Writes the thumbnails the face finder made to `params.thumbnails_dir`,
+/// each under its shot's name, and marks on each shot its thumbnail or why
+/// it has none. `None` when no thumbnails were asked for.
+fn write_thumbnails(
+    shots: &mut [Shot],
+    mut found: ShotFaces,
+    params: &AnalyzeParams,
+    (width, height): (u32, u32),
+) -> Result<Option<Thumbnails>, MediaError> {
+    let (Some(dir), max @ 1..) = (params.thumbnails_dir.as_deref(), params.thumbnails()) else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(dir).map_err(|e| MediaError::io(dir, e))?;
+    for shot in shots.iter_mut().take(max as usize) {
+        let made = found
+            .get_mut(&shot.start_frame)
+            .and_then(|key| key.thumbnail.take());
+        match made {
+            Some(Ok(t)) => {
+                let name = thumbnail_name(shot.index);
+                let path = dir.join(&name);
+                std::fs::write(&path, &t.jpeg).map_err(|e| MediaError::io(&path, e))?;
+                shot.thumbnail = Some(name);
+            }
+            Some(Err(why)) => {
+                tracing::warn!(shot = shot.index, error = %why, "no thumbnail for this shot");
+                shot.thumbnail_error = Some(why);
+            }
+            None => {
+                shot.thumbnail_error =
+                    Some("no keyframe: the shot is shorter than min_shot_len frames".into());
+            }
+        }
+    }
+    let (width, height) = thumbnail_size(width, height);
+    Ok(Some(Thumbnails {
+        width,
+        height,
+        content_type: "image/jpeg".into(),
+        max,
+    }))
 }
 
 /// A shot's highlight score: [`quality::score`](crate::quality::score) times
@@ -334,12 +234,12 @@ fn build_shots(cuts: &[u64], frames: &[FrameQuality], fps: f64, keys: &ShotFaces
             let q = shot_quality(&frames[start as usize..end as usize]);
             let (start_s, end_s) = (start as f64 / fps, end as f64 / fps);
             let (keyframe, faces, largest_face) = match keys.get(&start) {
-                Some((k, n, face)) => {
+                Some(key) => {
                     let k = Keyframe {
-                        time_s: k.frame as f64 / fps,
-                        ..k.clone()
+                        time_s: key.keyframe.frame as f64 / fps,
+                        ..key.keyframe.clone()
                     };
-                    (Some(k), *n, face.clone())
+                    (Some(k), key.faces, key.largest_face.clone())
                 }
                 None => (None, 0, None),
             };
@@ -357,49 +257,9 @@ fn build_shots(cuts: &[u64], frames: &[FrameQuality], fps: f64, keys: &ShotFaces
                 faces,
                 largest_face,
                 score: score_with_faces(base, faces),
+                thumbnail: None,
+                thumbnail_error: None,
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn parse(v: serde_json::Value) -> Result<AnalyzeParams, MediaError> {
-        AnalyzeParams::from_params(v.as_object().expect("an object"))
-    }
-
-    #[test]
-    fn detector_and_its_parameters_are_parsed_and_checked() {
-        let defaults = parse(json!({})).unwrap();
-        assert_eq!(defaults.detector, DetectorKind::Adaptive);
-        assert_eq!(defaults.shot_detector().name(), "adaptive");
-        let content = parse(json!({"detector": "content", "threshold": 30})).unwrap();
-        assert_eq!(content.shot_detector().name(), "content");
-        assert_eq!(content.shot_detector().params()["threshold"], 30.0);
-        let tuned = parse(json!({"window_width": 3, "flash_frames": 0})).unwrap();
-        let params = tuned.shot_detector().params();
-        assert_eq!(
-            (
-                params["window_width"].as_u64(),
-                params["flash_frames"].as_u64()
-            ),
-            (Some(3), Some(0))
-        );
-        for bad in [
-            json!({"detector": "histogram"}),
-            json!({"adaptive_threshold": 0}),
-            json!({"window_width": 0}),
-            json!({"min_content_val": -1}),
-            json!({"flash_frames": 17}),
-        ] {
-            let err = parse(bad.clone()).expect_err(&bad.to_string());
-            assert!(
-                matches!(err, MediaError::InvalidParams(_)),
-                "{bad}: {err:?}"
-            );
-        }
-    }
 }

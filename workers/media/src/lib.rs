@@ -10,6 +10,7 @@
 //! * [`tensors`]: the analysis device and frames as tensors.
 //! * [`faces`]: MTCNN face detection on candle, with facenet-pytorch's weights.
 //! * [`analyze`]: the analyze phase's pipeline, producing [`Analysis`].
+//! * [`thumbnail`]: each shot's keyframe as a small JPEG.
 //! * [`render`]: highlight reel and poster with ffmpeg, progress from ffmpeg itself.
 
 pub mod adaptive;
@@ -32,6 +33,7 @@ pub mod shots;
 mod simd;
 mod source;
 pub mod tensors;
+pub mod thumbnail;
 mod tool;
 
 pub use analysis::{Analysis, Shot};

@@ -185,6 +185,8 @@ mod tests {
             faces: 0,
             largest_face: None,
             score,
+            thumbnail: None,
+            thumbnail_error: None,
         }
     }
 
@@ -283,6 +285,7 @@ mod tests {
             duration_s: 10.0,
             detector: serde_json::json!({}),
             models: Vec::new(),
+            thumbnails: None,
             shots: vec![
                 shot(0, 0.0, 4.0, 0.3),
                 shot(1, 4.0, 6.0, 0.8),
