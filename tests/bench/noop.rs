@@ -72,6 +72,7 @@ pub fn completion(phase: Phase, item: &WorkItem) -> Done {
                     fps: 10.0,
                     shots: 1,
                     summary: None,
+                    thumbnails: vec![],
                 }),
                 artifacts: vec![analysis],
                 media: None,

@@ -16,6 +16,74 @@ fn names(job: &Value) -> Vec<String> {
     v
 }
 
+/// The thumbnail names analysis.json gives its shots, in shot order.
+fn thumbnails(analysis: &Value) -> Vec<String> {
+    analysis["shots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["thumbnail"].as_str().expect("a thumbnail").to_owned())
+        .collect()
+}
+
+/// Each shot's thumbnail downloads as a JPEG of the size analysis.json states
+/// (ffprobe reads it), with the size and digest the job lists, and is
+/// archived and in the manifest with that digest.
+async fn check_thumbnails(
+    app: &TestApp,
+    id: &str,
+    analysis: &Value,
+    job: &Value,
+    manifest: &Value,
+) {
+    let size = &analysis["thumbnails"];
+    assert_eq!(size["content_type"], "image/jpeg", "{analysis:#}");
+    let (width, height) = (
+        size["width"].as_u64().unwrap(),
+        size["height"].as_u64().unwrap(),
+    );
+    // Face boxes are fractions of the analysed frame, which the thumbnail shows whole.
+    let ratio = |w: &Value, h: &Value| w.as_f64().unwrap() / h.as_f64().unwrap();
+    let aspect = ratio(&analysis["width"], &analysis["height"]);
+    assert!((ratio(&size["width"], &size["height"]) - aspect).abs() < 0.05);
+    let dir = tempfile::tempdir().unwrap();
+    for name in thumbnails(analysis) {
+        let url = format!("{}/v1/jobs/{id}/artifacts/{name}", app.url);
+        let r = app.http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "image/jpeg", "{name}");
+        let bytes = r.bytes().await.unwrap();
+        let file = dir.path().join(&name);
+        std::fs::write(&file, &bytes).unwrap();
+        let stream = &ffprobe(&file)["streams"][0];
+        assert_eq!(stream["codec_name"], "mjpeg", "{name}: {stream}");
+        assert_eq!(
+            (stream["width"].as_u64(), stream["height"].as_u64()),
+            (Some(width), Some(height))
+        );
+        let digest = sha256_hex(&bytes);
+        let listed = |list: &Value| {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["name"] == name.as_str())
+                .unwrap_or_else(|| panic!("{name} missing from {list:#}"))
+                .clone()
+        };
+        let artifact = listed(&job["artifacts"]);
+        assert_eq!(artifact["sha256"], digest.as_str());
+        assert_eq!(artifact["bytes"], bytes.len() as u64);
+        assert_eq!(listed(&manifest["artifacts"])["sha256"], digest.as_str());
+        let archived = app.data.path().join("archive/jobs").join(id).join(&name);
+        assert_eq!(
+            sha256_hex(&std::fs::read(&archived).unwrap()),
+            digest,
+            "{}",
+            archived.display()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_flows_through_all_four_phases() {
     let app = TestApp::start().await;
@@ -26,8 +94,11 @@ async fn a_job_flows_through_all_four_phases() {
     let id = app.submit(&src, "highlight", "e2e-highlight").await;
     let job = app.wait_terminal(&id, Duration::from_secs(120)).await;
     assert_eq!(job["status"], "succeeded", "{job:#}");
+    let (shot_thumbnails, outputs): (Vec<String>, Vec<String>) = names(&job)
+        .into_iter()
+        .partition(|n| n.starts_with("shot-"));
     assert_eq!(
-        names(&job),
+        outputs,
         [
             "analysis.json",
             "highlight.mp4",
@@ -84,6 +155,10 @@ async fn a_job_flows_through_all_four_phases() {
             "cut at {found}, made at {known}"
         );
     }
+    // One thumbnail per shot, listed in analysis.json and among the job's artifacts.
+    let listed = thumbnails(&analysis);
+    assert_eq!(listed.len(), starts.len(), "{analysis:#}");
+    assert_eq!(listed, shot_thumbnails);
 
     // The highlight is H.264 + AAC, and every artifact's bytes match its sha256.
     let reel = dir.path().join("highlight.mp4");
@@ -177,6 +252,7 @@ async fn a_job_flows_through_all_four_phases() {
     for name in ["analysis.json", "highlight.mp4", "poster.jpg"] {
         assert!(listed.contains(&name), "{name} missing from {listed:?}");
     }
+    check_thumbnails(&app, &id, &analysis, &job, &manifest).await;
     assert_eq!(manifest["job_id"], id);
     assert!(manifest["phases"]["archive"]["finished_at"].is_string());
     let archived = app
@@ -219,6 +295,11 @@ async fn a_job_flows_through_all_four_phases() {
         .iter()
         .find(|e| e["type"] == "MediaAnalyzed")
         .unwrap();
+    assert_eq!(
+        analyzed["data"]["thumbnails"].as_array().map(Vec::len),
+        Some(shot_thumbnails.len()),
+        "{analyzed}"
+    );
     let summary = &analyzed["data"]["summary"];
     assert!(summary["faces"].is_u64(), "{analyzed}");
     assert!(

@@ -69,6 +69,7 @@ impl PhaseWork for Flaky {
                 fps: 25.0,
                 shots: 0,
                 summary: None,
+                thumbnails: vec![],
             }),
             artifacts: vec![analysis],
             media: None,

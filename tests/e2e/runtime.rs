@@ -53,6 +53,7 @@ impl PhaseWork for Sleepy {
                 fps: 25.0,
                 shots: 0,
                 summary: None,
+                thumbnails: vec![],
             }),
             artifacts: vec![analysis],
             media: None,

@@ -276,6 +276,11 @@ pub struct MediaAnalyzed {
     /// written before faces were detected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<AnalysisSummary>,
+    /// Each shot's thumbnail (`shot-001.jpg`, …, as `analysis.json` lists
+    /// them), outputs of the job like the analysis (absent in events written
+    /// before thumbnails, and when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thumbnails: Vec<Artifact>,
 }
 
 /// `MediaAnalyzed`'s summary of `analysis.json`.

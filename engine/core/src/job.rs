@@ -278,8 +278,9 @@ impl Job {
                         .insert(m.source.name.clone(), m.source.clone());
                 }
                 EventBody::MediaAnalyzed(m) => {
-                    self.artifacts
-                        .insert(m.analysis.name.clone(), m.analysis.clone());
+                    for a in [&m.analysis].into_iter().chain(&m.thumbnails) {
+                        self.artifacts.insert(a.name.clone(), a.clone());
+                    }
                 }
                 EventBody::MediaRendered(m) => {
                     for a in &m.artifacts {

@@ -218,5 +218,12 @@ fn a_plain_successful_history_visits_every_phase() {
         job.artifacts["highlight.mp4"].key,
         "archive/job-1/highlight.mp4"
     );
+    // Analyze's thumbnails are outputs like its analysis; an archived one
+    // names its archive copy.
+    assert_eq!(
+        job.artifacts["shot-001.jpg"].key,
+        "archive/job-1/shot-001.jpg"
+    );
+    assert_eq!(job.artifacts["shot-002.jpg"].key, "jobs/job-1/shot-002.jpg");
     assert_eq!(actions.last(), Some(&Action::Succeed));
 }

@@ -1,11 +1,19 @@
 //! Analyze: shots, per-shot keyframes, faces, quality and highlight scores, as
-//! `analysis.json`.
+//! `analysis.json`, and a thumbnail of each shot's keyframe (`shot-001.jpg`,
+//! …, listed per shot in `analysis.json`), each an output of the job.
+//!
+//! A shot whose thumbnail could not be made (a frame the encoder refused)
+//! does not fail the job: `analysis.json` gives the shot `"thumbnail": null`
+//! and the reason in `thumbnail_error`, and a warning names the job and the
+//! shot. A thumbnail that cannot be stored fails the attempt, like the
+//! analysis itself, and is retried.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sprocket_core::event::{AnalysisSummary, MediaAnalyzed};
+use futures::{StreamExt, TryStreamExt};
+use sprocket_core::event::{AnalysisSummary, Artifact, MediaAnalyzed};
 use sprocket_core::{EventBody, Phase, WorkItem};
 use sprocket_media::analyze::{analyze, AnalyzeParams};
 use sprocket_media::faces::{Mtcnn, MTCNN_SUBDIR};
@@ -47,6 +55,10 @@ impl PhaseWork for Analyze {
         // allowed, whatever the container says of its length.
         params.stream = item.media.as_ref().and_then(|m| m.video_stream);
         params.longest_s = Some(cx.config.ingest.max_duration_s);
+        let thumbnails_dir = cx
+            .scratch_file("thumbnails")
+            .map_err(|e| WorkError::internal(PHASE, e))?;
+        params.thumbnails_dir = Some(thumbnails_dir.clone());
         let src = fetch_artifact(PHASE, cx, item, "source").await?;
         let mut progress = cx.progress();
         let cancel = cx.cancel.clone();
@@ -55,6 +67,15 @@ impl PhaseWork for Analyze {
             analyze(&src, &params, &faces, &mut progress, &cancel)
         })
         .await?;
+        for shot in analysis.shots.iter() {
+            if let (Some(_), Some(why)) = (&shot.keyframe, &shot.thumbnail_error) {
+                tracing::warn!(job_id = %item.job_id, shot = shot.index, error = %why,
+                    "analyze: a shot has no thumbnail");
+            }
+        }
+        // The thumbnails go first, so that an analysis.json in the store
+        // never names one that is not there.
+        let thumbnails = publish_thumbnails(cx, item, &thumbnails_dir, &analysis).await?;
         let json = cx
             .scratch_file("analysis.json")
             .map_err(|e| WorkError::internal(PHASE, e))?;
@@ -85,9 +106,35 @@ impl PhaseWork for Analyze {
                         .map(|m| (m.name.clone(), m.version.clone()))
                         .collect(),
                 }),
+                thumbnails: thumbnails.clone(),
             }),
-            artifacts: vec![artifact],
+            artifacts: [artifact].into_iter().chain(thumbnails).collect(),
             media: None,
         })
     }
+}
+
+/// Thumbnails stored at once, at most.
+const UPLOADS: usize = 8;
+
+/// Stores the thumbnails `analysis` names (written under `dir`), in shot order.
+async fn publish_thumbnails(
+    cx: &Cx,
+    item: &WorkItem,
+    dir: &Path,
+    analysis: &sprocket_media::Analysis,
+) -> Result<Vec<Artifact>, WorkError> {
+    let names: Vec<String> = analysis
+        .shots
+        .iter()
+        .filter_map(|s| s.thumbnail.clone())
+        .collect();
+    let uploads = names.into_iter().map(|name| {
+        let file = dir.join(&name);
+        async move { publish_file(PHASE, &cx.stores.work, item, &name, &file, "image/jpeg").await }
+    });
+    futures::stream::iter(uploads)
+        .buffered(UPLOADS)
+        .try_collect()
+        .await
 }

@@ -60,7 +60,8 @@ fn outputs(phase: Phase) -> &'static [&'static str] {
     }
 }
 
-/// Removes what a cancelled phase may have written (archive: its copies and the
+/// Removes what a cancelled phase may have written (analyze: the analysis and
+/// any thumbnails; archive: its copies of the item's outputs and the
 /// manifest; the working store's outputs of earlier phases stay).
 pub async fn remove_outputs(phase: Phase, item: &WorkItem, stores: &crate::Stores) {
     let store = if phase == Phase::Archive {
@@ -68,7 +69,19 @@ pub async fn remove_outputs(phase: Phase, item: &WorkItem, stores: &crate::Store
     } else {
         &stores.work
     };
-    for name in outputs(phase) {
+    let mut names: Vec<String> = outputs(phase).iter().map(|n| n.to_string()).collect();
+    match phase {
+        Phase::Analyze => names.extend(thumbnails_stored(store, item).await),
+        Phase::Archive => names.extend(
+            item.artifacts
+                .keys()
+                .filter(|n| *n != "source" && !names.contains(n))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
+        _ => {}
+    }
+    for name in &names {
         let key = object_store::path::Path::from(output_key(item, name));
         let _ = object_store::ObjectStoreExt::delete(store.as_ref(), &key).await;
     }
@@ -76,6 +89,21 @@ pub async fn remove_outputs(phase: Phase, item: &WorkItem, stores: &crate::Store
         let key = object_store::path::Path::from(output_key(item, "manifest.json"));
         let _ = object_store::ObjectStoreExt::delete(stores.work.as_ref(), &key).await;
     }
+}
+
+/// The names of the shot thumbnails (`shot-NNN.jpg`) under the job's prefix:
+/// as many as an analysis stored before it was stopped.
+async fn thumbnails_stored(store: &Store, item: &WorkItem) -> Vec<String> {
+    use futures::StreamExt;
+    let prefix = object_store::path::Path::from(item.prefix());
+    store
+        .list(Some(&prefix))
+        .filter_map(|meta| async move {
+            let name = meta.ok()?.location.filename()?.to_owned();
+            (name.starts_with("shot-") && name.ends_with(".jpg")).then_some(name)
+        })
+        .collect()
+        .await
 }
 
 /// The object key of a job's output.

@@ -117,12 +117,17 @@ pub fn completion(phase: Phase) -> EventBody {
             fps: 25.0,
             shots: 4,
             summary: None,
+            thumbnails: vec![work("shot-001.jpg"), work("shot-002.jpg")],
         }),
         Phase::Render => EventBody::MediaRendered(MediaRendered {
             artifacts: vec![work("highlight.mp4"), work("poster.jpg")],
         }),
         Phase::Archive => EventBody::MediaArchived(MediaArchived {
-            artifacts: vec![archived("highlight.mp4"), archived("poster.jpg")],
+            artifacts: vec![
+                archived("highlight.mp4"),
+                archived("poster.jpg"),
+                archived("shot-001.jpg"),
+            ],
             manifest: archived("manifest.json"),
         }),
     }

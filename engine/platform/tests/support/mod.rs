@@ -138,6 +138,7 @@ pub fn bodies() -> Vec<EventBody> {
                 shots_with_faces: 1,
                 models: [("mtcnn".to_owned(), "facenet-pytorch==2.6.0".to_owned())].into(),
             }),
+            thumbnails: vec![artifact("shot-001.jpg"), artifact("shot-002.jpg")],
         }),
         EventBody::MediaRendered(MediaRendered {
             artifacts: vec![artifact("highlight.mp4"), artifact("poster.jpg")],

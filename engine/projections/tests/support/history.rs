@@ -158,6 +158,7 @@ fn completion(job: &JobId, phase: Phase) -> EventBody {
             fps: 30.0,
             shots: 3,
             summary: None,
+            thumbnails: vec![],
         }),
         Phase::Render => EventBody::MediaRendered(MediaRendered {
             artifacts: vec![work("highlight.mp4"), work("poster.jpg")],
