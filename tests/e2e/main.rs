@@ -16,3 +16,4 @@ mod retry;
 mod runtime;
 mod stream;
 mod url_sources;
+mod webhooks;

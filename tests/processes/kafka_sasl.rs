@@ -9,6 +9,8 @@
 //! event there (TOPIC_AUTHORIZATION_FAILED, through rdkafka and through
 //! `kafka-console-producer`), a phase's principal cannot forge a submission
 //! on the intake, and nothing any of them tried is in the topics afterwards.
+//! The webhook sender, as its own principal, delivers the jobs' outcomes to
+//! a receiver that checks their signatures.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::json;
 use sprocket_tests::kafka::KafkaCluster;
 use sprocket_tests::video;
+use sprocket_tests::webhooks::Receiver;
 
 use crate::stack::{Stack, StackOptions, PHASES};
 
@@ -33,9 +36,24 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     let step = |what: &str| eprintln!("[kafka-sasl] {what} at {:.1?}", t0.elapsed());
     let mut stack = Stack::start_with(StackOptions {
         sasl: true,
+        // The receiver listens on loopback.
+        config_toml: Some("[webhooks]\nallow_private = [\"127.0.0.1/32\"]\n".into()),
         ..StackOptions::default()
     })
     .await;
+    stack.start_webhooks();
+    let receiver = Receiver::start().await;
+    let (status, hook) = stack
+        .post_json(
+            "/v1/webhooks",
+            &json!({"url": format!("{}/ok", receiver.url), "events": ["JobSucceeded"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    receiver.set_secrets(&std::collections::BTreeMap::from([(
+        "/ok",
+        hook["secret"].as_str().unwrap(),
+    )]));
     step("deployment up, each role as its own principal");
 
     let clip = stack.media_dir().join("clip.mp4");
@@ -53,6 +71,19 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
         assert_eq!(job["status"], "succeeded", "{job:#}");
     }
     step("jobs from the API and from the submitter went through every phase");
+    let got = receiver
+        .wait("/ok", "both jobs' JobSucceeded delivered", |got| {
+            ["sasl-1", "sasl-2"]
+                .iter()
+                .all(|id| got.iter().any(|r| r["body"]["job_id"] == *id))
+        })
+        .await;
+    assert!(
+        got.iter()
+            .all(|r| r["verified"] == true && r["event_type"] == "JobSucceeded"),
+        "{got:#?}"
+    );
+    step("the webhook sender delivered both outcomes, signed");
 
     // The API's lag probe reads the phase groups' offsets and peeks at the
     // phase and retry topics; ops re-checks the topics and reads the DLQs.
@@ -77,7 +108,7 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     let topics = stack.run_ok(&["topics", "create"]).await;
     // Described, configs included (DescribeConfigs), and left alone.
     assert!(
-        topics.contains("14 already as configured, 0 differing") && !topics.contains("not checked"),
+        topics.contains("16 already as configured, 0 differing") && !topics.contains("not checked"),
         "{topics}"
     );
     stack.run_ok(&["dlq", "list"]).await;

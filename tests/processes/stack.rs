@@ -289,6 +289,11 @@ impl Stack {
         self.spawn("projector", args);
     }
 
+    /// `sprocket webhooks`, the webhook sender.
+    pub fn start_webhooks(&mut self) {
+        self.spawn("webhooks", &["webhooks"]);
+    }
+
     pub fn start_worker(&mut self, phase: &str) {
         self.spawn(&format!("worker-{phase}"), &["worker", phase]);
     }

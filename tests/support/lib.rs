@@ -16,6 +16,7 @@ pub mod kafka;
 pub mod pg;
 pub mod procs;
 pub mod watchdog;
+pub mod webhooks;
 /// Videos with hard cuts at known frames.
 pub use sprocket_media::sample as video;
 

@@ -47,6 +47,17 @@ impl Topics {
         format!("{}cancellations", self.prefix)
     }
 
+    /// `sprocket.webhooks`: webhook deliveries due (each event once per
+    /// webhook that wants it, then each retry), keyed by webhook id.
+    pub fn webhooks(&self) -> String {
+        format!("{}webhooks", self.prefix)
+    }
+
+    /// `sprocket.webhooks.dlq`: deliveries given up on, with the reason.
+    pub fn webhooks_dlq(&self) -> String {
+        format!("{}webhooks.dlq", self.prefix)
+    }
+
     /// Every topic Sprocket uses, events first.
     pub fn all(&self) -> Vec<String> {
         let mut v = vec![self.events(), self.cancellations()];
@@ -55,6 +66,8 @@ impl Topics {
             v.push(self.retry(p));
             v.push(self.dlq(p));
         }
+        v.push(self.webhooks());
+        v.push(self.webhooks_dlq());
         v
     }
 

@@ -26,9 +26,10 @@ pub const EVENTS_PROJECTED: &str = "sprocket_events_projected_total";
 pub const TRANSACTIONS: &str = "sprocket_kafka_transactions_total";
 pub const HTTP_REQUESTS: &str = "sprocket_http_requests_total";
 pub const HTTP_DURATION: &str = "sprocket_http_request_duration_seconds";
+pub const WEBHOOK_DELIVERIES: &str = "sprocket_webhook_deliveries_total";
 
 /// Every metric Sprocket exports, with its help text (for docs and alert checks).
-pub const ALL: [(&str, &str); 13] = [
+pub const ALL: [(&str, &str); 14] = [
     (
         JOBS_SUBMITTED,
         "Jobs submitted (first submission of a job id).",
@@ -66,6 +67,10 @@ pub const ALL: [(&str, &str); 13] = [
     ),
     (HTTP_REQUESTS, "HTTP requests, by route and status."),
     (HTTP_DURATION, "HTTP request latency, by route and status."),
+    (
+        WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts, by outcome (delivered, failed, dead, dropped).",
+    ),
 ];
 
 /// `status` of [`JOBS_FINISHED`]: a job's terminal statuses.
@@ -82,6 +87,8 @@ pub const PHASE_OUTCOMES: [&str; 6] = [
 ];
 /// `class` of [`PHASE_FAILURES`].
 pub const FAILURE_CLASSES: [&str; 2] = ["retryable", "permanent"];
+/// `outcome` of [`WEBHOOK_DELIVERIES`].
+pub const WEBHOOK_OUTCOMES: [&str; 4] = ["delivered", "failed", "dead", "dropped"];
 /// `outcome` of [`TRANSACTIONS`].
 pub const TRANSACTION_OUTCOMES: [&str; 2] = ["committed", "aborted"];
 
@@ -100,6 +107,7 @@ pub struct Metrics {
     pub transactions: IntCounterVec,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
+    pub webhook_deliveries: IntCounterVec,
     /// Incremented on every scrape; lets a test see the endpoint is live.
     pub scrapes: IntGauge,
 }
@@ -145,6 +153,9 @@ impl Metrics {
         }
         for outcome in TRANSACTION_OUTCOMES {
             self.transactions.with_label_values(&[outcome]);
+        }
+        for outcome in WEBHOOK_OUTCOMES {
+            self.webhook_deliveries.with_label_values(&[outcome]);
         }
         for phase in sprocket_core::Phase::ALL.map(sprocket_core::Phase::as_str) {
             self.jobs_in_flight.with_label_values(&[phase]);
@@ -203,6 +214,7 @@ impl Metrics {
             transactions: counter_vec(&r, TRANSACTIONS, &["outcome"]),
             http_requests: counter_vec(&r, HTTP_REQUESTS, &["route", "status"]),
             http_duration: histogram_vec(&r, HTTP_DURATION, &["route", "status"], http_buckets),
+            webhook_deliveries: counter_vec(&r, WEBHOOK_DELIVERIES, &["outcome"]),
             jobs_submitted,
             projection_lag,
             events_projected,

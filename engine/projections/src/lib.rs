@@ -17,6 +17,7 @@ mod connection;
 mod cursor;
 mod error;
 mod fold;
+mod hooks;
 mod pool;
 mod queries;
 mod rows;
@@ -25,8 +26,10 @@ mod store;
 
 pub use access::{ApiKey, UploadUse};
 pub use error::ProjectionError;
+pub use hooks::{Delivery, Outcome as DeliveryOutcome, Webhook};
 pub use pool::PoolOptions;
 pub use queries::JobFilter;
+pub use rows::timestamp;
 pub use store::Projections;
 
 /// A place on a Kafka topic partition.

@@ -8,7 +8,7 @@ use crate::schema::{events, jobs};
 use crate::{Position, ProjectionError};
 
 /// A timestamp as stored: RFC 3339, UTC, nanoseconds, fixed width.
-pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
+pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 

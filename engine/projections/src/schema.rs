@@ -81,5 +81,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Webhook subscriptions of tenants (not a projection).
+    webhooks (id) {
+        id -> Text,
+        tenant -> Text,
+        url -> Text,
+        /// A JSON array of event type names (`["*"]`: every type).
+        events -> Text,
+        secret -> Text,
+        created_at -> Text,
+        deleted_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Every webhook delivery attempt with its outcome (not a projection).
+    webhook_deliveries (webhook_id, event_id, attempt) {
+        webhook_id -> Text,
+        event_id -> Text,
+        attempt -> Integer,
+        job_id -> Text,
+        event_type -> Text,
+        outcome -> Text,
+        status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        at -> Text,
+    }
+}
+
 diesel::joinable!(events -> jobs (job_id));
-diesel::allow_tables_to_appear_in_same_query!(jobs, events, offsets, api_keys, uploads);
+diesel::allow_tables_to_appear_in_same_query!(
+    jobs,
+    events,
+    offsets,
+    api_keys,
+    uploads,
+    webhooks,
+    webhook_deliveries
+);

@@ -171,21 +171,6 @@ fn events_are_numbered_in_the_order_recorded(p: &Projections) {
     );
 }
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $name() { super::$name(&crate::support::stores::sqlite().projections); })*
-        }
-        mod postgres {
-            $(#[test] fn $name() {
-                if let Some(store) = crate::support::stores::postgres() {
-                    super::$name(&store.projections);
-                }
-            })*
-        }
-    };
-}
-
 on_both!(
     keys_are_found_by_hash_listed_and_revoked,
     uploads_count_toward_their_tenants_day,

@@ -214,6 +214,15 @@ impl Dev {
 
         let (stop, stopped) = watch::channel(false);
         let projector = services::start_projector(cfg.clone(), false, stopped.clone()).await?;
+        let mut tasks = vec![projector];
+        tasks.extend(
+            crate::webhooks::start(
+                cfg.clone(),
+                services::open_projections(&cfg)?,
+                stopped.clone(),
+            )
+            .await?,
+        );
         let mut workers = Vec::new();
         for &phase in &opts.workers {
             workers.push(services::start_worker(cfg.clone(), phase).await?);
@@ -237,7 +246,7 @@ impl Dev {
             config: cfg,
             stop,
             workers,
-            tasks: vec![projector],
+            tasks,
             api,
         })
     }

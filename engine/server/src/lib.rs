@@ -12,5 +12,6 @@ pub mod projector;
 pub mod scale;
 pub mod services;
 pub mod standin;
+pub mod webhooks;
 
 pub use error::ServerError;

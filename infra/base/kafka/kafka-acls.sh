@@ -36,6 +36,10 @@
 #              sprocket.cancellations (groups <stem>-cancel-watch-*), writes its
 #              events, its retry and dead-letter topics and the phase topics after
 #              it, in transactions with ids <stem>-<phase>-<topic>-<partition>
+#   webhooks   `sprocket webhooks`: reads sprocket.events (group <stem>-webhooks)
+#              and the deliveries on sprocket.webhooks (group <stem>-webhook-sender),
+#              writes deliveries and retries to sprocket.webhooks and dead letters
+#              to sprocket.webhooks.dlq
 #   ops        `sprocket topics create` (create and describe Sprocket's topics and
 #              their configs) and `sprocket dlq list` (group <stem>-dlq-reader)
 #   keda       KEDA's Kafka scaler: the phase groups' offsets and the end offsets
@@ -52,7 +56,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PHASES=(ingest analyze render archive)
-ROLES=(api projector "${PHASES[@]}" ops keda submitter)
+ROLES=(api projector "${PHASES[@]}" webhooks ops keda submitter)
 
 die() { echo "kafka-acls.sh: $*" >&2; exit 1; }
 
@@ -104,7 +108,8 @@ plan() {
     retry+=("topic:$prefix$phase.retry")
     dlq+=("topic:$prefix$phase.dlq")
   done
-  topics=("topic:${prefix}events" "topic:${prefix}cancellations" "${work[@]}" "${retry[@]}" "${dlq[@]}")
+  topics=("topic:${prefix}events" "topic:${prefix}cancellations" "${work[@]}" "${retry[@]}" "${dlq[@]}"
+    "topic:${prefix}webhooks" "topic:${prefix}webhooks.dlq")
 
   # The API: POST /v1/jobs (the intake), /retry (JobRedriven + the phase's work
   # item), /cancel (sprocket.cancellations + sprocket.events); GET /v1/phases
@@ -127,6 +132,9 @@ plan() {
     # transactional.id = <group>-<topic>-<partition>
     echo "$phase prefixed Write txn:$stem-$phase-"
   done
+
+  echo "webhooks literal Read topic:${prefix}events topic:${prefix}webhooks group:$stem-webhooks group:$stem-webhook-sender"
+  echo "webhooks literal Write topic:${prefix}webhooks topic:${prefix}webhooks.dlq"
 
   echo "ops literal Create,Describe,DescribeConfigs ${topics[*]}"
   echo "ops literal Read ${dlq[*]} group:$stem-dlq-reader"

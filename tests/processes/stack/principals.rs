@@ -11,13 +11,14 @@ use std::time::Instant;
 use sprocket_tests::kafka::KafkaCluster;
 
 /// The roles `kafka-acls.sh` makes a principal for.
-pub const ROLES: [&str; 9] = [
+pub const ROLES: [&str; 10] = [
     "api",
     "projector",
     "ingest",
     "analyze",
     "render",
     "archive",
+    "webhooks",
     "ops",
     "keda",
     "submitter",

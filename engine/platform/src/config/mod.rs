@@ -36,6 +36,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub limits: LimitsConfig,
     pub tenants: TenantsConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 impl Default for Config {
@@ -66,6 +67,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             limits: LimitsConfig::default(),
             tenants: TenantsConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -213,6 +215,23 @@ impl Config {
             if value == 0 {
                 return invalid(key, "must be ≥ 1".into());
             }
+        }
+        let hooks = &self.webhooks;
+        for (key, value) in [
+            ("webhooks.timeout_ms", hooks.timeout_ms),
+            ("webhooks.retry_delay_ms", hooks.retry_delay_ms),
+            ("webhooks.max_age_s", hooks.max_age_s),
+            ("webhooks.max_in_flight", hooks.max_in_flight as u64),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be ≥ 1".into());
+            }
+        }
+        if hooks.retry_max_delay_ms < hooks.retry_delay_ms {
+            return invalid(
+                "webhooks.retry_max_delay_ms",
+                "must be ≥ webhooks.retry_delay_ms".into(),
+            );
         }
         if let Some(addr) = &self.metrics.addr {
             if addr.parse::<SocketAddr>().is_err() {

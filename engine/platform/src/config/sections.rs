@@ -64,6 +64,64 @@ pub struct TenantsConfig {
     pub quotas: std::collections::BTreeMap<String, Quota>,
 }
 
+/// Webhooks (`[webhooks]`): where deliveries may go, how long each may
+/// take, and how long a delivery is retried before it is a dead letter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Internal networks a webhook may be delivered to all the same, as CIDR
+    /// blocks (`["10.20.0.0/16"]`); other internal addresses are refused,
+    /// as for `ingest.url_allow_private`.
+    pub allow_private: Vec<Cidr>,
+    /// Longest one delivery may take (connecting, sending, the answer), in
+    /// milliseconds.
+    pub timeout_ms: u64,
+    /// The wait before the first retry, in milliseconds; each further wait
+    /// is twice the last, up to `retry_max_delay_ms`.
+    pub retry_delay_ms: u64,
+    /// The longest wait between two attempts, in milliseconds.
+    pub retry_max_delay_ms: u64,
+    /// How long after its first attempt a delivery is retried before it is a
+    /// dead letter, in seconds (24 hours).
+    pub max_age_s: u64,
+    /// Deliveries under way at once per sender process.
+    pub max_in_flight: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_private: vec![],
+            timeout_ms: 10_000,
+            retry_delay_ms: 5_000,
+            retry_max_delay_ms: 3_600_000,
+            max_age_s: 24 * 3600,
+            max_in_flight: 32,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// How deliveries reach their destinations.
+    pub fn outbound(&self) -> outbound::Settings {
+        let t = Duration::from_millis(self.timeout_ms);
+        outbound::Settings {
+            allow_private: self.allow_private.clone(),
+            connect_timeout: t,
+            read_timeout: t,
+            total_timeout: t,
+        }
+    }
+
+    /// The wait after failed attempt `attempt` (from 1).
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let doubled = self
+            .retry_delay_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(40));
+        Duration::from_millis(doubled.min(self.retry_max_delay_ms))
+    }
+}
+
 /// What one tenant may hold: over it, the API answers 429 with `Retry-After`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -134,6 +134,39 @@ impl Fetcher {
         ))
     }
 
+    /// POSTs `body` to `url` with `headers` (a webhook delivery): the status
+    /// of a 2xx answer. No redirect is followed (a delivery goes where it was
+    /// registered to go): a 3xx is an error status like any other. The
+    /// answer's body is not read.
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: reqwest::header::HeaderMap,
+        body: Bytes,
+    ) -> Result<reqwest::StatusCode, FetchError> {
+        let url = Url::parse(url).map_err(|e| {
+            tracing::debug!(cause = %e, "outbound post: not a URL");
+            FetchError::Unreachable
+        })?;
+        self.check(&url)?;
+        let resp = self
+            .client
+            .post(url.clone())
+            .headers(headers)
+            .body(body)
+            .timeout(self.total_timeout)
+            .send()
+            .await
+            .map_err(|e| unreachable(&url, causes(&e.without_url())))?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(status)
+        } else {
+            tracing::debug!(url = %redacted(&url), %status, "outbound post: an error status");
+            Err(FetchError::Status(status))
+        }
+    }
+
     /// The scheme, and the address of an IP-literal host (a host name's
     /// addresses are checked by the resolver, on every connection).
     fn check(&self, url: &Url) -> Result<(), FetchError> {

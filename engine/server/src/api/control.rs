@@ -50,14 +50,11 @@ pub async fn cancel(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body?;
-    super::error::json_body(&headers, &body)?;
     let id = job_id(&id)?;
     let req: CancelBody = if body.is_empty() {
         CancelBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request("invalid_request", format!("invalid cancel request: {e}"))
-        })?
+        super::error::read_json(&headers, &body, "cancel request")?
     };
     let job = load(&s, &caller, &id).await?;
     machine::request_cancel(&job).map_err(refused)?;

@@ -112,6 +112,18 @@ pub fn json_body(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<(), Api
     }
 }
 
+/// A JSON request body ([`json_body`]'s type check, then parsed): a body
+/// that is not a `what` is 400 `invalid_request`, saying why.
+pub fn read_json<T: serde::de::DeserializeOwned>(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
+    json_body(headers, body)?;
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid {what}: {e}")))
+}
+
 impl From<sprocket_projections::ProjectionError> for ApiError {
     /// A cursor the client sent that no page handed out is the client's
     /// mistake (400); anything else means the projections are not answering.

@@ -63,11 +63,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<KeyCreated>), ApiError> {
-    let body = body?;
-    super::error::json_body(&headers, &body)?;
-    let req: CreateKey = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("invalid_request", format!("invalid key request: {e}"))
-    })?;
+    let req: CreateKey = super::error::read_json(&headers, &body?, "key request")?;
     let p = s.projections.clone();
     let (record, key) =
         tokio::task::spawn_blocking(move || auth::create(&p, &req.tenant, &req.scopes, req.name))

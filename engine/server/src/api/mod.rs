@@ -14,6 +14,7 @@ mod quota;
 mod stream;
 mod uploads;
 mod view;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -80,6 +81,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(phases::list))
         .routes(routes!(keys::create, keys::list))
         .routes(routes!(keys::revoke))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
         .routes(routes!(me::show))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

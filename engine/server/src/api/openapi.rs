@@ -31,6 +31,10 @@ pub const BEARER: &str = "bearer";
         (name = "artifacts", description = "Uploads and artifact downloads"),
         (name = "operations", description = "Phases, health, metrics and this document"),
         (name = "keys", description = "API keys: the caller's own (`/v1/me`, any key) and all of them (admin)"),
+        (name = "webhooks", description = "Signed POSTs of a tenant's events: each delivery \
+            carries `X-Sprocket-Event-Id` and `X-Sprocket-Signature: t=<unix seconds>,v1=<hex \
+            HMAC-SHA256 of \"<t>.<body>\" with the webhook's secret>`; failed deliveries are \
+            retried with backoff for up to a day, then kept as dead letters"),
     )
 )]
 pub struct ApiDoc;
@@ -82,7 +86,7 @@ mod tests {
     /// handlers only through `utoipa_axum::routes!`, which puts each into the
     /// router and the document together; this list and the check of
     /// `mod.rs` below catch a route added by hand.
-    const SERVED: [(&str, &str); 19] = [
+    const SERVED: [(&str, &str); 23] = [
         ("post", "/v1/uploads"),
         ("post", "/v1/jobs"),
         ("get", "/v1/jobs"),
@@ -98,6 +102,10 @@ mod tests {
         ("get", "/v1/keys"),
         ("delete", "/v1/keys/{id}"),
         ("get", "/v1/me"),
+        ("post", "/v1/webhooks"),
+        ("get", "/v1/webhooks"),
+        ("delete", "/v1/webhooks/{id}"),
+        ("get", "/v1/webhooks/{id}/deliveries"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),

@@ -93,6 +93,9 @@ pub enum Command {
     },
     /// A phase worker.
     Worker { phase: sprocket_core::Phase },
+    /// The webhook sender: delivers each tenant's events to its webhooks,
+    /// signed, retrying through Kafka (`[webhooks]` settings).
+    Webhooks,
     /// The status API.
     Api {
         #[arg(long)]

@@ -16,7 +16,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     // The API serves /metrics to admin keys too; scrapers read this one.
     if matches!(
         cli.command,
-        Command::Projector { .. } | Command::Worker { .. } | Command::Api { .. }
+        Command::Projector { .. }
+            | Command::Worker { .. }
+            | Command::Api { .. }
+            | Command::Webhooks
     ) {
         if let Some(addr) = &cfg.metrics.addr {
             let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -115,6 +118,18 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             shutdown_signal().await?;
             let _ = stop.send(true);
             let _ = task.await;
+        }
+        Command::Webhooks => {
+            let cfg = Arc::new(cfg);
+            let projections = sprocket_server::services::open_projections(&cfg)?;
+            let (stop, stopped) = watch::channel(false);
+            let tasks = sprocket_server::webhooks::start(cfg, projections, stopped).await?;
+            println!("sprocket webhooks: delivering");
+            shutdown_signal().await?;
+            let _ = stop.send(true);
+            for t in tasks {
+                let _ = t.await;
+            }
         }
         Command::Worker { phase } => {
             let grace = std::time::Duration::from_secs(cfg.worker.shutdown_grace_s);
