@@ -7,6 +7,7 @@ mod bad_media;
 mod cancel;
 mod contract;
 mod dashboard;
+mod demo;
 mod intake;
 mod metrics;
 mod phases;
