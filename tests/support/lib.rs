@@ -47,6 +47,7 @@ impl TestApp {
             registry: None,
         };
         let dev = Dev::start(&opts, cfg).await.expect("sprocket dev starts");
+        keep_broker_for_the_test(&dev);
         let url = dev.api_url();
         TestApp {
             http: api::client(Some(&dev.api_key)),
@@ -130,6 +131,24 @@ impl TestApp {
     /// Waits until the job reaches a terminal status.
     pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
         self.wait_for(id, timeout, api::is_terminal).await
+    }
+}
+
+thread_local! {
+    /// The embedded brokers of the stacks this test thread started.
+    static BROKERS: std::cell::RefCell<Vec<Box<dyn std::any::Any>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Keeps the stack's embedded broker until the test's thread ends, after the
+/// test's runtime is gone. A test that ends without stopping its stack drops
+/// the broker with it while a lane may be committing a position through the
+/// consumer (the broker's stand-in does that synchronously, and librdkafka
+/// waits for the coordinator without a time limit): the runtime's shutdown
+/// then waited on that lane for ever, and the test with it.
+fn keep_broker_for_the_test(dev: &Dev) {
+    if let Some(broker) = &dev.infra.broker {
+        let kept: Box<dyn std::any::Any> = Box::new(broker.clone());
+        BROKERS.with(|b| b.borrow_mut().push(kept));
     }
 }
 

@@ -74,19 +74,19 @@ fn fire(test: &str, deadline: u64) -> ! {
         "\nWATCHDOG: test {test} still running after {deadline} s; thread backtraces follow, \
          then the test binary aborts"
     );
+    let _ = err.flush();
     let pid = std::process::id().to_string();
-    match std::process::Command::new("gdb")
-        .args(["-p", &pid, "-batch", "-nx", "-ex", "thread apply all bt 25"])
+    // gdb writes straight to this process's stderr: not through a pipe this
+    // process reads, as every thread here (the reader too) is stopped while
+    // gdb is attached, and a full pipe would stop gdb as well.
+    let gdb = std::process::Command::new("gdb")
+        .args(["-p", &pid, "-batch", "-nx", "-ex", "thread apply all bt 30"])
         .stdin(std::process::Stdio::null())
-        .output()
-    {
-        Ok(out) => {
-            let _ = err.write_all(&out.stdout);
-            let _ = err.write_all(&out.stderr);
-        }
-        Err(e) => {
-            let _ = writeln!(err, "WATCHDOG: no backtraces (gdb: {e})");
-        }
+        .stdout(std::io::stderr())
+        .stderr(std::io::stderr())
+        .status();
+    if let Err(e) = gdb {
+        let _ = writeln!(err, "WATCHDOG: no backtraces (gdb: {e})");
     }
     let _ = writeln!(err, "WATCHDOG: aborting after test {test} hung");
     std::process::abort()
