@@ -70,7 +70,7 @@ async fn every_keyed_operation_refuses_a_request_without_a_live_key() {
             }
         }
     }
-    assert_eq!(keyed, 15, "keyed operations in the document");
+    assert_eq!(keyed, 20, "keyed operations in the document");
     app.dev.stop().await;
 }
 
