@@ -9,6 +9,7 @@ mod contract;
 mod dashboard;
 mod demo;
 mod intake;
+mod jobs_watch;
 mod metrics;
 mod phases;
 mod pipeline;

@@ -124,13 +124,13 @@ async fn an_exhausted_job_is_dead_lettered_then_redriven_from_the_dlq() {
     let kafka = app.kafka();
     let redrive = Cli::parse_from([
         "sprocket",
+        "dlq",
+        "redrive",
+        "--all",
         "--kafka",
         &kafka,
         "--api-key",
         &app.dev.api_key,
-        "dlq",
-        "redrive",
-        "--all",
         "--api",
         &app.url,
     ]);

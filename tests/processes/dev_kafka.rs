@@ -22,9 +22,9 @@ async fn dev_runs_on_an_existing_kafka() {
     let mut dev = launcher.spawn(
         "dev",
         &[
+            "dev",
             "--kafka",
             &cluster.bootstrap,
-            "dev",
             "--data-dir",
             &data,
             "--api-addr",

@@ -33,6 +33,23 @@ pub fn sprocket_bin() -> PathBuf {
     bin
 }
 
+/// The long options the `sprocket` command that `args` names accepts (its
+/// subcommands followed as far as `args` names them), read from the CLI's
+/// own definition.
+fn options_of(args: &[&str]) -> Vec<String> {
+    use clap::CommandFactory;
+    let mut cmd = sprocket::cli::Cli::command();
+    for a in args {
+        match cmd.find_subcommand(a) {
+            Some(sub) => cmd = sub.clone(),
+            None => break,
+        }
+    }
+    cmd.get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect()
+}
+
 /// Starts `sprocket` commands with a fixed set of leading arguments, writing each
 /// process's stdout and stderr to `<logs>/<name>.{stdout,stderr}`. When dropped
 /// during a panic it prints the tail of every log, so a failing test shows what
@@ -55,7 +72,8 @@ impl Launcher {
         }
     }
 
-    /// Adds arguments given to every command (global flags such as `--kafka`).
+    /// Adds an option given to every command that takes it (`--kafka`,
+    /// `--database`, `--config`, …: server commands take what they read).
     pub fn arg(&mut self, flag: &str, value: &str) -> &mut Self {
         self.args.extend([flag.to_owned(), value.to_owned()]);
         self
@@ -87,8 +105,8 @@ impl Launcher {
         }
     }
 
-    /// A command for `sprocket <global args> <args>` that sees no `SPROCKET…`
-    /// configuration from the test's own environment.
+    /// A command for `sprocket <args> <the options it takes>` that sees no
+    /// `SPROCKET…` configuration from the test's own environment.
     fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(&self.bin);
         for (key, _) in std::env::vars_os() {
@@ -96,7 +114,13 @@ impl Launcher {
                 cmd.env_remove(key);
             }
         }
-        cmd.args(&self.args).args(args).stdin(Stdio::null());
+        cmd.args(args).stdin(Stdio::null());
+        let takes = options_of(args);
+        for pair in self.args.chunks(2) {
+            if takes.iter().any(|t| pair[0].strip_prefix("--") == Some(t)) {
+                cmd.args(pair);
+            }
+        }
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }

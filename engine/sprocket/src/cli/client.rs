@@ -241,23 +241,61 @@ impl JobFilters<'_> {
 }
 
 pub async fn jobs(api: &Api, filters: &JobFilters<'_>, limit: u32) -> anyhow::Result<()> {
+    print!("{}", jobs_table(api, filters, limit).await?);
+    Ok(())
+}
+
+/// The first page of jobs as a table: id, status, phase, progress, age,
+/// recipe and labels.
+pub(super) async fn jobs_table(
+    api: &Api,
+    filters: &JobFilters<'_>,
+    limit: u32,
+) -> anyhow::Result<String> {
+    use std::fmt::Write;
     let request = api.get(&filters.path(limit));
     let page = check(request.send().await?).await?;
-    println!(
-        "{:<34} {:<10} {:<8} {:>6}  submitted",
-        "id", "status", "phase", "%"
+    let now = chrono::Utc::now();
+    let mut out = format!(
+        "{:<34} {:<10} {:<8} {:>6} {:>8}  {:<10} labels\n",
+        "id", "status", "phase", "%", "age", "recipe"
     );
     for j in page["jobs"].as_array().into_iter().flatten() {
-        println!(
-            "{:<34} {:<10} {:<8} {:>6}  {}",
+        let age = j["submitted_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| age(now - t.with_timezone(&chrono::Utc)))
+            .unwrap_or_default();
+        let labels: Vec<String> = j["labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<34} {:<10} {:<8} {:>6} {:>8}  {:<10} {}",
             j["id"].as_str().unwrap_or(""),
             j["status"].as_str().unwrap_or(""),
             j["phase"].as_str().unwrap_or("-"),
             j["progress"],
-            j["submitted_at"].as_str().unwrap_or("")
+            age,
+            j["recipe"]["name"].as_str().unwrap_or("-"),
+            labels.join(",")
         );
     }
-    Ok(())
+    Ok(out)
+}
+
+/// `42s`, `5m`, `3h`, `2d`.
+fn age(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
 }
 
 pub async fn cancel(api: &Api, id: &str) -> anyhow::Result<()> {

@@ -1,60 +1,54 @@
 //! The `sprocket` command line.
 
+mod args;
 mod client;
 mod demo;
 pub mod dlq;
 mod ops;
 mod serve;
 mod sse;
+mod table;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use sprocket_platform::config::Overrides;
+
+pub use args::{ClientArgs, ConfigArg, DatabaseArg, DevArgs, KafkaArgs, Settings, StoreArgs};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "sprocket",
     version,
-    about = "Event-sourced media workflows on Kafka"
+    about = "Event-sourced media workflows on Kafka",
+    after_help = "Start with `sprocket dev` (everything in one process) or `sprocket demo`; \
+                  each command's --help shows an example."
 )]
 pub struct Cli {
-    /// A TOML configuration file (layered over the defaults, under SPROCKET__ env and flags).
-    #[arg(long, global = true, env = "SPROCKET_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Kafka bootstrap servers.
-    #[arg(long, global = true)]
-    pub kafka: Option<String>,
-    /// Schema registry URL.
-    #[arg(long, global = true)]
-    pub registry: Option<String>,
-    /// Projection database (postgres://… or sqlite://…).
-    #[arg(long, global = true)]
-    pub database: Option<String>,
-    /// Working object store (file:///…, s3://…, memory://).
-    #[arg(long, global = true)]
-    pub store: Option<String>,
-    /// Archive object store.
-    #[arg(long, global = true)]
-    pub archive: Option<String>,
-    /// The API key client commands send (default: the key `sprocket dev`
-    /// saved in ./data/api-key).
-    #[arg(long, global = true, env = "SPROCKET_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
 
+const API_ENV: &str = "Client commands read the API's address from --api or SPROCKET_API, \
+                       and the key from --api-key or SPROCKET_API_KEY (else ./data/api-key).";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Everything in one process on embedded defaults.
+    #[command(after_help = "Examples:\n  sprocket dev\n  \
+        sprocket dev --data-dir /tmp/sprocket --api-addr 127.0.0.1:9000\n  \
+        sprocket dev --kafka 127.0.0.1:9092   # on an existing Kafka")]
     Dev {
         #[command(flatten)]
         dev: DevArgs,
     },
-    /// Runs a demo job on `sprocket dev`: your video, or a generated sample.
+    /// Runs a demo job on `sprocket dev`: your video, or a sample made from
+    /// photographs.
+    #[command(after_help = "Examples:\n  sprocket demo\n  sprocket demo my.mp4 --keep-running")]
     Demo {
-        /// A video to process (default: a sample made with ffmpeg).
+        /// A video to process (default: a sample made from the fixture
+        /// photographs, or a pattern video without them).
         video: Option<PathBuf>,
         #[command(flatten)]
         dev: DevArgs,
@@ -64,11 +58,15 @@ pub enum Command {
     },
     /// Only the embedded schema registry (Confluent REST API), for separate
     /// processes run against a real Kafka.
+    #[command(after_help = "Example:\n  sprocket registry --registry-addr 127.0.0.1:8081")]
     Registry {
         #[arg(long, default_value = "127.0.0.1:8081")]
         registry_addr: String,
     },
     /// Only the embedded broker and schema registry.
+    #[command(
+        after_help = "Example:\n  sprocket broker --kafka-addr 127.0.0.1:9092 --registry-addr 127.0.0.1:8081"
+    )]
     Broker {
         #[arg(long, default_value = "127.0.0.1:9092")]
         kafka_addr: String,
@@ -78,32 +76,94 @@ pub enum Command {
         /// chosen requests, downtime, round-trip delay) for resilience tests.
         #[arg(long)]
         faults_addr: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Runs the projection database's migrations.
-    Migrate,
+    #[command(
+        after_help = "Example:\n  sprocket migrate --database postgres://sprocket@db/sprocket"
+    )]
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
     /// Topic administration.
     Topics {
         #[command(subcommand)]
         action: TopicsAction,
     },
     /// The projector; `--rebuild` empties the projections and replays the topics.
+    #[command(
+        after_help = "Example:\n  sprocket projector --kafka kafka:9092 --registry http://registry:8081 \\\n    --database postgres://sprocket@db/sprocket"
+    )]
     Projector {
         #[arg(long)]
         rebuild: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        database: DatabaseArg,
     },
     /// A phase worker.
-    Worker { phase: sprocket_core::Phase },
+    #[command(after_help = "Example:\n  sprocket worker render --config /etc/sprocket.toml")]
+    Worker {
+        phase: sprocket_core::Phase,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        database: DatabaseArg,
+        #[command(flatten)]
+        stores: StoreArgs,
+    },
     /// The webhook sender: delivers each tenant's events to its webhooks,
     /// signed, retrying through Kafka (`[webhooks]` settings).
-    Webhooks,
-    /// The status API.
+    #[command(after_help = "Example:\n  sprocket webhooks --config /etc/sprocket.toml")]
+    Webhooks {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// The status API (and the web dashboard at `/`).
+    #[command(
+        after_help = "Example:\n  sprocket api --api-addr 0.0.0.0:8080 --config /etc/sprocket.toml"
+    )]
     Api {
         #[arg(long)]
         api_addr: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        database: DatabaseArg,
+        #[command(flatten)]
+        stores: StoreArgs,
     },
-    /// Prints the effective configuration.
-    Config,
+    /// Prints the effective configuration (secrets redacted).
+    #[command(
+        after_help = "Example:\n  SPROCKET__KAFKA__PARTITIONS=12 sprocket config --config sprocket.toml"
+    )]
+    Config {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        database: DatabaseArg,
+        #[command(flatten)]
+        stores: StoreArgs,
+    },
     /// Uploads a file and submits a job for it.
+    #[command(after_help = format!("Example:\n  sprocket submit clip.mp4 --recipe highlight --id clip-1 --wait\n\n{API_ENV}"))]
     Submit {
         file: PathBuf,
         #[arg(long, default_value = "highlight")]
@@ -114,47 +174,52 @@ pub enum Command {
         /// Follow the job with a progress bar and print its artifacts.
         #[arg(long)]
         wait: bool,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Follows a job live (its event stream), a progress bar per phase;
     /// exits 0 once it succeeds, non-zero if it fails or is cancelled.
-    #[command(after_help = "Example: sprocket watch demo-1")]
+    #[command(after_help = format!("Example:\n  sprocket watch clip-1\n\n{API_ENV}"))]
     Watch {
         id: String,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Shows a job.
+    #[command(after_help = format!("Example:\n  sprocket status clip-1\n\n{API_ENV}"))]
     Status {
         id: String,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Per phase: backlog, jobs in flight, group members, oldest waiting item, throughput.
+    #[command(after_help = format!("Example:\n  sprocket lag --api http://sprocket-api:8080\n\n{API_ENV}"))]
     Lag {
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// The replicas KEDA's Kafka scaler and the HPA would settle on now, per
     /// phase, from the lag of its topic and of its retry topic.
+    #[command(after_help = format!("Example:\n  sprocket scale-plan --lag-threshold 5 --max-replicas 6\n\n{API_ENV}"))]
     ScalePlan {
         #[command(flatten)]
         trigger: ops::TriggerFlags,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Cancels a queued or running job.
+    #[command(after_help = format!("Example:\n  sprocket cancel clip-1\n\n{API_ENV}"))]
     Cancel {
         id: String,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Restarts a failed or dead-lettered job from the phase that failed.
+    #[command(after_help = format!("Example:\n  sprocket retry clip-1\n\n{API_ENV}"))]
     Retry {
         id: String,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// The dead letter topics.
     Dlq {
@@ -167,8 +232,11 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
-    /// Lists jobs.
+    /// Lists jobs, newest first; `--watch` keeps the table live.
+    #[command(after_help = format!("Examples:\n  sprocket jobs --status running\n  \
+        sprocket jobs --label team=news --since 2026-12-01T00:00:00Z\n  sprocket jobs --watch\n\n{API_ENV}"))]
     Jobs {
+        /// Only jobs in this status (queued, running, succeeded, failed, cancelled).
         #[arg(long)]
         status: Option<String>,
         /// Only jobs with this label, as KEY=VALUE; repeat it for several (a
@@ -181,59 +249,45 @@ pub enum Command {
         since: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        /// Keep the table up to date from the tenant's event stream, until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        client: ClientArgs,
     },
-}
-
-/// Where `sprocket dev` (and `demo`) keeps its data and listens. With the
-/// global `--kafka HOST:PORT` it runs on that Kafka instead of embedding one
-/// (and with `--registry URL` on that schema registry).
-#[derive(Debug, Clone, clap::Args)]
-pub struct DevArgs {
-    #[arg(long, default_value = "./data")]
-    pub data_dir: PathBuf,
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub api_addr: String,
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    pub kafka_addr: String,
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    pub registry_addr: String,
-}
-
-impl DevArgs {
-    /// The dev stack these flags (and the global `--kafka`, `--registry`)
-    /// describe, with a worker for every phase.
-    pub fn options(&self, cli: &Cli) -> sprocket_server::dev::DevOptions {
-        sprocket_server::dev::DevOptions {
-            data_dir: self.data_dir.clone(),
-            api_addr: self.api_addr.clone(),
-            kafka_addr: self.kafka_addr.clone(),
-            registry_addr: self.registry_addr.clone(),
-            workers: sprocket_core::Phase::ALL.to_vec(),
-            kafka: cli.kafka.clone(),
-            registry: cli.registry.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DlqAction {
     /// Every dead letter: when, phase, job, where it came from, why.
-    List,
+    #[command(after_help = "Example:\n  sprocket dlq list --kafka kafka:9092")]
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
     /// Redrives a dead-lettered job (or all of them) through the API.
+    #[command(
+        after_help = "Examples:\n  sprocket dlq redrive clip-1\n  sprocket dlq redrive --all --kafka kafka:9092 --api http://sprocket-api:8080"
+    )]
     Redrive {
         id: Option<String>,
         #[arg(long)]
         all: bool,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KeysAction {
     /// Makes a key; prints it (shown once) as the last line.
+    #[command(after_help = format!("Example:\n  sprocket keys create --tenant news --scopes jobs:read,jobs:write --name \"news CMS\"\n\n{API_ENV}"))]
     Create {
         #[arg(long)]
         tenant: String,
@@ -242,62 +296,117 @@ pub enum KeysAction {
         scopes: Vec<String>,
         #[arg(long)]
         name: Option<String>,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Lists every key (never the keys themselves).
+    #[command(after_help = format!("Example:\n  sprocket keys list\n\n{API_ENV}"))]
     List {
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Revokes a key by its id: within a second no API replica accepts it.
+    #[command(after_help = format!("Example:\n  sprocket keys revoke key_0190f3c2\n\n{API_ENV}"))]
     Revoke {
         id: String,
-        #[arg(long, env = "SPROCKET_API", default_value = "http://127.0.0.1:8080")]
-        api: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Makes an admin key straight in the deployment's database (run once,
     /// like `migrate`, with its configuration); prints it as the last line.
     /// Running it again makes another.
+    #[command(
+        after_help = "Example:\n  sprocket keys bootstrap --tenant ops --database postgres://sprocket@db/sprocket"
+    )]
     Bootstrap {
         /// The key's tenant (default: `tenants.default`).
         #[arg(long)]
         tenant: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        database: DatabaseArg,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TopicsAction {
     /// Creates Sprocket's topics (existing ones are left as they are).
-    Create,
+    #[command(
+        after_help = "Example:\n  sprocket topics create --kafka kafka:9092 --registry http://registry:8081"
+    )]
+    Create {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
 }
 
-impl Cli {
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            kafka_brokers: self.kafka.clone(),
-            registry_url: self.registry.clone(),
-            database_url: self.database.clone(),
-            store_url: self.store.clone(),
-            archive_url: self.archive.clone(),
-            api_addr: match &self.command {
-                Command::Api { api_addr } => api_addr.clone(),
-                _ => None,
-            },
+impl Command {
+    /// The configuration file and flags of a server command (client
+    /// commands read no configuration: the defaults).
+    pub fn settings(&self) -> Settings {
+        use Command as C;
+        match self {
+            C::Dev { dev } | C::Demo { dev, .. } => dev.settings(),
+            C::Broker { config, .. } => Settings::new(config),
+            C::Migrate { config, database }
+            | C::Keys {
+                action:
+                    KeysAction::Bootstrap {
+                        config, database, ..
+                    },
+            } => Settings::new(config).database(database),
+            C::Topics {
+                action: TopicsAction::Create { config, kafka },
+            }
+            | C::Dlq {
+                action: DlqAction::List { config, kafka } | DlqAction::Redrive { config, kafka, .. },
+            } => Settings::new(config).kafka(kafka),
+            C::Projector {
+                config,
+                kafka,
+                database,
+                ..
+            }
+            | C::Webhooks {
+                config,
+                kafka,
+                database,
+            } => Settings::new(config).kafka(kafka).database(database),
+            C::Worker {
+                config,
+                kafka,
+                database,
+                stores,
+                ..
+            }
+            | C::Config {
+                config,
+                kafka,
+                database,
+                stores,
+            } => Settings::new(config)
+                .kafka(kafka)
+                .database(database)
+                .stores(stores),
+            C::Api {
+                api_addr,
+                config,
+                kafka,
+                database,
+                stores,
+            } => {
+                let mut s = Settings::new(config)
+                    .kafka(kafka)
+                    .database(database)
+                    .stores(stores);
+                s.flags.api_addr = api_addr.clone();
+                s
+            }
+            _ => Settings::default(),
         }
-    }
-
-    /// The API at `url`, reached with `--api-key` / `SPROCKET_API_KEY`, or
-    /// else the key `sprocket dev` saved under its default data directory.
-    pub fn api(&self, url: &str) -> anyhow::Result<client::Api> {
-        let saved = || {
-            std::fs::read_to_string(
-                std::path::Path::new("data").join(sprocket_server::auth::DEV_KEY_FILE),
-            )
-            .ok()
-        };
-        let key = self.api_key.clone().or_else(saved);
-        client::Api::new(url, key.as_deref().map(str::trim))
     }
 }
 
@@ -309,39 +418,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             recipe,
             id,
             wait,
-            api,
-        } => client::submit(&cli.api(api)?, file, recipe, id.as_deref(), *wait)
+            client,
+        } => client::submit(&client.api()?, file, recipe, id.as_deref(), *wait)
             .await
             .map(|_| ()),
-        Command::Status { id, api } => client::status(&cli.api(api)?, id).await,
-        Command::Watch { id, api } => client::watch(&cli.api(api)?, id).await,
-        Command::Lag { api } => ops::lag(&cli.api(api)?).await,
-        Command::Cancel { id, api } => client::cancel(&cli.api(api)?, id).await,
-        Command::Retry { id, api } => client::retry(&cli.api(api)?, id).await,
-        Command::ScalePlan { trigger, api } => ops::scale_plan(&cli.api(api)?, trigger).await,
+        Command::Status { id, client } => client::status(&client.api()?, id).await,
+        Command::Watch { id, client } => client::watch(&client.api()?, id).await,
+        Command::Lag { client } => ops::lag(&client.api()?).await,
+        Command::Cancel { id, client } => client::cancel(&client.api()?, id).await,
+        Command::Retry { id, client } => client::retry(&client.api()?, id).await,
+        Command::ScalePlan { trigger, client } => ops::scale_plan(&client.api()?, trigger).await,
         Command::Jobs {
             status,
             labels,
             since,
             limit,
-            api,
+            watch,
+            client,
         } => {
             let filters = client::JobFilters {
                 status: status.as_deref(),
                 labels,
                 since: since.as_deref(),
             };
-            client::jobs(&cli.api(api)?, &filters, *limit).await
+            if *watch {
+                table::watch(&client.api()?, &filters, *limit).await
+            } else {
+                client::jobs(&client.api()?, &filters, *limit).await
+            }
         }
         Command::Keys { action } => match action {
             KeysAction::Create {
                 tenant,
                 scopes,
                 name,
-                api,
-            } => client::create_key(&cli.api(api)?, tenant, scopes, name.as_deref()).await,
-            KeysAction::List { api } => client::list_keys(&cli.api(api)?).await,
-            KeysAction::Revoke { id, api } => client::revoke_key(&cli.api(api)?, id).await,
+                client,
+            } => client::create_key(&client.api()?, tenant, scopes, name.as_deref()).await,
+            KeysAction::List { client } => client::list_keys(&client.api()?).await,
+            KeysAction::Revoke { id, client } => client::revoke_key(&client.api()?, id).await,
             KeysAction::Bootstrap { .. } => serve::run(&cli).await,
         },
         _ => serve::run(&cli).await,

@@ -12,14 +12,15 @@ use sprocket_server::dev::{Dev, EmbeddedRegistry, Infra};
 use sprocket_server::services;
 
 pub async fn run(cli: &Cli) -> anyhow::Result<()> {
-    let cfg = Config::load(cli.config.as_deref(), &cli.overrides())?;
+    let settings = cli.command.settings();
+    let cfg = Config::load(settings.file.as_deref(), &settings.flags)?;
     // The API serves /metrics to admin keys too; scrapers read this one.
     if matches!(
         cli.command,
         Command::Projector { .. }
             | Command::Worker { .. }
             | Command::Api { .. }
-            | Command::Webhooks
+            | Command::Webhooks { .. }
     ) {
         if let Some(addr) = &cfg.metrics.addr {
             let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -33,7 +34,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Dev { dev } => {
             let data_dir = &dev.data_dir;
-            let opts = dev.options(cli);
+            let opts = dev.options();
             let dev = Dev::start(&opts, cfg).await?;
             println!(
                 "sprocket dev: API {} | Kafka {} | schema registry {} | data {}",
@@ -57,13 +58,14 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             dev,
             keep_running,
         } => {
-            let opts = dev.options(cli);
+            let opts = dev.options();
             super::demo::run(cfg, opts, video.clone(), *keep_running).await?;
         }
         Command::Broker {
             kafka_addr,
             registry_addr,
             faults_addr,
+            ..
         } => {
             let topics = Topics::new(cfg.kafka.topic_prefix.clone());
             let infra =
@@ -89,7 +91,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             println!("sprocket registry: schema registry {}", registry.url());
             shutdown_signal().await?;
         }
-        Command::Migrate => {
+        Command::Migrate { .. } => {
             services::open_projections(&cfg)?;
             println!(
                 "migrations applied to {}",
@@ -97,7 +99,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             );
         }
         Command::Topics {
-            action: TopicsAction::Create,
+            action: TopicsAction::Create { .. },
         } => {
             let bus = Bus::connect(&cfg, services::producer_name("admin")).await?;
             let report = bus.create_topics().await?;
@@ -112,14 +114,14 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Projector { rebuild } => {
+        Command::Projector { rebuild, .. } => {
             let (stop, stopped) = watch::channel(false);
             let task = services::start_projector(Arc::new(cfg), *rebuild, stopped).await?;
             shutdown_signal().await?;
             let _ = stop.send(true);
             let _ = task.await;
         }
-        Command::Webhooks => {
+        Command::Webhooks { .. } => {
             let cfg = Arc::new(cfg);
             let projections = sprocket_server::services::open_projections(&cfg)?;
             let (stop, stopped) = watch::channel(false);
@@ -131,7 +133,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
                 let _ = t.await;
             }
         }
-        Command::Worker { phase } => {
+        Command::Worker { phase, .. } => {
             let grace = std::time::Duration::from_secs(cfg.worker.shutdown_grace_s);
             let w = services::start_worker(Arc::new(cfg), *phase).await?;
             shutdown_signal().await?;
@@ -148,7 +150,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             let _ = task.await;
         }
         Command::Keys {
-            action: super::KeysAction::Bootstrap { tenant },
+            action: super::KeysAction::Bootstrap { tenant, .. },
         } => {
             use sprocket_server::auth::{self, Scope};
             let tenant = tenant.as_deref().unwrap_or(&cfg.tenants.default);
@@ -158,12 +160,12 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             println!("admin key {} for tenant {tenant} (shown once):", key.id);
             println!("{secret}");
         }
-        Command::Config => print!("{}", cfg.redacted().to_toml()),
+        Command::Config { .. } => print!("{}", cfg.redacted().to_toml()),
         Command::Dlq { action } => match action {
-            super::DlqAction::List => super::dlq::list(&cfg)?,
-            super::DlqAction::Redrive { id, all, api } => {
-                super::dlq::redrive(&cfg, &cli.api(api)?, id.as_deref(), *all).await?
-            }
+            super::DlqAction::List { .. } => super::dlq::list(&cfg)?,
+            super::DlqAction::Redrive {
+                id, all, client, ..
+            } => super::dlq::redrive(&cfg, &client.api()?, id.as_deref(), *all).await?,
         },
         _ => unreachable!("client commands are handled elsewhere"),
     }

@@ -1,5 +1,5 @@
-//! A job's Server-Sent Events as `watch` and `submit --wait` read them:
-//! resumed with `Last-Event-ID` after a dropped connection.
+//! Server-Sent Events as `watch`, `submit --wait` and `jobs --watch` read
+//! them: resumed with `Last-Event-ID` after a dropped connection.
 
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -16,12 +16,23 @@ use super::client::{check, Api};
 pub(super) async fn events(
     api: &Api,
     id: &str,
+    on_event: impl FnMut(&Value) -> ControlFlow<()>,
+) -> anyhow::Result<()> {
+    follow(api, &format!("/v1/jobs/{id}/events/stream"), on_event).await
+}
+
+/// Reads the Server-Sent Events at `path` (a job's, or the tenant's
+/// `/v1/events/stream`), handing each event's envelope to `on_event` until
+/// it breaks; resumes after a dropped connection, waits while `path`
+/// answers 404.
+pub(super) async fn follow(
+    api: &Api,
+    path: &str,
     mut on_event: impl FnMut(&Value) -> ControlFlow<()>,
 ) -> anyhow::Result<()> {
-    let path = format!("/v1/jobs/{id}/events/stream");
     let mut last: Option<String> = None;
     loop {
-        let mut req = api.get(&path).header("accept", "text/event-stream");
+        let mut req = api.get(path).header("accept", "text/event-stream");
         if let Some(l) = &last {
             req = req.header("last-event-id", l);
         }
