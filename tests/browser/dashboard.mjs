@@ -109,6 +109,12 @@ await step('dead letters: see one and redrive it', async () => {
   check(cells[1] === 'archive', `phase ${cells[1]}`);
   check(cells[2].includes('archive') && cells[2].includes('dlq'), `topic ${cells[2]}`);
   check(cells[3].length > 0, 'no reason');
+  // The webhook delivery of its JobDeadLettered, given up on.
+  const hook = `#webhook-dead tr[data-event-type="JobDeadLettered"]`;
+  await page.waitForSelector(hook);
+  const hookCells = await page.$$eval(`${hook} td`, (tds) => tds.map((td) => td.textContent.trim()));
+  check(hookCells[0].startsWith('http://127.0.0.1:') && hookCells[2] === plan.dead_job, `webhook dead letter ${hookCells}`);
+  check(Number(hookCells[3]) >= 2 && hookCells[4].length > 0, `attempts and answer ${hookCells}`);
   await snap(page, 'dead');
   // Its page says why, and offers a retry.
   await page.click(`${row} a`);

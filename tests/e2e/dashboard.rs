@@ -32,6 +32,11 @@ async fn the_dashboard_works_in_a_browser() {
     }
     let mut cfg = Config::default();
     cfg.worker.retry_delay_ms = 100;
+    // A webhook to a closed port gives up within a second or two.
+    cfg.webhooks.allow_private = vec!["127.0.0.1/32".parse().unwrap()];
+    cfg.webhooks.retry_delay_ms = 100;
+    cfg.webhooks.retry_max_delay_ms = 200;
+    cfg.webhooks.max_age_s = 1;
     let app = TestApp::start_with(sprocket_core::Phase::ALL.to_vec(), cfg).await;
     let work = tempfile::tempdir().unwrap();
 
@@ -46,6 +51,18 @@ async fn the_dashboard_works_in_a_browser() {
     let tenant = me["tenant"].as_str().unwrap().to_owned();
     assert_eq!(me["scopes"], json!(["admin"]));
     let (_, reader, _) = app.key(&tenant, &["jobs:read"]).await;
+
+    // A webhook that never answers, for the dead letter's event.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (status, hook) = sprocket_tests::api::post_json(
+        &app.http,
+        &format!("{}/v1/webhooks", app.url),
+        &json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["JobDeadLettered"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
 
     // A job dead-lettered at archive: a file stands where its archive
     // directory goes, until the job is in the dead letter topic.
@@ -64,6 +81,22 @@ async fn the_dashboard_works_in_a_browser() {
         event_types(&events).contains(&"JobDeadLettered".to_owned()),
         "{events:#}"
     );
+    // Its JobDeadLettered could not be delivered: a webhook dead letter.
+    let dead_hooks = format!(
+        "/v1/webhooks/{}/deliveries?dead=true",
+        hook["id"].as_str().unwrap()
+    );
+    let started = std::time::Instant::now();
+    while app.get(&dead_hooks).await.1["deliveries"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no webhook dead letter"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // Fixed: the redrive in the browser will bring it home.
     std::fs::remove_file(&blocker).unwrap();
 

@@ -1,6 +1,7 @@
 // Dead letters: the failed jobs whose work went to a dead letter topic
 // (their last JobDeadLettered came after any JobRedriven), with the phase,
-// topic and reason it recorded, and a Redrive button (POST …/retry).
+// topic and reason it recorded, and a Redrive button (POST …/retry); and
+// the webhook deliveries given up on (GET /v1/webhooks/{id}/deliveries?dead=true).
 //
 // The core has no status of its own for this: a dead-lettered job is
 // `failed`, so the page lists failed jobs and reads each one's events.
@@ -20,6 +21,8 @@ const redriven = new Set();
 export async function render(main, ctx) {
   const status = h('div', { class: 'status' });
   const body = h('tbody');
+  const hookBody = h('tbody');
+  const hookStatus = h('div', { class: 'status' });
   const refresh = h('button', { type: 'button', class: 'quiet', id: 'refresh' }, 'Refresh');
   main.append(
     h('div', { class: 'title' }, h('h1', {}, 'Dead letters'), refresh),
@@ -28,13 +31,22 @@ export async function render(main, ctx) {
     status,
     h('div', { class: 'scroll' }, h('table', { class: 'dead collapse', id: 'dead' },
       h('thead', {}, h('tr', {}, ['Job', 'Phase', 'Topic', 'Reason', 'When', ''].map((c) => h('th', { scope: 'col' }, c)))),
-      body)));
+      body)),
+    h('h2', {}, 'Webhook deliveries given up on'),
+    h('p', { class: 'muted' }, 'Events a webhook did not accept (a 2xx) before its retries ran out.'),
+    hookStatus,
+    h('div', { class: 'scroll' }, h('table', { class: 'dead collapse', id: 'webhook-dead' },
+      h('thead', {}, h('tr', {}, ['Webhook', 'Event', 'Job', 'Attempts', 'Last answer', 'When'].map((c) => h('th', { scope: 'col' }, c)))),
+      hookBody)));
   const load = async () => {
     refresh.disabled = true;
     try {
       const letters = await deadLetters(ctx.signal);
       body.replaceChildren(...letters.map((l) => row(ctx, l, status)));
       status.replaceChildren(letters.length ? '' : note('info', 'No dead-lettered jobs.'));
+      const hooks = await deadDeliveries(ctx.signal);
+      hookBody.replaceChildren(...hooks.map(hookRow));
+      hookStatus.replaceChildren(hooks.length ? '' : note('info', 'No webhook dead letters.'));
     } catch (e) {
       if (!ctx.signal.aborted) status.replaceChildren(note('error', e.message));
     } finally {
@@ -97,4 +109,25 @@ function row(ctx, { job, letter }, status) {
         }
       } }, 'Redrive') : ''));
   return tr;
+}
+
+/** [{hook, delivery}] for each dead webhook delivery, newest first. */
+async function deadDeliveries(signal) {
+  const { webhooks } = await api('/v1/webhooks', { signal });
+  const per = await pool(webhooks, 4, async (hook) => {
+    const { deliveries } = await api(`/v1/webhooks/${encodeURIComponent(hook.id)}/deliveries?dead=true&limit=50`, { signal });
+    return deliveries.map((delivery) => ({ hook, delivery }));
+  });
+  return per.flat().sort((a, b) => (a.delivery.at < b.delivery.at ? 1 : -1));
+}
+
+function hookRow({ hook, delivery: d }) {
+  const cell = (label, ...c) => h('td', { dataset: { label } }, ...c);
+  return h('tr', { dataset: { webhook: hook.id, eventType: d.event_type } },
+    cell('Webhook', h('span', { class: 'mono', title: hook.id }, hook.url)),
+    cell('Event', d.event_type),
+    cell('Job', h('a', { href: `#/jobs/${d.job_id}`, class: 'mono' }, d.job_id)),
+    cell('Attempts', String(d.attempt)),
+    cell('Last answer', h('span', { class: 'reason' }, d.status ? `${d.status}: ${d.error || ''}` : (d.error || ''))),
+    cell('When', time(d.at)));
 }
