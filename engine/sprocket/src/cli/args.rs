@@ -49,6 +49,29 @@ pub struct StoreArgs {
     pub archive: Option<String>,
 }
 
+/// Every setting a command can be given: for the commands that read them
+/// all (a worker, the API, `config`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AllSettings {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+    #[command(flatten)]
+    pub stores: StoreArgs,
+}
+
+impl AllSettings {
+    pub fn settings(&self) -> Settings {
+        Settings::new(&self.config)
+            .kafka(&self.kafka)
+            .database(&self.database)
+            .stores(&self.stores)
+    }
+}
+
 /// Where the status API is and the key to send it.
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {

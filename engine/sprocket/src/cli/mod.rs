@@ -15,7 +15,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-pub use args::{ClientArgs, ConfigArg, DatabaseArg, DevArgs, KafkaArgs, Settings, StoreArgs};
+pub use args::{
+    AllSettings, ClientArgs, ConfigArg, DatabaseArg, DevArgs, KafkaArgs, Settings, StoreArgs,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -113,13 +115,7 @@ pub enum Command {
     Worker {
         phase: sprocket_core::Phase,
         #[command(flatten)]
-        config: ConfigArg,
-        #[command(flatten)]
-        kafka: KafkaArgs,
-        #[command(flatten)]
-        database: DatabaseArg,
-        #[command(flatten)]
-        stores: StoreArgs,
+        settings: AllSettings,
     },
     /// The webhook sender: delivers each tenant's events to its webhooks,
     /// signed, retrying through Kafka (`[webhooks]` settings).
@@ -140,13 +136,7 @@ pub enum Command {
         #[arg(long)]
         api_addr: Option<String>,
         #[command(flatten)]
-        config: ConfigArg,
-        #[command(flatten)]
-        kafka: KafkaArgs,
-        #[command(flatten)]
-        database: DatabaseArg,
-        #[command(flatten)]
-        stores: StoreArgs,
+        settings: AllSettings,
     },
     /// Prints the effective configuration (secrets redacted).
     #[command(
@@ -154,13 +144,7 @@ pub enum Command {
     )]
     Config {
         #[command(flatten)]
-        config: ConfigArg,
-        #[command(flatten)]
-        kafka: KafkaArgs,
-        #[command(flatten)]
-        database: DatabaseArg,
-        #[command(flatten)]
-        stores: StoreArgs,
+        settings: AllSettings,
     },
     /// Uploads a file and submits a job for it.
     #[command(after_help = format!("Example:\n  sprocket submit clip.mp4 --recipe highlight --id clip-1 --wait\n\n{API_ENV}"))]
@@ -375,33 +359,9 @@ impl Command {
                 kafka,
                 database,
             } => Settings::new(config).kafka(kafka).database(database),
-            C::Worker {
-                config,
-                kafka,
-                database,
-                stores,
-                ..
-            }
-            | C::Config {
-                config,
-                kafka,
-                database,
-                stores,
-            } => Settings::new(config)
-                .kafka(kafka)
-                .database(database)
-                .stores(stores),
-            C::Api {
-                api_addr,
-                config,
-                kafka,
-                database,
-                stores,
-            } => {
-                let mut s = Settings::new(config)
-                    .kafka(kafka)
-                    .database(database)
-                    .stores(stores);
+            C::Worker { settings, .. } | C::Config { settings } => settings.settings(),
+            C::Api { api_addr, settings } => {
+                let mut s = settings.settings();
                 s.flags.api_addr = api_addr.clone();
                 s
             }

@@ -9,16 +9,9 @@ fn parse(line: &str) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(line.split_whitespace())
 }
 
-#[test]
-fn client_commands_refuse_server_options() {
-    for line in [
-        "sprocket scale-plan --kafka 127.0.0.1:9092",
-        "sprocket submit a.mp4 --database sqlite://x.db",
-        "sprocket status j1 --store file:///tmp",
-        "sprocket jobs --registry http://r",
-        "sprocket keys list --config s.toml",
-        "sprocket watch j1 --archive file:///tmp",
-    ] {
+/// Each line is refused for an option its command does not take.
+fn refused(lines: &[&str]) {
+    for line in lines {
         let err = parse(line).expect_err(line);
         assert_eq!(
             err.kind(),
@@ -29,8 +22,20 @@ fn client_commands_refuse_server_options() {
 }
 
 #[test]
+fn client_commands_refuse_server_options() {
+    refused(&[
+        "sprocket scale-plan --kafka 127.0.0.1:9092",
+        "sprocket submit a.mp4 --database sqlite://x.db",
+        "sprocket status j1 --store file:///tmp",
+        "sprocket jobs --registry http://r",
+        "sprocket keys list --config s.toml",
+        "sprocket watch j1 --archive file:///tmp",
+    ]);
+}
+
+#[test]
 fn server_commands_refuse_what_they_do_not_read() {
-    for line in [
+    refused(&[
         "sprocket migrate --kafka 127.0.0.1:9092",
         "sprocket topics create --database sqlite://x.db",
         "sprocket projector --store file:///tmp",
@@ -38,14 +43,7 @@ fn server_commands_refuse_what_they_do_not_read() {
         "sprocket worker render --api http://x",
         "sprocket registry --kafka k",
         "sprocket keys bootstrap --kafka k",
-    ] {
-        let err = parse(line).expect_err(line);
-        assert_eq!(
-            err.kind(),
-            clap::error::ErrorKind::UnknownArgument,
-            "{line}: {err}"
-        );
-    }
+    ]);
 }
 
 #[test]
