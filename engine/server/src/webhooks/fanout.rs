@@ -15,10 +15,10 @@ use tokio::sync::watch;
 use super::{Due, HookCache};
 use crate::error::ServerError;
 
-/// How long an event of a job the projections do not know yet waits for
-/// them (the projector records a submission within a second or so); past
-/// it the event is skipped with an error, as its tenant cannot be known.
-const TENANT_WAIT: Duration = Duration::from_secs(60);
+/// How often the fan-out says it is still waiting for the projections to
+/// record a job (the projector records a submission within a second or so;
+/// while it is down the fan-out waits, and its events wait on Kafka).
+const WAITING_SAYS: Duration = Duration::from_secs(30);
 
 pub(super) struct FanOut {
     bus: Bus,
@@ -92,11 +92,7 @@ impl FanOut {
                 return true;
             }
         };
-        let Some(tenant) = self.tenant_of(&env).await else {
-            tracing::error!(job_id = %env.job_id, event_id = %env.event_id, offset = m.offset(),
-                "webhooks: the job's tenant is not known after {TENANT_WAIT:?}; its event is not delivered");
-            return true;
-        };
+        let tenant = self.tenant_of(&env).await;
         let mut delay = Duration::from_millis(200);
         loop {
             match self.write(&env, &tenant).await {
@@ -137,16 +133,16 @@ impl FanOut {
 
     /// A submission names its tenant (the default one when it names none);
     /// any other event's job is looked up in the projections, waiting for
-    /// them while they have not recorded it yet.
-    async fn tenant_of(&self, env: &Envelope) -> Option<String> {
+    /// them while they have not recorded it yet: an event is never skipped
+    /// for want of its tenant.
+    async fn tenant_of(&self, env: &Envelope) -> String {
         if let EventBody::JobSubmitted(s) = &env.body {
-            return Some(
-                s.tenant
-                    .clone()
-                    .unwrap_or_else(|| self.default_tenant.clone()),
-            );
+            return s
+                .tenant
+                .clone()
+                .unwrap_or_else(|| self.default_tenant.clone());
         }
-        let started = tokio::time::Instant::now();
+        let mut said = tokio::time::Instant::now();
         loop {
             let p = self.projections.clone();
             let id = env.job_id.clone();
@@ -154,10 +150,12 @@ impl FanOut {
                 .await
                 .expect("job query")
             {
-                Ok(Some(job)) => {
-                    return Some(job.tenant.unwrap_or_else(|| self.default_tenant.clone()))
+                Ok(Some(job)) => return job.tenant.unwrap_or_else(|| self.default_tenant.clone()),
+                Ok(None) if said.elapsed() > WAITING_SAYS => {
+                    tracing::warn!(job_id = %env.job_id, event_id = %env.event_id,
+                        "webhooks: the projections have not recorded the job yet (is the projector running?); waiting");
+                    said = tokio::time::Instant::now();
                 }
-                Ok(None) if started.elapsed() > TENANT_WAIT => return None,
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "webhooks: cannot read the projections; retrying")
