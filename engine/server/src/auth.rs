@@ -103,7 +103,8 @@ impl Caller {
 
 /// The scope a handler needs, as a type ([`Authorized`]'s parameter).
 pub trait Needs {
-    const SCOPE: Scope;
+    /// The scope a key must have; `None`: any live key will do.
+    const SCOPE: Option<Scope>;
 }
 
 /// `jobs:read`: see the tenant's jobs, their events and artifacts, phases.
@@ -112,15 +113,20 @@ pub struct Read;
 pub struct Write;
 /// `admin`: keys, metrics, and every tenant.
 pub struct Admin;
+/// Any live key, whatever its scopes (`GET /v1/me`).
+pub struct AnyScope;
 
 impl Needs for Read {
-    const SCOPE: Scope = Scope::JobsRead;
+    const SCOPE: Option<Scope> = Some(Scope::JobsRead);
 }
 impl Needs for Write {
-    const SCOPE: Scope = Scope::JobsWrite;
+    const SCOPE: Option<Scope> = Some(Scope::JobsWrite);
 }
 impl Needs for Admin {
-    const SCOPE: Scope = Scope::Admin;
+    const SCOPE: Option<Scope> = Some(Scope::Admin);
+}
+impl Needs for AnyScope {
+    const SCOPE: Option<Scope> = None;
 }
 
 /// A caller with a valid key that has scope `S`; extracting it answers 401
@@ -145,11 +151,11 @@ impl<S: Needs> FromRequestParts<AppState> for Authorized<S> {
             .caller(key)
             .await?
             .ok_or_else(|| unauthorized("the API key is not valid (unknown or revoked)"))?;
-        if !caller.has(S::SCOPE) {
+        if let Some(scope) = S::SCOPE.filter(|s| !caller.has(*s)) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("this key lacks the {} scope", S::SCOPE.as_str()),
+                format!("this key lacks the {} scope", scope.as_str()),
             ));
         }
         Ok(Authorized(caller, PhantomData))
