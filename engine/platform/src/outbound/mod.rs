@@ -170,21 +170,29 @@ impl Fetcher {
     /// The scheme, and the address of an IP-literal host (a host name's
     /// addresses are checked by the resolver, on every connection).
     fn check(&self, url: &Url) -> Result<(), FetchError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(unreachable(url, "not an http(s) URL"));
-        }
-        let ip = match url.host() {
-            Some(Host::Domain(_)) => return Ok(()),
-            Some(Host::Ipv4(a)) => a.into(),
-            Some(Host::Ipv6(a)) => a.into(),
-            None => return Err(unreachable(url, "no host")),
-        };
-        if self.policy.permits(ip) {
-            Ok(())
-        } else {
-            Err(unreachable(url, format!("{ip} may not be fetched from")))
+        match refusal(url, &self.policy) {
+            Some(why) => Err(unreachable(url, why)),
+            None => Ok(()),
         }
     }
+}
+
+/// Why `url` may not be fetched under `policy`, as far as the URL alone
+/// tells: not http(s), no host, or an IP-literal host the policy refuses (a
+/// host name is judged by the addresses it resolves to, at each
+/// connection). For those who may say why, such as the API refusing a
+/// webhook at creation; the fetcher itself does not.
+pub fn refusal(url: &Url, policy: &AddressPolicy) -> Option<String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Some("not an http(s) URL".into());
+    }
+    let ip: std::net::IpAddr = match url.host() {
+        Some(Host::Domain(_)) => return None,
+        Some(Host::Ipv4(a)) => a.into(),
+        Some(Host::Ipv6(a)) => a.into(),
+        None => return Some("no host".into()),
+    };
+    (!policy.permits(ip)).then(|| format!("{ip} is an internal address"))
 }
 
 /// Where a redirect answer points, if `resp` is one.

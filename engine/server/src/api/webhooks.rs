@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use sprocket_core::EventKind;
-use sprocket_platform::outbound::AddressPolicy;
+use sprocket_platform::outbound::{self, AddressPolicy};
 use sprocket_projections::{Delivery, Webhook};
 use utoipa::ToSchema;
 
@@ -237,23 +237,14 @@ fn check_url(
         return Err(bad(format!("a webhook URL has at most {MAX_URL} bytes")));
     }
     let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad("a webhook URL is http:// or https://".into()));
+    let policy = AddressPolicy::new(allow_private.to_vec());
+    match outbound::refusal(&parsed, &policy) {
+        Some(why) => Err(bad(format!(
+            "{why}: a webhook goes to an http(s) URL, and to an internal address only when \
+             webhooks.allow_private lists it"
+        ))),
+        None => Ok(()),
     }
-    let ip: Option<std::net::IpAddr> = match parsed.host() {
-        Some(url::Host::Ipv4(a)) => Some(a.into()),
-        Some(url::Host::Ipv6(a)) => Some(a.into()),
-        Some(url::Host::Domain(_)) => None,
-        None => return Err(bad("a webhook URL names a host".into())),
-    };
-    if let Some(ip) = ip {
-        if !AddressPolicy::new(allow_private.to_vec()).permits(ip) {
-            return Err(bad(format!(
-                "{ip} is an internal address; deliveries go there only when webhooks.allow_private lists it"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Known event types (work items are not events), or `*` alone; sorted,
