@@ -213,15 +213,19 @@ impl Projections {
         tenant: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<bool, ProjectionError> {
-        let Some(hook) = self.webhook(id, tenant)? else {
-            return Ok(false);
-        };
+        let live = webhooks::table
+            .filter(webhooks::id.eq(id.to_owned()))
+            .filter(webhooks::deleted_at.is_null());
+        let deleted = webhooks::deleted_at.eq(Some(timestamp(at)));
         self.with_conn(|conn| {
-            diesel::update(webhooks::table.find(&hook.id))
-                .set(webhooks::deleted_at.eq(Some(timestamp(at))))
-                .execute(conn)
-                .map(|n| n == 1)
-                .map_err(query("delete webhook"))
+            match tenant {
+                Some(t) => diesel::update(live.filter(webhooks::tenant.eq(t.to_owned())))
+                    .set(deleted)
+                    .execute(conn),
+                None => diesel::update(live).set(deleted).execute(conn),
+            }
+            .map(|n| n == 1)
+            .map_err(query("delete webhook"))
         })
     }
 
