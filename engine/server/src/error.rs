@@ -22,6 +22,8 @@ pub enum ServerError {
     Topics(String),
     #[error("API key: {0}")]
     Key(String),
+    #[error("the webhook sender's HTTP client: {0}")]
+    WebhookClient(#[source] reqwest::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,

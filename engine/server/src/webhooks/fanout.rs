@@ -1,7 +1,9 @@
 //! The fan-out: `sprocket.events` → one [`Due`] per event and webhook that
 //! wants it, on `sprocket.webhooks`.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -9,10 +11,10 @@ use rdkafka::producer::FutureProducer;
 use sprocket_core::{Envelope, EventBody};
 use sprocket_platform::bus::{Bus, Record};
 use sprocket_platform::config::Config;
-use sprocket_projections::Projections;
+use sprocket_projections::{ProjectionError, Projections, Webhook};
 use tokio::sync::watch;
 
-use super::{Due, HookCache};
+use super::Due;
 use crate::error::ServerError;
 
 /// How often the fan-out says it is still waiting for the projections to
@@ -25,15 +27,22 @@ pub(super) struct FanOut {
     consumer: StreamConsumer,
     producer: FutureProducer,
     projections: Projections,
-    hooks: HookCache,
+    /// Each tenant's live webhooks as last read, kept for [`CACHE_FOR`].
+    hooks: Mutex<HashMap<String, Read>>,
     default_tenant: String,
 }
+
+/// A tenant's live webhooks, and when they were read.
+type Read = (Instant, Arc<[Webhook]>);
+
+/// How long a tenant's webhooks, once read, are used without reading them
+/// again: a new or deleted webhook takes effect within it.
+const CACHE_FOR: Duration = Duration::from_secs(1);
 
 impl FanOut {
     pub(super) fn new(
         bus: Bus,
         projections: Projections,
-        hooks: HookCache,
         cfg: &Config,
     ) -> Result<FanOut, ServerError> {
         let consumer = bus.consumer(&bus.topics.named("webhooks"))?;
@@ -45,7 +54,7 @@ impl FanOut {
             bus,
             consumer,
             projections,
-            hooks,
+            hooks: Mutex::default(),
             default_tenant: cfg.tenants.default.clone(),
         })
     }
@@ -110,7 +119,7 @@ impl FanOut {
     /// One [`Due`] per webhook of `tenant` that wants the event.
     async fn write(&self, env: &Envelope, tenant: &str) -> Result<(), ServerError> {
         let kind = env.kind().0;
-        let hooks = self.hooks.of(tenant).await?;
+        let hooks = self.hooks_of(tenant).await?;
         let event = serde_json::to_value(env).expect("an envelope serializes");
         let now = chrono::Utc::now();
         for hook in hooks.iter().filter(|h| h.wants(kind)) {
@@ -129,6 +138,29 @@ impl FanOut {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The live webhooks of `tenant`.
+    async fn hooks_of(&self, tenant: &str) -> Result<Arc<[Webhook]>, ProjectionError> {
+        let cached = self
+            .hooks
+            .lock()
+            .expect("webhook cache")
+            .get(tenant)
+            .cloned();
+        if let Some((_, hooks)) = cached.filter(|(at, _)| at.elapsed() < CACHE_FOR) {
+            return Ok(hooks);
+        }
+        let (p, t) = (self.projections.clone(), tenant.to_owned());
+        let hooks: Arc<[Webhook]> = tokio::task::spawn_blocking(move || p.webhooks(Some(&t)))
+            .await
+            .expect("webhooks query")?
+            .into();
+        self.hooks
+            .lock()
+            .expect("webhook cache")
+            .insert(tenant.to_owned(), (Instant::now(), hooks.clone()));
+        Ok(hooks)
     }
 
     /// A submission names its tenant (the default one when it names none);

@@ -22,16 +22,14 @@ mod fanout;
 mod sender;
 pub mod sign;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sprocket_platform::bus::Bus;
 use sprocket_platform::config::Config;
-use sprocket_projections::{Projections, Webhook};
-use tokio::sync::{watch, Mutex};
+use sprocket_projections::Projections;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::ServerError;
@@ -56,49 +54,6 @@ pub struct Due {
     pub due_at: DateTime<Utc>,
 }
 
-/// A tenant's webhooks, as read at an instant.
-type Read = (Instant, Arc<[Webhook]>);
-
-/// Webhooks read from the database, each answer kept for a second: a new or
-/// deleted webhook takes effect within that.
-#[derive(Clone)]
-struct HookCache {
-    projections: Projections,
-    by_tenant: Arc<Mutex<HashMap<String, Read>>>,
-}
-
-const CACHE_FOR: Duration = Duration::from_secs(1);
-
-impl HookCache {
-    fn new(projections: Projections) -> HookCache {
-        HookCache {
-            projections,
-            by_tenant: Default::default(),
-        }
-    }
-
-    /// The live webhooks of `tenant`.
-    async fn of(
-        &self,
-        tenant: &str,
-    ) -> Result<Arc<[Webhook]>, sprocket_projections::ProjectionError> {
-        let mut cache = self.by_tenant.lock().await;
-        if let Some((at, hooks)) = cache.get(tenant) {
-            if at.elapsed() < CACHE_FOR {
-                return Ok(hooks.clone());
-            }
-        }
-        let p = self.projections.clone();
-        let t = tenant.to_owned();
-        let hooks: Arc<[Webhook]> = tokio::task::spawn_blocking(move || p.webhooks(Some(&t)))
-            .await
-            .expect("webhooks query")?
-            .into();
-        cache.insert(tenant.to_owned(), (Instant::now(), hooks.clone()));
-        Ok(hooks)
-    }
-}
-
 /// Starts both loops; they end when `stop` turns true.
 pub async fn start(
     cfg: Arc<Config>,
@@ -106,8 +61,7 @@ pub async fn start(
     stop: watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, ServerError> {
     let bus = Bus::connect(&cfg, crate::services::producer_name("webhooks")).await?;
-    let hooks = HookCache::new(projections.clone());
-    let fanout = fanout::FanOut::new(bus.clone(), projections.clone(), hooks.clone(), &cfg)?;
+    let fanout = fanout::FanOut::new(bus.clone(), projections.clone(), &cfg)?;
     let sender = sender::Sender::new(bus, projections, cfg.webhooks.clone())?;
     Ok(vec![
         tokio::spawn(fanout.run(stop.clone())),

@@ -90,8 +90,7 @@ impl Sender {
         consumer
             .subscribe(&[&bus.topics.webhooks()])
             .map_err(BusError::kafka("subscribing to the webhook deliveries"))?;
-        let fetcher = Fetcher::new(&cfg.outbound())
-            .map_err(|e| ServerError::Topics(format!("webhook client: {e}")))?;
+        let fetcher = Fetcher::new(&cfg.outbound()).map_err(ServerError::WebhookClient)?;
         Ok(Sender {
             producer: bus.producer()?,
             bus,
