@@ -4,6 +4,7 @@
 mod artifacts;
 mod control;
 mod error;
+mod filters;
 mod health;
 mod jobs;
 mod keys;

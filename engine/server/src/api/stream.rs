@@ -98,19 +98,10 @@ pub async fn tenant(
     let Query(q) = q?;
     let status = q
         .status
-        .map(|st| st.parse::<JobStatus>())
-        .transpose()
-        .map_err(|e| ApiError::bad_request("invalid_status", e))?;
-    let label = q
-        .label
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => Err(ApiError::bad_request(
-                "invalid_label",
-                format!("label {l:?}: write key=value"),
-            )),
-        })
+        .as_deref()
+        .map(super::filters::status)
         .transpose()?;
+    let label = q.label.as_deref().map(super::filters::label).transpose()?;
     let after = match last_event_id(&headers)? {
         Some(n) => n,
         None => {

@@ -10,6 +10,7 @@ use sprocket_core::JobStatus;
 use sprocket_projections::JobFilter;
 
 use super::super::error::{AuthErrors, ErrorBody};
+use super::super::filters;
 use super::super::view::JobPage;
 use super::super::{ApiError, AppState, JobView};
 use crate::auth::{Authorized, Read};
@@ -78,17 +79,12 @@ impl ListQuery {
     /// The listing filter the query asks for, for jobs of `tenant` (all
     /// tenants' when `None`).
     fn filter(&self, tenant: Option<String>) -> Result<JobFilter, ApiError> {
-        let status = self
-            .status
-            .as_deref()
-            .map(str::parse::<JobStatus>)
-            .transpose()
-            .map_err(|e| ApiError::bad_request("invalid_status", e))?;
+        let status = self.status.as_deref().map(filters::status).transpose()?;
         let labels = self
             .label
             .iter()
             .flatten()
-            .map(|l| label(l))
+            .map(|l| filters::label(l))
             .collect::<Result<_, _>>()?;
         let since = self
             .since
@@ -110,17 +106,6 @@ impl ListQuery {
             labels,
             since,
         })
-    }
-}
-
-/// A `label` filter: `key=value`, split at the first `=`, the key not empty.
-fn label(l: &str) -> Result<(String, String), ApiError> {
-    match l.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-        _ => Err(ApiError::bad_request(
-            "invalid_label",
-            format!("label {l:?}: write key=value"),
-        )),
     }
 }
 
