@@ -179,3 +179,46 @@ impl DevArgs {
         })
     }
 }
+
+impl super::Command {
+    /// The configuration file and flags of a server command (client
+    /// commands read no configuration: the defaults).
+    pub fn settings(&self) -> Settings {
+        use super::{Command as C, DlqAction, KeysAction, TopicsAction};
+        match self {
+            C::Dev { dev } | C::Demo { dev, .. } => dev.settings(),
+            C::Broker { config, .. } => Settings::new(config),
+            C::Migrate { config, database }
+            | C::Keys {
+                action:
+                    KeysAction::Bootstrap {
+                        config, database, ..
+                    },
+            } => Settings::new(config).database(database),
+            C::Topics {
+                action: TopicsAction::Create { config, kafka },
+            }
+            | C::Dlq {
+                action: DlqAction::List { config, kafka } | DlqAction::Redrive { config, kafka, .. },
+            } => Settings::new(config).kafka(kafka),
+            C::Projector {
+                config,
+                kafka,
+                database,
+                ..
+            }
+            | C::Webhooks {
+                config,
+                kafka,
+                database,
+            } => Settings::new(config).kafka(kafka).database(database),
+            C::Worker { settings, .. } | C::Config { settings } => settings.settings(),
+            C::Api { api_addr, settings } => {
+                let mut s = settings.settings();
+                s.flags.api_addr = api_addr.clone();
+                s
+            }
+            _ => Settings::default(),
+        }
+    }
+}
