@@ -76,18 +76,72 @@ fn fire(test: &str, deadline: u64) -> ! {
     );
     let _ = err.flush();
     let pid = std::process::id().to_string();
-    // gdb writes straight to this process's stderr: not through a pipe this
-    // process reads, as every thread here (the reader too) is stopped while
-    // gdb is attached, and a full pipe would stop gdb as well.
-    let gdb = std::process::Command::new("gdb")
-        .args(["-p", &pid, "-batch", "-nx", "-ex", "thread apply all bt 30"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::io::stderr())
-        .stderr(std::io::stderr())
-        .status();
-    if let Err(e) = gdb {
-        let _ = writeln!(err, "WATCHDOG: no backtraces (gdb: {e})");
+    // gdb writes to a file, not through a pipe this process reads: every
+    // thread here (the reader too) is stopped while gdb is attached, and a
+    // full pipe would stop gdb as well.
+    let dump = std::env::temp_dir().join(format!("sprocket-watchdog-{pid}.txt"));
+    let gdb = std::fs::File::create(&dump).and_then(|out| {
+        std::process::Command::new("gdb")
+            .args(["-p", &pid, "-batch", "-nx", "-ex", "thread apply all bt 40"])
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .status()
+    });
+    match gdb.and_then(|_| std::fs::read_to_string(&dump)) {
+        Ok(text) => {
+            // Everything first, then (where a cut log's tail is read) only
+            // the threads that stand in the project's own code.
+            let _ = err.write_all(text.as_bytes());
+            let _ = writeln!(
+                err,
+                "\nWATCHDOG: the threads in Sprocket's code:\n{}",
+                in_our_code(&text)
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(err, "WATCHDOG: no backtraces (gdb: {e})");
+        }
     }
     let _ = writeln!(err, "WATCHDOG: aborting after test {test} hung");
+    let _ = err.flush();
     std::process::abort()
+}
+
+/// The threads of a gdb dump with a frame in the project's code, each with
+/// only those frames: where each of them is waiting, in a few lines.
+fn in_our_code(dump: &str) -> String {
+    let ours = |frame: &str| {
+        ["sprocket", "/engine/", "/workers/", "/tests/"]
+            .iter()
+            .any(|m| frame.contains(m))
+    };
+    let mut out = String::new();
+    for thread in dump.split("\nThread ").skip(1) {
+        let mut lines = thread.lines();
+        let head = lines.next().unwrap_or_default();
+        let frames: Vec<&str> = lines.filter(|l| l.starts_with('#') && ours(l)).collect();
+        if frames.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("Thread {head}\n"));
+        for f in frames.iter().take(12) {
+            // The frame number and function, without the long argument lists.
+            let short: String = f.chars().take(220).collect();
+            out.push_str(&format!("  {short}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_threads_in_our_code_are_kept() {
+        let dump = "\nThread 2 (LWP 7) \"tokio\"):\n#0  syscall ()\n#1  sprocket_server::dev::Dev::stop () at engine/server/src/dev.rs:260\n\nThread 1 (LWP 6) \"main\"):\n#0  syscall ()\n#1  test::run_tests ()\n";
+        let kept = super::in_our_code(dump);
+        assert!(kept.contains("Dev::stop"), "{kept}");
+        assert!(kept.contains("Thread 2"), "{kept}");
+        assert!(!kept.contains("Thread 1"), "{kept}");
+    }
 }
