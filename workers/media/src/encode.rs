@@ -3,6 +3,7 @@
 //! frame). Both write to `<out>.part` and rename on success, so `out` is either
 //! whole or absent; on cancel or failure the partial file is removed.
 
+use crate::loudness::Loudness;
 use crate::tool::{self, Deadlines, Ended, Supervised};
 use crate::MediaError;
 use std::fmt::Write as _;
@@ -16,6 +17,16 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long extracting the poster frame may take.
 const POSTER_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The file a render reads and what the probe found in it.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub path: &'a Path,
+    /// The video stream the probe judged (the first when `None`).
+    pub stream: Option<u32>,
+    /// Whether the file has an audio stream (its first is used).
+    pub has_audio: bool,
+}
+
 /// Renders the highlight reel of `segments` (`(start_s, end_s)`, in order) from
 /// `input` into `out` as MP4 (H.264 yuv420p + AAC, `+faststart`). Without source
 /// audio the reel carries silence, so it always has an AAC track.
@@ -24,10 +35,9 @@ const POSTER_TIMEOUT: Duration = Duration::from_secs(300);
 /// the reel's known duration: rising, starting at 0 and ending at 100. Raising
 /// `cancel` kills ffmpeg within ~50 ms and returns [`MediaError::Cancelled`].
 pub fn render_highlight(
-    input: &Path,
-    stream: Option<u32>,
+    source: &Source,
     segments: &[(f64, f64)],
-    has_audio: bool,
+    loudness: &Loudness,
     out: &Path,
     on_progress: &mut dyn FnMut(f64),
     cancel: &CancellationToken,
@@ -45,7 +55,16 @@ pub fn render_highlight(
             )));
         }
     }
+    let (input, stream, has_audio) = (source.path, source.stream, source.has_audio);
     let total_s: f64 = segments.iter().map(|(a, b)| b - a).sum();
+    // The first loudness pass hears the reel's audio as it will be cut.
+    let gain = if has_audio && loudness.target_lufs.is_some() {
+        let m =
+            crate::loudness::measure(input, &highlight_audio_graph(segments), loudness, cancel)?;
+        loudness.filter(&m)
+    } else {
+        None
+    };
     let part = partial_path(out);
     let mut command = ffmpeg();
     command
@@ -53,7 +72,12 @@ pub fn render_highlight(
         .args(["-protocol_whitelist", "file", "-i"])
         .arg(tool::file_url(input))
         .arg("-filter_complex")
-        .arg(highlight_graph(segments, has_audio, stream))
+        .arg(highlight_graph(
+            segments,
+            has_audio,
+            stream,
+            gain.as_deref(),
+        ))
         .args(["-map", "[v]", "-map", "[a]"])
         // The reel's own length: nothing longer can come out, whatever the
         // source's container claims.
@@ -192,8 +216,14 @@ fn tail_lines(text: &str, n: usize) -> String {
 /// first audio stream are each split once per
 /// segment, every branch is cut with `trim`/`atrim` (frame- and sample-exact)
 /// and restamped from zero, and `concat` joins the pieces. Without source audio
-/// the reel's audio is `anullsrc` silence of the reel's length.
-fn highlight_graph(segments: &[(f64, f64)], has_audio: bool, stream: Option<u32>) -> String {
+/// the reel's audio is `anullsrc` silence of the reel's length. `gain` (the
+/// second loudness pass) is applied to the joined audio.
+fn highlight_graph(
+    segments: &[(f64, f64)],
+    has_audio: bool,
+    stream: Option<u32>,
+    gain: Option<&str>,
+) -> String {
     let n = segments.len();
     let mut g = String::new();
     let video = crate::source::stream_spec(stream, "0:");
@@ -238,7 +268,33 @@ fn highlight_graph(segments: &[(f64, f64)], has_audio: bool, stream: Option<u32>
         );
     }
     g.push_str(";[vc]scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p[v]");
-    g.push_str(";[ac]aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo[a]");
+    g.push_str(";[ac]");
+    if let Some(gain) = gain {
+        let _ = write!(g, "{gain},");
+    }
+    g.push_str("aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo[a]");
+    g
+}
+
+/// The reel's audio alone, cut and joined as [`highlight_graph`] does, as
+/// `[a]`: what the first loudness pass measures.
+fn highlight_audio_graph(segments: &[(f64, f64)]) -> String {
+    let n = segments.len();
+    let mut g = format!("[0:a:0]asetpts=PTS-STARTPTS,asplit={n}");
+    (0..n).for_each(|i| {
+        let _ = write!(g, "[a{i}]");
+    });
+    for (i, (start, end)) in segments.iter().enumerate() {
+        let _ = write!(
+            g,
+            ";[a{i}]atrim=start={start:.6}:end={end:.6},asetpts=PTS-STARTPTS[sa{i}]"
+        );
+    }
+    g.push(';');
+    (0..n).for_each(|i| {
+        let _ = write!(g, "[sa{i}]");
+    });
+    let _ = write!(g, "concat=n={n}:v=0:a=1[a]");
     g
 }
 
@@ -287,7 +343,11 @@ mod tests {
 
     #[test]
     fn graph_with_and_without_audio() {
-        let g = highlight_graph(&[(1.0, 2.5), (4.0, 5.0)], true, None);
+        let g = highlight_graph(&[(1.0, 2.5), (4.0, 5.0)], true, None, Some("volume=2"));
+        assert!(g.ends_with("[ac]volume=2,aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo[a]"), "{g}");
+        let a = highlight_audio_graph(&[(1.0, 2.5), (4.0, 5.0)]);
+        assert!(a.contains("[a1]atrim=start=4.000000:end=5.000000"), "{a}");
+        assert!(a.ends_with("[sa0][sa1]concat=n=2:v=0:a=1[a]"), "{a}");
         assert!(
             g.starts_with("[0:v:0]setpts=PTS-STARTPTS,split=2[v0][v1];[0:a:0]"),
             "{g}"
@@ -301,7 +361,7 @@ mod tests {
             g.contains("[sv0][sa0][sv1][sa1]concat=n=2:v=1:a=1[vc][ac]"),
             "{g}"
         );
-        let g = highlight_graph(&[(1.0, 2.5)], false, Some(2));
+        let g = highlight_graph(&[(1.0, 2.5)], false, Some(2), None);
         assert!(g.starts_with("[0:2]setpts"), "{g}");
         assert!(!g.contains("0:a"), "{g}");
         assert!(g.contains("[sv0]concat=n=1:v=1:a=0[vc];anullsrc=r=48000:cl=stereo,atrim=duration=1.500000[ac]"), "{g}");

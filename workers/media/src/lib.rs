@@ -11,7 +11,12 @@
 //! * [`faces`]: MTCNN face detection on candle, with facenet-pytorch's weights.
 //! * [`analyze`]: the analyze phase's pipeline, producing [`Analysis`].
 //! * [`thumbnail`]: each shot's keyframe as a small JPEG.
-//! * [`render`]: highlight reel and poster with ffmpeg, progress from ffmpeg itself.
+//! * [`render`]: which outputs a recipe asks for; the highlight reel and the
+//!   poster with ffmpeg, progress from ffmpeg itself.
+//! * [`reframe`]: `vertical` and `square`, a crop that follows the subject.
+//! * [`hls`]: the adaptive-bitrate ladder.
+//! * [`sprite`]: scrub-preview sprite sheet and WebVTT.
+//! * [`loudness`]: two-pass loudness normalisation of every output's audio.
 
 pub mod adaptive;
 pub mod analysis;
@@ -22,16 +27,20 @@ mod encode;
 pub mod error;
 pub mod faces;
 pub mod flash;
+pub mod hls;
 mod isobmff;
 pub mod kernels;
 pub mod keyframes;
+pub mod loudness;
 pub mod probe;
 pub mod quality;
+pub mod reframe;
 pub mod render;
 pub mod sample;
 pub mod shots;
 mod simd;
 mod source;
+pub mod sprite;
 pub mod tensors;
 pub mod thumbnail;
 mod tool;

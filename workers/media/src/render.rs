@@ -5,73 +5,217 @@
 use crate::{Analysis, MediaError, Shot};
 use serde::Deserialize;
 
-pub use crate::encode::{render_highlight, render_poster};
+pub use crate::encode::{render_highlight, render_poster, Source};
 
-/// The outputs the render phase knows how to make.
-pub const OUTPUTS: &[&str] = &["highlight", "poster"];
+/// The outputs the render phase knows how to make, by the name a recipe uses.
+pub const OUTPUTS: &[&str] = &[
+    "highlight",
+    "poster",
+    "vertical",
+    "square",
+    "hls",
+    "thumbnails",
+];
 /// Shots shorter than this are skipped by [`select_highlights`] unless nothing
 /// else is left, and a trimmed last piece shorter than this is not added.
 pub const MIN_SEGMENT_S: f64 = 0.5;
 /// The longest highlight reel a recipe may ask for.
 pub const MAX_TARGET_S: f64 = 3600.0;
 
-/// The render step's parameters in a recipe.
+/// One output a recipe asks for, with its own parameters. In a recipe it is
+/// either its name alone (`"hls"`, every parameter at its default) or an
+/// object naming it in `output` beside its parameters
+/// (`{"output": "vertical", "height": 1280}`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "output", rename_all = "lowercase")]
+pub enum Output {
+    /// The highlight reel, `highlight.mp4`.
+    Highlight(HighlightParams),
+    /// One frame as `poster.jpg`.
+    Poster(PosterParams),
+    /// A 9:16 edit whose crop follows the subject, `vertical.mp4`.
+    Vertical(crate::reframe::ReframeParams),
+    /// A 1:1 edit whose crop follows the subject, `square.mp4`.
+    Square(crate::reframe::ReframeParams),
+    /// An adaptive-bitrate ladder under `hls/`, entered at `hls/master.m3u8`.
+    Hls(crate::hls::HlsParams),
+    /// A scrub-preview sprite sheet and its WebVTT, `thumbnails.jpg` and `.vtt`.
+    Thumbnails(crate::sprite::SpriteParams),
+}
+
+impl Output {
+    /// The name a recipe uses for this output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Output::Highlight(_) => "highlight",
+            Output::Poster(_) => "poster",
+            Output::Vertical(_) => "vertical",
+            Output::Square(_) => "square",
+            Output::Hls(_) => "hls",
+            Output::Thumbnails(_) => "thumbnails",
+        }
+    }
+
+    /// Checks this output's parameters.
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            Output::Highlight(p) => p.validate(),
+            Output::Poster(_) => Ok(()),
+            Output::Vertical(p) | Output::Square(p) => p.validate(),
+            Output::Hls(p) => p.validate(),
+            Output::Thumbnails(p) => p.validate(),
+        }
+    }
+}
+
+/// The highlight reel's parameters.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct HighlightParams {
+    /// How long the reel may be, in seconds; the render step's
+    /// `target_duration_s` (default 30) when not given here.
+    pub target_duration_s: Option<f64>,
+}
+
+impl HighlightParams {
+    fn validate(&self) -> Result<(), String> {
+        self.target_duration_s.map_or(Ok(()), check_target)
+    }
+}
+
+/// The poster's parameters (none yet: the frame is chosen from the analysis).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PosterParams {}
+
+fn check_target(t: f64) -> Result<(), String> {
+    if t.is_finite() && t > 0.0 && t <= MAX_TARGET_S {
+        Ok(())
+    } else {
+        Err(format!(
+            "target_duration_s must be in (0, {MAX_TARGET_S}], got {t}"
+        ))
+    }
+}
+
+/// An output as a recipe writes it: a bare name or an object.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Written {
+    Name(String),
+    Full(serde_json::Map<String, serde_json::Value>),
+}
+
+impl Written {
+    /// The output this names, with the reason when it names none.
+    fn read(self) -> Result<Output, String> {
+        let map = match self {
+            Written::Name(name) => {
+                let mut m = serde_json::Map::new();
+                m.insert("output".into(), serde_json::Value::String(name));
+                m
+            }
+            Written::Full(m) => m,
+        };
+        let name = match map.get("output") {
+            Some(serde_json::Value::String(n)) => n.clone(),
+            _ => return Err("an output object names its kind in \"output\"".into()),
+        };
+        if !OUTPUTS.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown output {name:?} (known: {})",
+                OUTPUTS.join(", ")
+            ));
+        }
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| format!("output {name:?}: {e}"))
+    }
+}
+
+/// The render step's parameters in a recipe.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RenderParams {
-    /// Which outputs to make: `"highlight"` (MP4 reel) and/or `"poster"` (JPEG).
-    pub outputs: Vec<String>,
-    /// How long the highlight reel may be, in seconds (default 30).
+    /// The outputs to make, in order, each at most once.
+    pub outputs: Vec<Output>,
+    /// How long the highlight reel may be, in seconds (default 30), unless
+    /// its own parameters say.
     pub target_duration_s: f64,
+    /// The integrated loudness every output with audio is brought to.
+    pub loudness: crate::loudness::Loudness,
+}
+
+/// The step's parameters as written, before each output is read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct WrittenParams {
+    outputs: Vec<Written>,
+    target_duration_s: f64,
+    loudness: crate::loudness::Loudness,
+}
+
+impl Default for WrittenParams {
+    fn default() -> Self {
+        WrittenParams {
+            outputs: ["highlight", "poster"]
+                .iter()
+                .map(|s| Written::Name(s.to_string()))
+                .collect(),
+            target_duration_s: 30.0,
+            loudness: Default::default(),
+        }
+    }
 }
 
 impl Default for RenderParams {
     fn default() -> Self {
-        RenderParams {
-            outputs: OUTPUTS.iter().map(|s| s.to_string()).collect(),
-            target_duration_s: 30.0,
-        }
+        RenderParams::from_params(&serde_json::Map::new()).expect("the defaults are valid")
     }
 }
 
 impl RenderParams {
     /// Reads and validates the render step's parameters; anything it cannot use
-    /// (unknown keys or outputs, duplicates, no outputs, a bad duration) is
+    /// (unknown keys or outputs, duplicates, no outputs, a bad parameter) is
     /// [`MediaError::InvalidParams`].
     pub fn from_params(
         map: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Self, MediaError> {
-        let params: RenderParams =
-            serde_json::from_value(serde_json::Value::Object(map.clone()))
-                .map_err(|e| MediaError::InvalidParams(format!("render: {e}")))?;
-        if params.outputs.is_empty() {
-            return Err(MediaError::InvalidParams("render: outputs is empty".into()));
+        let bad = |m: String| MediaError::InvalidParams(format!("render: {m}"));
+        let written: WrittenParams = serde_json::from_value(serde_json::Value::Object(map.clone()))
+            .map_err(|e| bad(e.to_string()))?;
+        if written.outputs.is_empty() {
+            return Err(bad("outputs is empty".into()));
         }
-        for (i, output) in params.outputs.iter().enumerate() {
-            if !OUTPUTS.contains(&output.as_str()) {
-                return Err(MediaError::InvalidParams(format!(
-                    "render: unknown output {output:?} (known: {})",
-                    OUTPUTS.join(", ")
-                )));
+        check_target(written.target_duration_s).map_err(bad)?;
+        written.loudness.validate().map_err(bad)?;
+        let mut outputs: Vec<Output> = Vec::new();
+        for w in written.outputs {
+            let output = w.read().map_err(bad)?;
+            if outputs.iter().any(|o| o.name() == output.name()) {
+                return Err(bad(format!("output {:?} is listed twice", output.name())));
             }
-            if params.outputs[..i].contains(output) {
-                return Err(MediaError::InvalidParams(format!(
-                    "render: output {output:?} is listed twice"
-                )));
-            }
+            output
+                .validate()
+                .map_err(|m| bad(format!("output {:?}: {m}", output.name())))?;
+            outputs.push(output);
         }
-        let t = params.target_duration_s;
-        if !(t.is_finite() && t > 0.0 && t <= MAX_TARGET_S) {
-            return Err(MediaError::InvalidParams(format!(
-                "render: target_duration_s must be in (0, {MAX_TARGET_S}], got {t}"
-            )));
-        }
-        Ok(params)
+        Ok(RenderParams {
+            outputs,
+            target_duration_s: written.target_duration_s,
+            loudness: written.loudness,
+        })
     }
 
     /// Whether the recipe asks for `output`.
     pub fn wants(&self, output: &str) -> bool {
-        self.outputs.iter().any(|o| o == output)
+        self.outputs.iter().any(|o| o.name() == output)
+    }
+
+    /// The highlight reel's target length, if the recipe asks for one.
+    pub fn highlight_target_s(&self) -> Option<f64> {
+        self.outputs.iter().find_map(|o| match o {
+            Output::Highlight(h) => Some(h.target_duration_s.unwrap_or(self.target_duration_s)),
+            _ => None,
+        })
     }
 }
 
@@ -211,6 +355,12 @@ mod tests {
             serde_json::json!({"target_duration_s": -3}),
             serde_json::json!({"target_duration_s": "30"}),
             serde_json::json!({"colour": "red"}),
+            serde_json::json!({"outputs": [{"height": 3}]}),
+            serde_json::json!({"outputs": [{"output": "gif"}]}),
+            serde_json::json!({"outputs": [{"output": "highlight", "colour": "red"}]}),
+            serde_json::json!({"outputs": [{"output": "highlight", "target_duration_s": 0}]}),
+            serde_json::json!({"outputs": ["hls", {"output": "hls"}]}),
+            serde_json::json!({"loudness": {"target_lufs": 3}}),
         ] {
             let err = params(bad.clone()).unwrap_err();
             assert!(
@@ -218,6 +368,28 @@ mod tests {
                 "{bad}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn outputs_by_name_or_with_their_parameters() {
+        let p = params(serde_json::json!({
+            "outputs": ["poster", {"output": "highlight", "target_duration_s": 8}, "thumbnails"],
+            "target_duration_s": 20,
+        }))
+        .unwrap();
+        let names: Vec<_> = p.outputs.iter().map(Output::name).collect();
+        assert_eq!(names, ["poster", "highlight", "thumbnails"]);
+        assert_eq!(p.highlight_target_s(), Some(8.0));
+        let p =
+            params(serde_json::json!({"outputs": ["highlight"], "target_duration_s": 20})).unwrap();
+        assert_eq!(p.highlight_target_s(), Some(20.0));
+        let p = params(serde_json::json!({"outputs": ["vertical", "square", "hls"]})).unwrap();
+        assert_eq!(p.highlight_target_s(), None);
+        let err = params(serde_json::json!({"outputs": ["gif"]})).unwrap_err();
+        assert!(
+            err.to_string().contains("known: highlight, poster"),
+            "{err}"
+        );
     }
 
     #[test]

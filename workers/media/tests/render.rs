@@ -4,7 +4,8 @@
 mod render_support;
 
 use render_support::{codecs, duration, ffprobe, processes_mentioning, source};
-use sprocket_media::render::{render_highlight, render_poster};
+use sprocket_media::loudness::Loudness;
+use sprocket_media::render::{render_highlight, render_poster, Source};
 use sprocket_media::MediaError;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -17,10 +18,13 @@ fn check_reel(audio: bool) {
     let mut seen = Vec::new();
     let cancel = CancellationToken::new();
     render_highlight(
-        &src,
-        None,
+        &Source {
+            path: &src,
+            stream: None,
+            has_audio: audio,
+        },
         &segments,
-        audio,
+        &Loudness::default(),
         &out,
         &mut |p| seen.push(p),
         &cancel,
@@ -90,10 +94,13 @@ fn ffmpeg_failure_is_a_tool_error_with_its_stderr() {
     std::fs::write(&bad, "not a video\n".repeat(10)).unwrap();
     let out = dir.path().join("reel.mp4");
     let err = render_highlight(
-        &bad,
-        None,
+        &Source {
+            path: &bad,
+            stream: None,
+            has_audio: true,
+        },
         &[(0.0, 1.0)],
-        true,
+        &Loudness::default(),
         &out,
         &mut |_| {},
         &CancellationToken::new(),
@@ -125,8 +132,19 @@ fn bad_segments_are_invalid_params() {
         vec![(0.0, 2.0), (1.0, 3.0)],
         vec![(f64::NAN, 1.0)],
     ] {
-        let err =
-            render_highlight(&src, None, &segments, false, &out, &mut |_| {}, &cancel).unwrap_err();
+        let err = render_highlight(
+            &Source {
+                path: &src,
+                stream: None,
+                has_audio: false,
+            },
+            &segments,
+            &Loudness::default(),
+            &out,
+            &mut |_| {},
+            &cancel,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, MediaError::InvalidParams(_)),
             "{segments:?}: {err:?}"
@@ -143,10 +161,13 @@ fn cancel_kills_ffmpeg_and_leaves_nothing() {
     let mut raised_at = None;
     // Cancel as soon as ffmpeg reports real progress, i.e. while it is encoding.
     let result = render_highlight(
-        &src,
-        None,
+        &Source {
+            path: &src,
+            stream: None,
+            has_audio: true,
+        },
         &[(0.0, 20.0)],
-        true,
+        &Loudness::default(),
         &out,
         &mut |p| {
             if p > 0.0 && raised_at.is_none() {
@@ -167,4 +188,95 @@ fn cancel_kills_ffmpeg_and_leaves_nothing() {
     assert!(!dir.path().join("cancelled-reel.mp4.part").exists());
     let left = processes_mentioning(out.to_str().unwrap());
     assert!(left.is_empty(), "ffmpeg still running: {left:?}");
+}
+
+/// A source whose tone sits at `gain_db` below full scale, with a second of
+/// near silence in the middle (so a reel of different cuts measures
+/// differently from the whole).
+fn tone_source(dir: &std::path::Path, name: &str, gain_db: f64) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let audio = format!(
+        "sine=frequency=330:sample_rate=48000:duration=8,volume={gain_db}dB,\
+         volume='if(between(t,3,4),0.05,1)':eval=frame"
+    );
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x240:rate=25:duration=8")
+        .args(["-f", "lavfi", "-i", &audio])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "160k", "-shortest"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    path
+}
+
+#[test]
+fn reels_are_normalised_to_the_target_loudness() {
+    use sprocket_media::loudness::ebur128;
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let segments = [(0.5, 2.5), (3.2, 4.5), (5.0, 7.5)];
+    for (source_db, loudness, target) in [
+        (-30.0, Loudness::default(), -16.0),
+        (-6.0, Loudness::default(), -16.0),
+        (-20.0, Loudness::EBU_R128, -23.0),
+    ] {
+        let src = tone_source(dir.path(), &format!("src{source_db}.mp4"), source_db);
+        let before = ebur128(&src).unwrap();
+        let out = dir.path().join(format!("reel{source_db}{target}.mp4"));
+        render_highlight(
+            &Source {
+                path: &src,
+                stream: None,
+                has_audio: true,
+            },
+            &segments,
+            &loudness,
+            &out,
+            &mut |_| {},
+            &cancel,
+        )
+        .unwrap();
+        let after = ebur128(&out).unwrap();
+        eprintln!("loudness: source {before:?} -> reel {after:?} (target {target} LUFS)");
+        assert!(
+            (after.integrated_lufs - target).abs() <= 1.0,
+            "source at {source_db} dB ({before:?}): reel measured {after:?}, target {target}"
+        );
+        assert!(after.true_peak_db <= -1.0 + 0.3, "{after:?}");
+    }
+    // Off: the reel keeps the source's level (the cut changes it a little).
+    let src = tone_source(dir.path(), "off.mp4", -30.0);
+    let out = dir.path().join("off-reel.mp4");
+    let off = Loudness {
+        target_lufs: None,
+        ..Loudness::default()
+    };
+    render_highlight(
+        &Source {
+            path: &src,
+            stream: None,
+            has_audio: true,
+        },
+        &[(0.0, 2.5)],
+        &off,
+        &out,
+        &mut |_| {},
+        &cancel,
+    )
+    .unwrap();
+    let (a, b) = (ebur128(&src).unwrap(), ebur128(&out).unwrap());
+    assert!(
+        (a.integrated_lufs - b.integrated_lufs).abs() < 2.0 && b.integrated_lufs < -25.0,
+        "{a:?} {b:?}"
+    );
 }
