@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// ffmpeg is killed when it reports no progress for this long.
-const STALL_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long extracting the poster frame may take.
 const POSTER_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -159,13 +159,13 @@ pub fn render_poster(
 }
 
 /// ffmpeg with the options every run shares: quiet except errors, no stdin, overwrite.
-fn ffmpeg() -> Command {
+pub(crate) fn ffmpeg() -> Command {
     let mut command = Command::new("ffmpeg");
     command.args(["-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"]);
     command
 }
 
-fn partial_path(out: &Path) -> PathBuf {
+pub(crate) fn partial_path(out: &Path) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
     name.push(".part");
     PathBuf::from(name)
@@ -173,7 +173,7 @@ fn partial_path(out: &Path) -> PathBuf {
 
 /// Turns how ffmpeg ended into the result: renames the partial output into place
 /// on success, removes it otherwise.
-fn finish(
+pub(crate) fn finish(
     run: &Supervised,
     ended: Result<Ended, MediaError>,
     part: &Path,
@@ -300,13 +300,13 @@ fn highlight_audio_graph(segments: &[(f64, f64)]) -> String {
 
 /// Turns ffmpeg's `-progress` lines into rising percentages of `total_s`,
 /// below 100 until ffmpeg has finished.
-struct Progress {
+pub(crate) struct Progress {
     total_us: f64,
     last: f64,
 }
 
 impl Progress {
-    fn new(total_s: f64) -> Self {
+    pub(crate) fn new(total_s: f64) -> Self {
         Progress {
             total_us: total_s * 1e6,
             last: 0.0,
@@ -314,7 +314,7 @@ impl Progress {
     }
 
     /// A new, higher percentage, if this line carries one.
-    fn line(&mut self, line: &str) -> Option<f64> {
+    pub(crate) fn line(&mut self, line: &str) -> Option<f64> {
         let value = line.strip_prefix("out_time_us=")?.trim();
         let us: f64 = value.parse().ok().filter(|v: &f64| v.is_finite())?;
         let pct = (us / self.total_us * 100.0).clamp(0.0, 99.9);
