@@ -252,6 +252,10 @@ async fn poll_loop(
     drop(shared);
     finish_lanes(&consumers, lane_tasks, grace).await;
     liveness::forget(&beat_name);
+    // Leaving the group runs the last revocation inside librdkafka's close,
+    // which must not hold this task (and the runtime) if it never returns.
+    sprocket_platform::bus::close_detached(&group, consumers, sprocket_platform::bus::CLOSE_WITHIN)
+        .await;
 }
 
 /// Waits up to `grace` for the lanes to finish their items, then aborts the

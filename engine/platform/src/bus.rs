@@ -32,12 +32,49 @@ pub const HEADER_DLQ_OFFSET: &str = "dlq-offset";
 /// On `sprocket.<phase>.retry`: when the attempt is due, epoch milliseconds.
 pub const HEADER_RETRY_AT: &str = "retry-at";
 
+/// How long a process waits for its Kafka clients to close (a consumer
+/// leaves its group, running its last revocation) when it stops.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(15);
+
+/// Drops `clients` (consumers leave their groups, producers flush) on a
+/// thread of their own and waits for that at most `within`.
+///
+/// librdkafka's consumer close blocks its thread, and parts of it wait
+/// without a limit: a cooperative revocation during close was seen waiting
+/// for ever on the group coordinator of the embedded broker. On a runtime
+/// thread that would hold the stopping process (and a test's runtime) for
+/// good; here an overrun is logged and the close is left to finish, or not,
+/// on its own thread.
+pub async fn close_detached<T: Send + 'static>(what: &str, clients: T, within: Duration) {
+    let (done, closed) = tokio::sync::oneshot::channel();
+    let closing = std::thread::Builder::new()
+        .name("kafka-close".into())
+        .spawn(move || {
+            drop(clients);
+            let _ = done.send(());
+        });
+    if let Err(e) = closing {
+        tracing::warn!(clients = what, error = %e, "no thread to close Kafka clients on");
+        return;
+    }
+    if tokio::time::timeout(within, closed).await.is_err() {
+        tracing::warn!(
+            clients = what,
+            within_s = within.as_secs(),
+            "closing Kafka clients overran; leaving them to finish on their own thread"
+        );
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("kafka: {context}: {source}")]
     Kafka { context: String, source: KafkaError },
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A reader did not reach a position in time (it may yet).
+    #[error("{0}")]
+    Behind(String),
 }
 
 impl BusError {
@@ -57,6 +94,7 @@ impl BusError {
                     | Some(RDKafkaErrorCode::Fatal)
             ),
             BusError::Codec(e) => e.retryable(),
+            BusError::Behind(_) => true,
         }
     }
 }
@@ -358,6 +396,53 @@ pub fn header<M: Message>(msg: &M, name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Whatever `close_detached` drops: records that it was dropped, or
+    /// never finishes dropping (as a close stuck in librdkafka).
+    struct Client {
+        dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        stuck: bool,
+    }
+
+    impl Drop for Client {
+        fn drop(&mut self) {
+            if self.stuck {
+                std::thread::park();
+            }
+            self.dropped
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_are_closed_and_a_stuck_close_does_not_hold_the_caller() {
+        use std::sync::atomic::Ordering;
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = Client {
+            dropped: dropped.clone(),
+            stuck: false,
+        };
+        close_detached("fine", client, Duration::from_secs(60)).await;
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "returned before the close ended"
+        );
+
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = Client {
+            dropped: dropped.clone(),
+            stuck: true,
+        };
+        // Returns (after its limit) although the close never ends.
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            close_detached("stuck", client, Duration::from_millis(50)),
+        )
+        .await
+        .expect("close_detached waited for a close that never ends");
+        assert!(!dropped.load(Ordering::SeqCst));
+    }
+
     use super::*;
 
     #[test]

@@ -167,6 +167,12 @@ impl Projector {
             _ = write => {}
         }
         liveness::forget(&name);
+        sprocket_platform::bus::close_detached(
+            "projector",
+            self,
+            sprocket_platform::bus::CLOSE_WITHIN,
+        )
+        .await;
     }
 
     /// Receives and decodes messages in order into `decoded`.

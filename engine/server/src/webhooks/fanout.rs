@@ -88,6 +88,12 @@ impl FanOut {
             }
         }
         sprocket_platform::liveness::forget(&name);
+        sprocket_platform::bus::close_detached(
+            "webhooks fan-out",
+            self,
+            sprocket_platform::bus::CLOSE_WITHIN,
+        )
+        .await;
     }
 
     /// Writes the event's deliveries, retrying until Kafka and the database

@@ -174,6 +174,12 @@ impl Sender {
         }
         sending.shutdown().await;
         sprocket_platform::liveness::forget(&name);
+        sprocket_platform::bus::close_detached(
+            "webhooks sender",
+            this,
+            sprocket_platform::bus::CLOSE_WITHIN,
+        )
+        .await;
     }
 
     fn commit(&self, partition: i32, offset: i64) {
