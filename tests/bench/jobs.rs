@@ -116,6 +116,7 @@ pub async fn run(
             EventBody::JobSubmitted(Submitted {
                 source: source.clone(),
                 recipe: RecipeRef::Name("minimal".into()),
+                recipe_version: None,
                 labels: Default::default(),
                 tenant: None,
             }),

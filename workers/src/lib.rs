@@ -16,6 +16,7 @@ pub mod context;
 pub mod error;
 mod lane;
 pub mod outcome;
+pub mod params;
 pub mod phases;
 pub mod ports;
 mod positions;

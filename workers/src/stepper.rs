@@ -10,9 +10,11 @@ use futures::FutureExt;
 use rdkafka::message::OwnedMessage;
 use sprocket_core::event::{PhaseProgress, PhaseStarted};
 use sprocket_core::machine::Claim;
-use sprocket_core::{EventBody, Phase, WorkItem};
+use sprocket_core::stored::Pin;
+use sprocket_core::{Envelope, EventBody, Phase, WorkItem};
 use sprocket_platform::bus::Bus;
 use sprocket_platform::config::Config;
+use sprocket_platform::recipes::RecipeBook;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +42,10 @@ pub struct Stepper {
     pub cancels: CancelWatch,
     /// The workarounds a stand-in broker needs; `None` on Apache Kafka.
     pub stand_in: Option<Arc<dyn StandIn>>,
+    /// The stored recipes, for the ingest phase's submissions naming one
+    /// (followed on Kafka; `None` on fakes, where only built-in and inline
+    /// recipes resolve).
+    pub recipes: Option<RecipeBook>,
 }
 
 impl Stepper {
@@ -67,6 +73,10 @@ impl Stepper {
             bus.topics.clone(),
             bus.producer_name.clone(),
         )?;
+        if phase == Phase::Ingest {
+            stepper.recipes =
+                Some(RecipeBook::follow(&bus).map_err(|source| WorkError::Bus { phase, source })?);
+        }
         stepper.bus = Some(bus);
         Ok(stepper)
     }
@@ -93,6 +103,7 @@ impl Stepper {
             bus: None,
             cancels: CancelWatch::default(),
             stand_in: None,
+            recipes: None,
         })
     }
 
@@ -111,6 +122,11 @@ impl Stepper {
             Err(e) => return self.step.undecodable(e),
         };
         let submission = matches!(env.body, EventBody::JobSubmitted(_));
+        let env = if submission && self.phase == Phase::Ingest {
+            self.pinned(env, &cancel).await
+        } else {
+            env
+        };
         let claim = if submission && self.phase == Phase::Ingest {
             self.ports.claims.claim(&env.job_id, &env.event_id).await
         } else {
@@ -139,6 +155,38 @@ impl Stepper {
             crate::phases::remove_outputs(self.phase, &item, &self.stores).await;
         }
         self.step.step(&env, result, chrono::Utc::now())
+    }
+
+    /// A submission with a stored recipe's name pinned to the version the
+    /// job runs ([`RecipeBook::pin`]), so that its acceptance records that
+    /// recipe inline with its version. While Kafka cannot say how far the
+    /// stored recipes go, the lane waits (as for a schema registry outage)
+    /// rather than refuse a recipe that may exist; until `cancel`.
+    async fn pinned(&self, env: Envelope, cancel: &CancellationToken) -> Envelope {
+        let (Some(book), EventBody::JobSubmitted(s)) = (&self.recipes, &env.body) else {
+            return env;
+        };
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match book.pin(s).await {
+                Ok(Pin::Pinned(s)) => {
+                    return Envelope {
+                        body: EventBody::JobSubmitted(s),
+                        ..env
+                    }
+                }
+                Ok(Pin::Unchanged | Pin::Unknown) => return env,
+                Err(e) => {
+                    tracing::warn!(job_id = %env.job_id, error = %e, retry_in_ms = delay.as_millis() as u64,
+                        "cannot read the stored recipes yet; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = cancel.cancelled() => return env,
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
     }
 
     /// One attempt at the item's phase, unless the job is cancelled.

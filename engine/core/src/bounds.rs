@@ -125,6 +125,7 @@ mod tests {
         Submitted {
             source: Source::Upload("u1".into()),
             recipe: serde_json::from_value::<RecipeRef>(recipe).unwrap(),
+            recipe_version: None,
             labels,
             tenant: None,
         }

@@ -198,6 +198,13 @@ pub struct Submitted {
     pub source: Source,
     #[serde(default)]
     pub recipe: RecipeRef,
+    /// The stored recipe's version the job runs. A submission may name one
+    /// to pin it (`"recipe": "clip", "recipe_version": 2`); when the job is
+    /// accepted, a stored recipe's name is recorded as that recipe inline
+    /// with its version here ([`crate::stored::pin`]). Absent for built-in
+    /// and inline recipes, and in events written before recipes were stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe_version: Option<u32>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Whose job it is: the API sets the tenant of the submitting key; a

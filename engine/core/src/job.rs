@@ -39,6 +39,10 @@ pub struct Job {
     pub phase_progress: f64,
     pub source: Option<Source>,
     pub recipe: Option<RecipeRef>,
+    /// The stored recipe's version the job runs (its recipe is then that
+    /// version inline); none for built-in and inline recipes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe_version: Option<u32>,
     pub labels: BTreeMap<String, String>,
     /// The tenant the job belongs to, as its submission was recorded (none
     /// for jobs recorded before tenants existed).
@@ -62,6 +66,7 @@ impl Job {
             phase_progress: 0.0,
             source: None,
             recipe: None,
+            recipe_version: None,
             labels: BTreeMap::new(),
             tenant: None,
             phases: BTreeMap::new(),
@@ -149,6 +154,7 @@ impl Job {
             EventBody::JobSubmitted(s) => {
                 self.source = Some(s.source.clone());
                 self.recipe = Some(s.recipe.clone());
+                self.recipe_version = s.recipe_version;
                 self.labels = s.labels.clone();
                 self.tenant = s.tenant.clone();
                 self.submitted_at = Some(e.occurred_at);

@@ -15,6 +15,7 @@ pub mod recipe;
 pub mod redact;
 pub mod retry;
 pub mod source;
+pub mod stored;
 pub mod topics;
 pub mod wire;
 pub mod work;

@@ -58,6 +58,12 @@ impl Topics {
         format!("{}webhooks.dlq", self.prefix)
     }
 
+    /// `sprocket.recipes`: stored recipes, one record per version, keyed by
+    /// the recipe's name; kept for ever (not compacted: every version stays).
+    pub fn recipes(&self) -> String {
+        format!("{}recipes", self.prefix)
+    }
+
     /// Every topic Sprocket uses, events first.
     pub fn all(&self) -> Vec<String> {
         let mut v = vec![self.events(), self.cancellations()];
@@ -68,6 +74,7 @@ impl Topics {
         }
         v.push(self.webhooks());
         v.push(self.webhooks_dlq());
+        v.push(self.recipes());
         v
     }
 

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `sprocket.events` | `retention.ms=-1`, `retention.bytes=-1` (the history is kept for ever) |
 //! | `sprocket.cancellations` | `cleanup.policy=compact` (latest request per job) |
+//! | `sprocket.recipes` | `retention.ms=-1`, `retention.bytes=-1` (every stored version is kept) |
 //! | every topic, replication ≥ 3 | `min.insync.replicas=2` (a write survives one broker lost) |
 
 use std::collections::BTreeMap;
@@ -38,7 +39,7 @@ pub fn specs(topics: &Topics, partitions: i32, replication: i32) -> Vec<TopicSpe
         .into_iter()
         .map(|name| {
             let mut configs = BTreeMap::new();
-            if name == topics.events() {
+            if name == topics.events() || name == topics.recipes() {
                 configs.insert("retention.ms", "-1".to_owned());
                 configs.insert("retention.bytes", "-1".to_owned());
             } else if name == topics.cancellations() {
@@ -323,6 +324,9 @@ mod tests {
             .find(|s| s.name == "sprocket.cancellations")
             .unwrap();
         assert_eq!(cancels.configs["cleanup.policy"], "compact");
+        let recipes = small.iter().find(|s| s.name == "sprocket.recipes").unwrap();
+        assert_eq!(recipes.configs["retention.ms"], "-1");
+        assert!(!recipes.configs.contains_key("cleanup.policy"));
         assert!(small
             .iter()
             .all(|s| !s.configs.contains_key("min.insync.replicas")));

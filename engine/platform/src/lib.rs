@@ -6,6 +6,7 @@
 //! * [`liveness`]: liveness from the progress of each process's loops.
 //! * [`outbound`]: HTTP fetches on a user's behalf, guarded against SSRF.
 //! * [`codec`]: the Confluent wire format with JSON Schema, through the registry.
+//! * [`recipes`]: the stored recipes, read from `sprocket.recipes` into a table.
 //! * [`registry`]: the embedded schema registry (Confluent REST API).
 //! * [`store`]: object stores (local files, memory, S3).
 
@@ -16,5 +17,6 @@ pub mod config;
 pub mod liveness;
 pub mod metrics;
 pub mod outbound;
+pub mod recipes;
 pub mod registry;
 pub mod store;

@@ -68,6 +68,7 @@ pub async fn start_api(
         lag,
         producer,
         keys: Arc::new(crate::auth::Keys::new(projections.clone())),
+        recipes: sprocket_platform::recipes::RecipeBook::follow(&bus)?,
         closing: Default::default(),
         projections,
         stores: Stores::open(&cfg)?,

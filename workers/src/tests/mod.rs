@@ -31,6 +31,7 @@ pub(crate) fn submission(n: usize, recipe: &str) -> Envelope {
         EventBody::JobSubmitted(Submitted {
             source: Source::Url("https://example.com/a.mp4".into()),
             recipe: RecipeRef::Name(recipe.into()),
+            recipe_version: None,
             labels: Default::default(),
             tenant: None,
         }),

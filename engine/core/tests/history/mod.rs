@@ -156,6 +156,7 @@ pub fn build(plan: &Plan) -> Vec<Tagged> {
         EventBody::JobSubmitted(Submitted {
             source: Source::Upload("up-1".into()),
             recipe: plan.recipe.clone(),
+            recipe_version: None,
             labels: [("team".to_owned(), "a".to_owned())].into(),
             tenant: None,
         }),

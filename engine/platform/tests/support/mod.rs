@@ -112,6 +112,7 @@ pub fn bodies() -> Vec<EventBody> {
         EventBody::JobSubmitted(Submitted {
             source: Source::Upload("u1".into()),
             recipe: RecipeRef::Inline(recipe),
+            recipe_version: None,
             labels: BTreeMap::from([("k".into(), "v".into())]),
             tenant: None,
         }),

@@ -46,6 +46,7 @@ impl History {
             EventBody::JobSubmitted(Submitted {
                 source: Source::Upload(format!("up-{}", self.job)),
                 recipe: RecipeRef::Name("highlight".into()),
+                recipe_version: None,
                 labels: [("suite".to_owned(), "contract".to_owned())].into(),
                 tenant: None,
             }),

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sprocket_core::bounds::MAX_SUBMISSION_BYTES;
 use sprocket_core::event::Submitted;
+use sprocket_core::stored::Pin;
 use sprocket_core::{CoreError, Envelope, EventBody, JobId, Phase, RecipeRef, Source};
 
 mod list;
@@ -29,10 +30,13 @@ pub struct SubmitJob {
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     job_id: Option<String>,
     source: Source,
-    /// A built-in recipe's name (`highlight`, `minimal`) or a recipe inline;
-    /// `highlight` when absent.
+    /// A recipe's name (built-in: `highlight`, `minimal`; or stored with
+    /// `PUT /v1/recipes/{name}`) or a recipe inline; `highlight` when absent.
     #[serde(default)]
     recipe: RecipeRef,
+    /// A stored recipe's version to run (its latest when absent).
+    #[schema(minimum = 1)]
+    recipe_version: Option<u32>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
 }
@@ -108,8 +112,28 @@ pub async fn submit(
     let submitted = Submitted {
         source: req.source,
         recipe: req.recipe,
+        recipe_version: req.recipe_version,
         labels: req.labels,
         tenant: Some(caller.tenant.clone()),
+    };
+    // A stored recipe's name goes to the intake as that recipe inline with
+    // its version: the job runs what this API saw, whatever is stored next.
+    let submitted = match s
+        .recipes
+        .pin(&submitted)
+        .await
+        .map_err(ApiError::unavailable)?
+    {
+        Pin::Pinned(pinned) => pinned,
+        Pin::Unchanged => submitted,
+        Pin::Unknown => {
+            let e = sprocket_core::stored::unknown(&submitted);
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                e.code(),
+                e.to_string(),
+            ));
+        }
     };
     // The ingest worker decides the same way; refusing here saves a round trip.
     s.config

@@ -12,6 +12,7 @@ mod me;
 pub mod openapi;
 mod phases;
 mod quota;
+mod recipes;
 mod stream;
 mod uploads;
 mod view;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub lag: Arc<crate::lag::LagProbe>,
     pub keys: Arc<crate::auth::Keys>,
+    /// The stored recipes, read from `sprocket.recipes`.
+    pub recipes: sprocket_platform::recipes::RecipeBook,
     /// Cancelled when the API begins to shut down: open event streams end,
     /// so that the graceful shutdown does not wait on them for ever.
     pub closing: tokio_util::sync::CancellationToken,
@@ -85,6 +88,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
+        .routes(routes!(recipes::list))
+        .routes(routes!(recipes::schema))
+        .routes(routes!(recipes::put, recipes::show))
         .routes(routes!(me::show))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -31,6 +31,10 @@ pub const BEARER: &str = "bearer";
         (name = "artifacts", description = "Uploads and artifact downloads"),
         (name = "operations", description = "Phases, health, metrics and this document"),
         (name = "keys", description = "API keys: the caller's own (`/v1/me`, any key) and all of them (admin)"),
+        (name = "recipes", description = "Named recipes stored as data (admin to store, \
+            versioned 1, 2, 3…; the built-ins `highlight` and `minimal` stay as they are); a job \
+            naming one runs its latest version, or the `recipe_version` it asks for, and records \
+            the recipe and version it ran"),
         (name = "webhooks", description = "Signed POSTs of a tenant's events: each delivery \
             carries `X-Sprocket-Event-Id` and `X-Sprocket-Signature: t=<unix seconds>,v1=<hex \
             HMAC-SHA256 of \"<t>.<body>\" with the webhook's secret>`; failed deliveries are \
@@ -62,7 +66,16 @@ impl Modify for Bearer {
 /// The document of the routes [`super::routes`] serves, built once.
 pub fn document() -> &'static Document {
     static DOC: OnceLock<Document> = OnceLock::new();
-    DOC.get_or_init(|| super::routes().split_for_parts().1)
+    DOC.get_or_init(|| {
+        let mut doc = super::routes().split_for_parts().1;
+        // axum's catch-all `{*name}` (artifact names may hold `/`) is a
+        // plain `{name}` in OpenAPI's path templates.
+        doc.paths.paths = std::mem::take(&mut doc.paths.paths)
+            .into_iter()
+            .map(|(path, item)| (path.replace("{*", "{"), item))
+            .collect();
+        doc
+    })
 }
 
 /// `GET /openapi.json`: this API's OpenAPI 3.1 document.
@@ -86,7 +99,7 @@ mod tests {
     /// handlers only through `utoipa_axum::routes!`, which puts each into the
     /// router and the document together; this list and the check of
     /// `mod.rs` below catch a route added by hand.
-    const SERVED: [(&str, &str); 23] = [
+    const SERVED: [(&str, &str); 27] = [
         ("post", "/v1/uploads"),
         ("post", "/v1/jobs"),
         ("get", "/v1/jobs"),
@@ -102,6 +115,10 @@ mod tests {
         ("get", "/v1/keys"),
         ("delete", "/v1/keys/{id}"),
         ("get", "/v1/me"),
+        ("get", "/v1/recipes"),
+        ("get", "/v1/recipes/schema"),
+        ("put", "/v1/recipes/{name}"),
+        ("get", "/v1/recipes/{name}"),
         ("post", "/v1/webhooks"),
         ("get", "/v1/webhooks"),
         ("delete", "/v1/webhooks/{id}"),

@@ -30,6 +30,10 @@ pub struct JobView {
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
     pub source: Option<Source>,
     pub recipe: Option<RecipeRef>,
+    /// The version of the stored recipe the job runs (`recipe` is then that
+    /// version inline); absent for built-in and inline recipes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipe_version: Option<u32>,
     pub labels: BTreeMap<String, String>,
     /// Per phase that started (`ingest`, `analyze`, `render`, `archive`).
     #[schema(value_type = BTreeMap<String, PhaseTimes>)]
@@ -52,6 +56,7 @@ impl From<&Job> for JobView {
             updated_at: j.updated_at,
             source: j.source.clone(),
             recipe: j.recipe.clone(),
+            recipe_version: j.recipe_version,
             labels: j.labels.clone(),
             phases: j.phases.clone(),
             media: j.media.clone(),
