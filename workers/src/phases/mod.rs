@@ -50,7 +50,12 @@ fn outputs(phase: Phase) -> &'static [&'static str] {
     match phase {
         Phase::Ingest => &["source"],
         Phase::Analyze => &["analysis.json"],
-        Phase::Render => &["highlight.mp4", "poster.jpg"],
+        Phase::Render => &[
+            "highlight.mp4",
+            "poster.jpg",
+            "thumbnails.jpg",
+            "thumbnails.vtt",
+        ],
         Phase::Archive => &[
             "analysis.json",
             "highlight.mp4",
@@ -72,6 +77,8 @@ pub async fn remove_outputs(phase: Phase, item: &WorkItem, stores: &crate::Store
     let mut names: Vec<String> = outputs(phase).iter().map(|n| n.to_string()).collect();
     match phase {
         Phase::Analyze => names.extend(thumbnails_stored(store, item).await),
+        // The ladder's files depend on the source's height: whatever is under `hls/`.
+        Phase::Render => names.extend(stored_under(store, item, HLS_PREFIX).await),
         Phase::Archive => names.extend(
             item.artifacts
                 .keys()
@@ -101,6 +108,26 @@ async fn thumbnails_stored(store: &Store, item: &WorkItem) -> Vec<String> {
         .filter_map(|meta| async move {
             let name = meta.ok()?.location.filename()?.to_owned();
             (name.starts_with("shot-") && name.ends_with(".jpg")).then_some(name)
+        })
+        .collect()
+        .await
+}
+
+/// The folder of the HLS ladder's outputs: `hls/master.m3u8` and, per rung,
+/// `hls/<height>p.m3u8` and `hls/<height>p.mp4`.
+const HLS_PREFIX: &str = "hls/";
+
+/// The names of the job's outputs under `folder` (`hls/`), as stored.
+async fn stored_under(store: &Store, item: &WorkItem, folder: &str) -> Vec<String> {
+    use futures::StreamExt;
+    let job = item.prefix();
+    let prefix = object_store::path::Path::from(format!("{job}{folder}"));
+    let job = job.as_str();
+    store
+        .list(Some(&prefix))
+        .filter_map(|meta| async move {
+            let key = meta.ok()?.location.to_string();
+            key.strip_prefix(job).map(str::to_owned)
         })
         .collect()
         .await

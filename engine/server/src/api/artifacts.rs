@@ -24,11 +24,14 @@ pub struct DownloadQuery {
 /// `GET /v1/jobs/{id}/artifacts/{name}`: the bytes, from the working store or,
 /// once retention removed them there, from the archive. Always a download
 /// (`Content-Disposition: attachment`) that browsers must not sniff into
-/// another type; media may be asked for inline.
-#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{name}", tag = "artifacts",
+/// another type; media may be asked for inline. A name may hold `/`
+/// (`hls/master.m3u8`), so the HLS ladder's playlists name their renditions
+/// by relative URIs that resolve under this same route.
+#[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{*name}", tag = "artifacts",
     params(
         ("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$"),
-        ("name" = String, Path, description = "The artifact's name"),
+        ("name" = String, Path, description = "The artifact's name, which may hold `/` \
+            (`poster.jpg`, `hls/master.m3u8`, `hls/720p.mp4`)"),
         DownloadQuery,
     ),
     responses(
@@ -47,10 +50,11 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
     let id = super::jobs::job_id(&id)?;
+    let name = artifact_name(&name)?;
     let job = super::jobs::load(&s, &caller, &id).await?;
     let artifact = job
         .artifacts
-        .get(&name)
+        .get(name)
         .ok_or_else(|| ApiError::not_found(format!("job {id} has no artifact {name:?}")))?;
     let (size, stream) = match store::get_stream(&s.stores.work, &artifact.key).await {
         Ok(found) => found,
@@ -77,12 +81,36 @@ pub async fn download(
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(
             header::CONTENT_DISPOSITION,
-            format!("{disposition}; filename=\"{}\"", filename(&name)),
+            format!(
+                "{disposition}; filename=\"{}\"",
+                filename(name.rsplit('/').next().unwrap_or(name))
+            ),
         )
         .header(header::CONTENT_LENGTH, size)
         .header("x-sha256", &artifact.sha256)
         .body(Body::from_stream(stream))
         .map_err(ApiError::unavailable)
+}
+
+/// The artifact name of a request, refused (400 `invalid_artifact_name`)
+/// when it could leave the job's prefix or is not a plain relative path:
+/// empty segments, `.` or `..`, a backslash or a control character.
+fn artifact_name(name: &str) -> Result<&str, ApiError> {
+    let plain = !name.is_empty()
+        && name.len() <= 512
+        && !name.contains('\\')
+        && !name.chars().any(char::is_control)
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
+    if plain {
+        Ok(name)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_artifact_name",
+            format!("no artifact may be named {name:?}"),
+        ))
+    }
 }
 
 /// An artifact name as a quoted-string filename: printable ASCII without
@@ -94,4 +122,31 @@ fn filename(name: &str) -> String {
             _ => '_',
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_stay_inside_the_job() {
+        for ok in ["poster.jpg", "hls/master.m3u8", "hls/720p.mp4", "a..b.txt"] {
+            assert_eq!(artifact_name(ok).unwrap(), ok);
+        }
+        for bad in [
+            "",
+            "..",
+            "../other-job/source",
+            "hls/../../x",
+            "hls/./master.m3u8",
+            "/etc/passwd",
+            "hls//master.m3u8",
+            "hls/",
+            "a\\..\\b",
+            "bad\nname",
+        ] {
+            let err = artifact_name(bad).unwrap_err();
+            assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+    }
 }
