@@ -84,6 +84,18 @@ impl Job {
         self.recipe.as_ref().and_then(|r| r.resolve().ok())
     }
 
+    /// Takes the recipe of the job's submission as its canonical copy (on
+    /// `sprocket.events`, as the ingest worker accepted it) has it: a
+    /// submission read first on the intake names a stored recipe, which its
+    /// acceptance pins to that recipe inline with its version. `e` must be
+    /// the same event as the submission this job was folded from.
+    pub fn adopt(&mut self, e: &Envelope) {
+        if let (EventBody::JobSubmitted(s), Some(_)) = (&e.body, &self.recipe) {
+            self.recipe = Some(s.recipe.clone());
+            self.recipe_version = s.recipe_version;
+        }
+    }
+
     /// Highest attempt of any phase.
     pub fn attempts(&self) -> u32 {
         self.phases.values().map(|p| p.attempts).max().unwrap_or(0)

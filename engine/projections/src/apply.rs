@@ -78,10 +78,14 @@ fn known(
             .map_err(query("find stored events"))?;
         known.events.extend(found);
     }
+    // Jobs of new events, and of submissions (a copy of one stored first
+    // from the intake may change its job's recipe: `fold::adopt`).
     let job_ids = unique(
         facts
             .iter()
-            .filter(|e| !known.events.contains(&e.event_id))
+            .filter(|e| {
+                !known.events.contains(&e.event_id) || matches!(e.body, EventBody::JobSubmitted(_))
+            })
             .map(|e| e.job_id.as_str()),
     );
     for chunk in job_ids.chunks(CHUNK) {
@@ -124,7 +128,7 @@ fn unique<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 }
 
 fn write(conn: &mut AnyConnection, plan: &Plan) -> Result<(), ProjectionError> {
-    for (event_id, to) in &plan.moves {
+    for (event_id, to, body) in &plan.moves {
         diesel::update(events::table.find(event_id))
             .set((
                 events::topic.eq(&to.topic),
@@ -133,6 +137,12 @@ fn write(conn: &mut AnyConnection, plan: &Plan) -> Result<(), ProjectionError> {
             ))
             .execute(conn)
             .map_err(query("move an event to its canonical topic"))?;
+        if let Some(body) = body {
+            diesel::update(events::table.find(event_id))
+                .set(events::body.eq(body))
+                .execute(conn)
+                .map_err(query("take a submission's canonical body"))?;
+        }
     }
     insert_rows(
         conn,

@@ -45,8 +45,10 @@ impl Touched {
 /// Every write a batch makes.
 #[derive(Default)]
 pub(crate) struct Plan {
-    /// Events stored from another topic first, now at their canonical position.
-    pub moves: Vec<(String, Position)>,
+    /// Events stored from another topic first, now at their canonical
+    /// position; with the canonical body for a submission (its recipe pinned
+    /// on acceptance).
+    pub moves: Vec<(String, Position, Option<String>)>,
     /// New event rows, in batch order.
     pub events: Vec<EventRow>,
     /// Jobs to write back, by id.
@@ -73,9 +75,15 @@ pub(crate) fn plan(
             continue;
         }
         let to_canonical = canonical == Some(position.topic.as_str());
+        let submission = matches!(e.body, EventBody::JobSubmitted(_));
         if known.events.contains(&e.event_id) {
             if to_canonical {
-                plan.moves.push((e.event_id.clone(), position.clone()));
+                let body = submission.then(|| EventRow::body_of(e));
+                plan.moves
+                    .push((e.event_id.clone(), position.clone(), body));
+                if submission {
+                    adopt(&mut plan, &mut known, e)?;
+                }
             }
             plan.applied.skipped += 1;
             continue;
@@ -83,6 +91,10 @@ pub(crate) fn plan(
         if let Some(&i) = new.get(e.event_id.as_str()) {
             if to_canonical {
                 plan.events[i].place(position);
+                if submission {
+                    plan.events[i].body = EventRow::body_of(e);
+                    adopt(&mut plan, &mut known, e)?;
+                }
             }
             plan.applied.skipped += 1;
             continue;
@@ -109,6 +121,22 @@ pub(crate) fn plan(
         plan.applied.events += 1;
     }
     Ok(plan)
+}
+
+/// The canonical copy of a submission stored from the intake first: its job
+/// takes the recipe as accepted ([`Job::adopt`]).
+fn adopt(plan: &mut Plan, known: &mut Known, e: &Envelope) -> Result<(), ProjectionError> {
+    let key = e.job_id.as_str();
+    if !plan.jobs.contains_key(key) {
+        let Some(stored) = known.jobs.remove(key) else {
+            return Ok(());
+        };
+        plan.jobs.insert(key.to_owned(), touch(e, Some(stored))?);
+    }
+    if let Some(t) = plan.jobs.get_mut(key) {
+        t.job.adopt(e);
+    }
+    Ok(())
 }
 
 /// The job `e` belongs to, as stored or new, with its next sequence number.

@@ -97,7 +97,7 @@ impl EventRow {
             seq,
             kind: e.kind().0.to_owned(),
             occurred_at: timestamp(e.occurred_at),
-            body: String::from_utf8(e.to_json()).expect("serde_json writes UTF-8"),
+            body: EventRow::body_of(e),
             topic: position.topic.clone(),
             kafka_partition: position.partition,
             kafka_offset: position.offset,
@@ -106,6 +106,11 @@ impl EventRow {
     }
 
     /// Moves the row to `position` (the event's copy on its canonical topic).
+    /// An event's stored body: its JSON.
+    pub fn body_of(e: &Envelope) -> String {
+        String::from_utf8(e.to_json()).expect("serde_json writes UTF-8")
+    }
+
     pub fn place(&mut self, position: &Position) {
         self.topic = position.topic.clone();
         self.kafka_partition = position.partition;
