@@ -13,6 +13,7 @@ mod jobs_watch;
 mod metrics;
 mod phases;
 mod pipeline;
+mod recipes;
 mod redrive;
 mod retry;
 mod runtime;

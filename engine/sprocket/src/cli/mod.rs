@@ -5,6 +5,7 @@ mod client;
 mod demo;
 pub mod dlq;
 mod ops;
+mod recipes;
 mod serve;
 mod sse;
 mod table;
@@ -216,6 +217,11 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Named recipes stored as data: store a version, list them, show one.
+    Recipes {
+        #[command(subcommand)]
+        action: recipes::RecipesAction,
+    },
     /// Lists jobs, newest first; `--watch` keeps the table live.
     #[command(after_help = format!("Examples:\n  sprocket jobs --status running\n  \
         sprocket jobs --label team=news --since 2026-12-01T00:00:00Z\n  sprocket jobs --watch\n\n{API_ENV}"))]
@@ -375,6 +381,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             KeysAction::Revoke { id, client } => client::revoke_key(&client.api()?, id).await,
             KeysAction::Bootstrap { .. } => serve::run(&cli).await,
         },
+        Command::Recipes { action } => recipes::run(action).await,
         _ => serve::run(&cli).await,
     }
 }

@@ -29,6 +29,7 @@ fn client_commands_refuse_server_options() {
         "sprocket status j1 --store file:///tmp",
         "sprocket jobs --registry http://r",
         "sprocket keys list --config s.toml",
+        "sprocket recipes put r r.json --kafka k",
         "sprocket watch j1 --archive file:///tmp",
     ]);
 }
