@@ -77,6 +77,23 @@ pub struct Shot {
     /// Why the shot has no thumbnail although it was due one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail_error: Option<String>,
+    /// The largest face on frames sampled through the shot
+    /// (`face_samples_per_s` of them a second, in time order): what the
+    /// reframed outputs follow. Empty when sampling was off (and in analyses
+    /// made before it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub face_track: Vec<FaceSample>,
+}
+
+/// One frame sampled for the face track: when, and the largest face on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceSample {
+    /// The frame's index in the analysed stream.
+    pub frame: u64,
+    /// Its time, seconds from the first frame.
+    pub time_s: f64,
+    /// The largest face MTCNN found on it, if any.
+    pub face: Option<FaceBox>,
 }
 
 /// A shot's keyframe.

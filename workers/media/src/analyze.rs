@@ -31,6 +31,7 @@
 //! the default carries (adaptive without it: 3 / 0) does not.
 
 mod params;
+mod track;
 
 pub use params::{AnalyzeParams, DetectorKind};
 
@@ -87,55 +88,69 @@ pub fn analyze(
     let mut cuts = Vec::new();
     let mut frames: Vec<FrameQuality> = Vec::new();
     let (jobs, queue) = face_queue();
+    let (samples, sample_queue) = track::track_queue();
     // The face finder runs MTCNN on each shot's keyframe, and makes the
     // thumbnails, on a thread of its own, beside the decoding and the
-    // analysis; what it found is joined at the end. Leaving the scope early (an error, a cancel) drops the queue's
-    // sender, which ends it.
-    let (found, total, (width, height)) = std::thread::scope(|scope| -> Result<_, MediaError> {
-        let finder = std::thread::Builder::new()
-            .name("faces".into())
-            .spawn_scoped(scope, || {
-                find_faces(queue, faces, params.thumbnails(), cancel)
-            })
-            .map_err(|e| MediaError::io(input, e))?;
-        let mut keys = ShotKeyframes::new(params.min_shot_len, jobs);
-        while let Some(batch) = decoder.next_batch(on_progress, cancel)? {
-            if cancel.is_cancelled() {
-                return Err(MediaError::Cancelled);
+    // analysis; the face tracker does the same for the frames sampled for
+    // the face track. What they found is joined at the end. Leaving the scope
+    // early (an error, a cancel) drops the queues' senders, which ends them.
+    let (found, track, total, (width, height)) =
+        std::thread::scope(|scope| -> Result<_, MediaError> {
+            let finder = std::thread::Builder::new()
+                .name("faces".into())
+                .spawn_scoped(scope, || {
+                    find_faces(queue, faces, params.thumbnails(), cancel)
+                })
+                .map_err(|e| MediaError::io(input, e))?;
+            let tracker = std::thread::Builder::new()
+                .name("face-track".into())
+                .spawn_scoped(scope, || track::find_track(sample_queue, faces, cancel))
+                .map_err(|e| MediaError::io(input, e))?;
+            let mut sampler =
+                track::Sampler::new(params.face_sample_stride(decoder.fps()), samples);
+            let mut keys = ShotKeyframes::new(params.min_shot_len, jobs);
+            while let Some(batch) = decoder.next_batch(on_progress, cancel)? {
+                if cancel.is_cancelled() {
+                    return Err(MediaError::Cancelled);
+                }
+                if keys.finder_gone() || !sampler.offer(&batch) {
+                    break;
+                }
+                let candidates = keys.candidates(&batch);
+                let (first, width, height) = (batch.first_frame, batch.width, batch.height);
+                let batch = frame_tensor(batch, device)?;
+                let found = detector.push(&batch)?;
+                let quality = meter.measure(&batch)?;
+                keys.offer(candidates, first, &quality);
+                for &c in &found {
+                    keys.cut(c, width, height);
+                }
+                cuts.extend(found);
+                frames.extend(quality);
             }
-            if keys.finder_gone() {
-                break;
+            let total = decoder.frames();
+            let (width, height) = decoder.size();
+            for c in detector.finish() {
+                if c < total {
+                    keys.cut(c, width, height);
+                    cuts.push(c);
+                }
             }
-            let candidates = keys.candidates(&batch);
-            let (first, width, height) = (batch.first_frame, batch.width, batch.height);
-            let batch = frame_tensor(batch, device)?;
-            let found = detector.push(&batch)?;
-            let quality = meter.measure(&batch)?;
-            keys.offer(candidates, first, &quality);
-            for &c in &found {
-                keys.cut(c, width, height);
-            }
-            cuts.extend(found);
-            frames.extend(quality);
-        }
-        let total = decoder.frames();
-        let (width, height) = decoder.size();
-        for c in detector.finish() {
-            if c < total {
-                keys.cut(c, width, height);
-                cuts.push(c);
-            }
-        }
-        keys.finish(width, height);
-        let found = finder.join().unwrap_or_else(|_| {
-            Err(candle_core::Error::Msg("the face finder panicked".into()).into())
+            keys.finish(width, height);
+            drop(sampler);
+            let found = finder.join().unwrap_or_else(|_| {
+                Err(candle_core::Error::Msg("the face finder panicked".into()).into())
+            })?;
+            let track = tracker.join().unwrap_or_else(|_| {
+                Err(candle_core::Error::Msg("the face tracker panicked".into()).into())
+            })?;
+            Ok((found, track, total, (width, height)))
         })?;
-        Ok((found, total, (width, height)))
-    })?;
 
     let fps = decoder.fps();
     let rate = decoder.frame_rate();
     let mut shots = build_shots(&cuts, &frames, fps, &found);
+    track::assign(&mut shots, &track, fps);
     let thumbnails = write_thumbnails(&mut shots, found, params, (width, height))?;
     on_progress(100.0);
     tracing::debug!(
@@ -161,6 +176,7 @@ pub fn analyze(
                 "pix_fmt": "rgb24",
             },
             "device": device_name(device),
+            "face_samples_per_s": params.face_samples_per_s,
         }),
         models: vec![faces.info().clone()],
         thumbnails,
@@ -259,6 +275,7 @@ fn build_shots(cuts: &[u64], frames: &[FrameQuality], fps: f64, keys: &ShotFaces
                 score: score_with_faces(base, faces),
                 thumbnail: None,
                 thumbnail_error: None,
+                face_track: Vec::new(),
             }
         })
         .collect()

@@ -18,7 +18,7 @@
 
 mod finder;
 
-pub(crate) use finder::{face_queue, find_faces, ShotFaces, ShotKeyframes};
+pub(crate) use finder::{face_queue, find_faces, largest_face, packed, ShotFaces, ShotKeyframes};
 
 use std::collections::VecDeque;
 

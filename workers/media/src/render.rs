@@ -331,6 +331,7 @@ mod tests {
             score,
             thumbnail: None,
             thumbnail_error: None,
+            face_track: Vec::new(),
         }
     }
 

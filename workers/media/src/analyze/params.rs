@@ -8,6 +8,11 @@ use crate::MediaError;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// Face samples a second taken through each shot unless the recipe says.
+pub const DEFAULT_FACE_SAMPLES_PER_S: f64 = 4.0;
+/// The most face samples a second a recipe may ask for.
+pub const MAX_FACE_SAMPLES_PER_S: f64 = 30.0;
+
 /// Which shot detector the analyze phase runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,6 +53,10 @@ pub struct AnalyzeParams {
     /// Most shots given a thumbnail of their keyframe, the first ones in
     /// order (0–200; 0 makes none; default 100).
     pub max_thumbnails: u32,
+    /// Frames a second sampled through every shot for its face track (the
+    /// largest face on each, which the reframed outputs follow): 0–30; 0
+    /// samples none; default 4.
+    pub face_samples_per_s: f64,
     /// The video stream to analyse (the probe's choice); not a recipe
     /// parameter: the phase sets it from the job's media.
     #[serde(skip)]
@@ -77,6 +86,7 @@ impl Default for AnalyzeParams {
             min_content_val: 15.0,
             flash_frames: 3,
             max_thumbnails: 100,
+            face_samples_per_s: DEFAULT_FACE_SAMPLES_PER_S,
             stream: None,
             longest_s: None,
             thumbnails_dir: None,
@@ -147,7 +157,20 @@ impl AnalyzeParams {
                 self.max_thumbnails
             ));
         }
+        let r = self.face_samples_per_s;
+        if !(r.is_finite() && (0.0..=MAX_FACE_SAMPLES_PER_S).contains(&r)) {
+            return invalid(format!(
+                "face_samples_per_s must be in 0–{MAX_FACE_SAMPLES_PER_S}, got {r}"
+            ));
+        }
         Ok(())
+    }
+
+    /// Every how many frames of a `fps` stream a face sample is taken;
+    /// `None` when sampling is off.
+    pub fn face_sample_stride(&self, fps: f64) -> Option<u64> {
+        (self.face_samples_per_s > 0.0 && fps.is_finite() && fps > 0.0)
+            .then(|| ((fps / self.face_samples_per_s).round() as u64).max(1))
     }
 
     /// How many shots get a thumbnail: none without a directory to write
@@ -214,6 +237,10 @@ mod tests {
             ),
             (Some(3), Some(0))
         );
+        assert_eq!(defaults.face_sample_stride(25.0), Some(6));
+        assert_eq!(defaults.face_sample_stride(2.0), Some(1));
+        let off = parse(json!({"face_samples_per_s": 0})).unwrap();
+        assert_eq!(off.face_sample_stride(25.0), None);
         for bad in [
             json!({"detector": "histogram"}),
             json!({"adaptive_threshold": 0}),
@@ -221,6 +248,8 @@ mod tests {
             json!({"min_content_val": -1}),
             json!({"flash_frames": 17}),
             json!({"max_thumbnails": 201}),
+            json!({"face_samples_per_s": -1}),
+            json!({"face_samples_per_s": 31}),
         ] {
             let err = parse(bad.clone()).expect_err(&bad.to_string());
             assert!(

@@ -160,17 +160,7 @@ pub(crate) fn find_faces(
             .then(|| thumbnail(&job.key.rgb, job.width, job.height).map_err(|e| e.to_string()));
         let (w, h) = (job.width as usize, job.height as usize);
         let on_key = faces.detect(&packed(&job.key.rgb), w, h)?;
-        let (w, h) = (w as f64, h as f64);
-        let largest = on_key
-            .iter()
-            .max_by(|a, b| area(a).total_cmp(&area(b)))
-            .map(|f| FaceBox {
-                x: (f.bbox[0] as f64 / w).clamp(0.0, 1.0),
-                y: (f.bbox[1] as f64 / h).clamp(0.0, 1.0),
-                w: ((f.bbox[2] - f.bbox[0]) as f64 / w).clamp(0.0, 1.0),
-                h: ((f.bbox[3] - f.bbox[1]) as f64 / h).clamp(0.0, 1.0),
-                prob: f.prob as f64,
-            });
+        let largest = largest_face(&on_key, w, h);
         let keyframe = Keyframe {
             frame: job.key.frame,
             time_s: 0.0,
@@ -189,8 +179,23 @@ pub(crate) fn find_faces(
     Ok(found)
 }
 
+/// The largest of `faces` found on a `w × h` frame, as fractions of it.
+pub(crate) fn largest_face(faces: &[crate::faces::Face], w: usize, h: usize) -> Option<FaceBox> {
+    let (w, h) = (w as f64, h as f64);
+    faces
+        .iter()
+        .max_by(|a, b| area(a).total_cmp(&area(b)))
+        .map(|f| FaceBox {
+            x: (f.bbox[0] as f64 / w).clamp(0.0, 1.0),
+            y: (f.bbox[1] as f64 / h).clamp(0.0, 1.0),
+            w: ((f.bbox[2] - f.bbox[0]) as f64 / w).clamp(0.0, 1.0),
+            h: ((f.bbox[3] - f.bbox[1]) as f64 / h).clamp(0.0, 1.0),
+            prob: f.prob as f64,
+        })
+}
+
 /// One planar RGB frame (the decoder's layout) as packed RGB24 (MTCNN's input).
-fn packed(planar: &[u8]) -> Vec<u8> {
+pub(crate) fn packed(planar: &[u8]) -> Vec<u8> {
     let n = planar.len() / 3;
     let (r, rest) = planar.split_at(n);
     let (g, b) = rest.split_at(n);
