@@ -53,6 +53,8 @@ fn outputs(phase: Phase) -> &'static [&'static str] {
         Phase::Render => &[
             "highlight.mp4",
             "poster.jpg",
+            "vertical.mp4",
+            "square.mp4",
             "thumbnails.jpg",
             "thumbnails.vtt",
         ],
