@@ -29,13 +29,17 @@
 # each client (engine/platform/src/bus.rs, workers/src/ports/kafka.rs, …):
 #   api        writes submissions, redriven work items, cancellations and their
 #              events; reads the phase and retry topics for the age of the oldest
-#              waiting item (group <stem>-lag-probe) and the phase groups' offsets
+#              waiting item (group <stem>-lag-probe) and the phase groups' offsets;
+#              writes stored recipes to sprocket.recipes and follows that topic
+#              (groups <stem>-recipes-*)
 #   projector  reads sprocket.events and the intake (group <stem>-projector)
 #   ingest, analyze, render, archive
 #              each reads its phase and retry topics in group <stem>-<phase> and
 #              sprocket.cancellations (groups <stem>-cancel-watch-*), writes its
 #              events, its retry and dead-letter topics and the phase topics after
-#              it, in transactions with ids <stem>-<phase>-<topic>-<partition>
+#              it, in transactions with ids <stem>-<phase>-<topic>-<partition>;
+#              ingest also follows sprocket.recipes (groups <stem>-recipes-*) to
+#              resolve submissions naming a stored recipe
 #   webhooks   `sprocket webhooks`: reads sprocket.events (group <stem>-webhooks)
 #              and the deliveries on sprocket.webhooks (group <stem>-webhook-sender),
 #              writes deliveries and retries to sprocket.webhooks and dead letters
@@ -74,7 +78,7 @@ while [ $# -gt 0 ]; do
     --user-prefix) user_prefix=${2?}; shift 2 ;;
     --passwords) passwords=${2:?}; shift 2 ;;
     --print) print=1; shift ;;
-    -h | --help) sed -n '2,48p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,53p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -109,14 +113,17 @@ plan() {
     dlq+=("topic:$prefix$phase.dlq")
   done
   topics=("topic:${prefix}events" "topic:${prefix}cancellations" "${work[@]}" "${retry[@]}" "${dlq[@]}"
-    "topic:${prefix}webhooks" "topic:${prefix}webhooks.dlq")
+    "topic:${prefix}webhooks" "topic:${prefix}webhooks.dlq" "topic:${prefix}recipes")
 
   # The API: POST /v1/jobs (the intake), /retry (JobRedriven + the phase's work
   # item), /cancel (sprocket.cancellations + sprocket.events); GET /v1/phases
   # (the lag probe: offsets of the phase groups, a peek at the oldest waiting
   # message of each phase and retry topic).
-  echo "api literal Write ${work[*]} topic:${prefix}events topic:${prefix}cancellations"
-  echo "api literal Read ${work[*]} ${retry[*]} group:$stem-lag-probe"
+  # PUT /v1/recipes/{name} writes sprocket.recipes; the API follows it from
+  # its beginning (assigned, in a group of its own per process).
+  echo "api literal Write ${work[*]} topic:${prefix}events topic:${prefix}cancellations topic:${prefix}recipes"
+  echo "api literal Read ${work[*]} ${retry[*]} topic:${prefix}recipes group:$stem-lag-probe"
+  echo "api prefixed Read group:$stem-recipes-"
   echo "api literal Describe $(for phase in "${PHASES[@]}"; do printf 'group:%s ' "$stem-$phase"; done)"
 
   # The projector: sprocket.events and the intake, assigned (no Kafka commits).
@@ -132,6 +139,9 @@ plan() {
     # transactional.id = <group>-<topic>-<partition>
     echo "$phase prefixed Write txn:$stem-$phase-"
   done
+  # Ingest accepts submissions, which may name a stored recipe.
+  echo "ingest literal Read topic:${prefix}recipes"
+  echo "ingest prefixed Read group:$stem-recipes-"
 
   echo "webhooks literal Read topic:${prefix}events topic:${prefix}webhooks group:$stem-webhooks group:$stem-webhook-sender"
   echo "webhooks literal Write topic:${prefix}webhooks topic:${prefix}webhooks.dlq"
