@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -274,8 +274,9 @@ pub async fn show(
     State(s): State<AppState>,
     _: Authorized<Read>,
     Path(name): Path<String>,
-    Query(q): Query<VersionQuery>,
+    q: Result<Query<VersionQuery>, QueryRejection>,
 ) -> Result<Json<RecipeView>, ApiError> {
+    let Query(q) = q?;
     if let Some(b) = builtin(&name) {
         return match q.version {
             None => Ok(Json(b)),
