@@ -234,8 +234,22 @@ pub async fn get_stream(
     store: &Store,
     key: &str,
 ) -> Result<(u64, impl Stream<Item = Result<Bytes, StoreError>>), StoreError> {
+    get_part(store, key, None).await
+}
+
+/// A stream of the bytes `range` of an object (all of it when `None`), and
+/// the object's whole size. `range` must lie inside the object.
+pub async fn get_part(
+    store: &Store,
+    key: &str,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<(u64, impl Stream<Item = Result<Bytes, StoreError>>), StoreError> {
+    let options = object_store::GetOptions {
+        range: range.map(object_store::GetRange::Bounded),
+        ..Default::default()
+    };
     let r = store
-        .get(&Path::from(key))
+        .get_opts(&Path::from(key), options)
         .await
         .map_err(|e| StoreError::store(key, e))?;
     let size = r.meta.size;

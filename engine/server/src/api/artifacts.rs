@@ -1,7 +1,7 @@
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use sprocket_platform::store::{self, StoreError};
@@ -46,6 +46,7 @@ pub async fn download(
     State(s): State<AppState>,
     Authorized(caller, _): Authorized<Read>,
     Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
     q: Result<Query<DownloadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
@@ -56,16 +57,29 @@ pub async fn download(
         .artifacts
         .get(name)
         .ok_or_else(|| ApiError::not_found(format!("job {id} has no artifact {name:?}")))?;
-    let (size, stream) = match store::get_stream(&s.stores.work, &artifact.key).await {
+    // A player reads an HLS rendition by byte ranges; one range is served
+    // (206), several or a malformed header get the whole object (200), as
+    // RFC 9110 allows.
+    let wanted = match q_range(&headers, artifact.bytes) {
+        Ranged::Whole => None,
+        Ranged::Part(r) => Some(r),
+        Ranged::Unsatisfiable => {
+            return Response::builder()
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{}", artifact.bytes))
+                .body(Body::empty())
+                .map_err(ApiError::unavailable);
+        }
+    };
+    let get = |store| store::get_part(store, &artifact.key, wanted.clone());
+    let (size, stream) = match get(&s.stores.work).await {
         Ok(found) => found,
-        Err(StoreError::NotFound { .. }) => store::get_stream(&s.stores.archive, &artifact.key)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound { .. } => {
-                    ApiError::not_found(format!("artifact {name:?} is gone"))
-                }
-                e => ApiError::unavailable(e),
-            })?,
+        Err(StoreError::NotFound { .. }) => get(&s.stores.archive).await.map_err(|e| match e {
+            StoreError::NotFound { .. } => {
+                ApiError::not_found(format!("artifact {name:?} is gone"))
+            }
+            e => ApiError::unavailable(e),
+        })?,
         Err(e) => return Err(ApiError::unavailable(e)),
     };
     let media = ["video/", "image/", "audio/"]
@@ -76,7 +90,19 @@ pub async fn download(
     } else {
         "attachment"
     };
-    Response::builder()
+    let mut response = Response::builder();
+    response = match &wanted {
+        Some(r) => response
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            )
+            .header(header::CONTENT_LENGTH, r.end - r.start),
+        None => response.header(header::CONTENT_LENGTH, size),
+    };
+    response
+        .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_TYPE, &artifact.content_type)
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(
@@ -86,10 +112,58 @@ pub async fn download(
                 filename(name.rsplit('/').next().unwrap_or(name))
             ),
         )
-        .header(header::CONTENT_LENGTH, size)
         .header("x-sha256", &artifact.sha256)
         .body(Body::from_stream(stream))
         .map_err(ApiError::unavailable)
+}
+
+/// What a request's `Range` header asks of an object of `size` bytes.
+#[derive(Debug, PartialEq)]
+enum Ranged {
+    Whole,
+    Part(std::ops::Range<u64>),
+    Unsatisfiable,
+}
+
+/// Reads a single `bytes=` range (`a-b`, `a-`, `-n`); anything else (none,
+/// several ranges, another unit, garbage) is the whole object.
+fn q_range(headers: &HeaderMap, size: u64) -> Ranged {
+    let Some(spec) = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return Ranged::Whole;
+    };
+    if spec.contains(',') {
+        return Ranged::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ranged::Whole;
+    };
+    let num = |t: &str| t.trim().parse::<u64>().ok();
+    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        // The last n bytes.
+        (true, false) => match num(b) {
+            Some(0) => return Ranged::Unsatisfiable,
+            Some(n) => (size.saturating_sub(n), size),
+            None => return Ranged::Whole,
+        },
+        (false, true) => match num(a) {
+            Some(a) => (a, size),
+            None => return Ranged::Whole,
+        },
+        (false, false) => match (num(a), num(b)) {
+            (Some(a), Some(b)) if a <= b => (a, b.saturating_add(1).min(size)),
+            _ => return Ranged::Whole,
+        },
+        (true, true) => return Ranged::Whole,
+    };
+    if start >= size {
+        Ranged::Unsatisfiable
+    } else {
+        Ranged::Part(start..end)
+    }
 }
 
 /// The artifact name of a request, refused (400 `invalid_artifact_name`)
@@ -127,6 +201,35 @@ fn filename(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_as_rfc_9110_reads_them() {
+        let ask = |v: Option<&str>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = v {
+                h.insert(header::RANGE, v.parse().unwrap());
+            }
+            q_range(&h, 100)
+        };
+        assert_eq!(ask(None), Ranged::Whole);
+        assert_eq!(ask(Some("bytes=0-9")), Ranged::Part(0..10));
+        assert_eq!(ask(Some("bytes=90-")), Ranged::Part(90..100));
+        assert_eq!(ask(Some("bytes=-10")), Ranged::Part(90..100));
+        assert_eq!(ask(Some("bytes=-500")), Ranged::Part(0..100));
+        assert_eq!(ask(Some("bytes=95-200")), Ranged::Part(95..100));
+        assert_eq!(ask(Some("bytes=100-")), Ranged::Unsatisfiable);
+        assert_eq!(ask(Some("bytes=-0")), Ranged::Unsatisfiable);
+        for whole in [
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=9-3",
+            "bytes=x-",
+            "bytes=-",
+            "bytes=7",
+        ] {
+            assert_eq!(ask(Some(whole)), Ranged::Whole, "{whole}");
+        }
+    }
 
     #[test]
     fn names_stay_inside_the_job() {
