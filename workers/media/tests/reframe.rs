@@ -104,9 +104,9 @@ fn analyse(video: &Path) -> Analysis {
 /// A face box in pixels: left, top, right, bottom.
 type Px = [f64; 4];
 
-/// MTCNN's largest face on every frame of `video` decoded `width` wide, in
-/// pixels of a `frame`-wide source.
-fn faces_per_frame(video: &Path, width: u32, frame_w: u32) -> Vec<Option<Px>> {
+/// MTCNN's largest face on every `every`-th frame of `video` decoded `width`
+/// wide (`None` on the others), in pixels of a `frame`-wide source.
+fn faces_per_frame(video: &Path, width: u32, frame_w: u32, every: usize) -> Vec<Option<Px>> {
     let mtcnn = Mtcnn::shared_default().expect("MTCNN weights");
     let options = DecodeOptions {
         width,
@@ -121,6 +121,10 @@ fn faces_per_frame(video: &Path, width: u32, frame_w: u32) -> Vec<Option<Px>> {
         let (w, h) = (batch.width as usize, batch.height as usize);
         let scale = f64::from(frame_w) / w as f64;
         for i in 0..batch.len {
+            if !(batch.first_frame as usize + i).is_multiple_of(every) {
+                out.push(None);
+                continue;
+            }
             let planar = &batch.data[i * w * h * 3..(i + 1) * w * h * 3];
             let packed: Vec<u8> = (0..w * h)
                 .flat_map(|p| [planar[p], planar[w * h + p], planar[2 * w * h + p]])
@@ -203,7 +207,7 @@ fn check(label: &str, video: &Path, frame_w: u32, audio: bool) {
         .skip(1)
         .map(|s| s.start_frame)
         .collect();
-    let truth = faces_per_frame(video, 480, frame_w);
+    let truth = faces_per_frame(video, 480, frame_w, 1);
     assert_eq!(
         truth.len() as u64,
         analysis.frames,
@@ -319,8 +323,8 @@ fn check(label: &str, video: &Path, frame_w: u32, audio: bool) {
 /// output's frames sits where the truth and the planned window put it.
 fn check_crop_was_applied(out: &Path, f: &Framing, truth: &[Option<Px>]) {
     let scale = f64::from(f.output.0) / f64::from(f.window.0);
-    // Half size is plenty for MTCNN here, and much quicker.
-    let on_output = faces_per_frame(out, (f.output.0 / 2) & !1, f.output.0);
+    // Every third frame is plenty here, and much quicker.
+    let on_output = faces_per_frame(out, f.output.0, f.output.0, 3);
     assert_eq!(
         on_output.len(),
         truth.len(),
@@ -330,7 +334,7 @@ fn check_crop_was_applied(out: &Path, f: &Framing, truth: &[Option<Px>]) {
         .iter()
         .zip(&on_output)
         .enumerate()
-        .step_by(2)
+        .step_by(3)
         .filter_map(|(i, (t, o))| {
             let ([l, _, r, _], [ol, _, or, _]) = ((*t)?, (*o)?);
             let expected = ((l + r) / 2.0 - f64::from(f.xs[i])) * scale;
@@ -338,7 +342,7 @@ fn check_crop_was_applied(out: &Path, f: &Framing, truth: &[Option<Px>]) {
         })
         .collect();
     assert!(
-        errors.len() * 10 >= truth.len() * 8,
+        errors.len() * 30 >= truth.len() * 8,
         "the face is on the output's frames"
     );
     errors.sort_by(f64::total_cmp);
