@@ -7,7 +7,7 @@
 #   models/mtcnn/{pnet,rnet,onet}.safetensors and MODEL.json
 #     from facenet-pytorch's wheel (legacy torch .pt files, converted by
 #     models/convert_legacy_pt.py with Python's standard library only);
-#   models/fixtures/*.png
+#   models/fixtures/*.png, *.jpg
 #     sample photographs from scikit-image's wheel, plus astronaut_pair.png,
 #     astronaut beside its mirror image (two faces), made with ffmpeg.
 #
@@ -22,7 +22,12 @@ FACENET_SHA256=ecb82b27beb226d106f2219efe8f829b01b87a8595badd01545679bdb9f19cca
 SKIMAGE_VERSION=0.26.0
 SKIMAGE_WHEEL=scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl
 SKIMAGE_SHA256=74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af
-SKIMAGE_PHOTOS=(astronaut.png coffee.png camera.png)
+# astronaut, coffee and camera serve the face and sample tests; the rest make the
+# shot-detection corpus (workers/media/tests/photo_cuts.rs): similar textures
+# (brick, grass, gravel), similar framings (motorcycle_left/right) and scenes.
+SKIMAGE_PHOTOS=(astronaut.png coffee.png camera.png brick.png grass.png gravel.png chelsea.png
+  rocket.jpg coins.png moon.png hubble_deep_field.jpg motorcycle_left.png motorcycle_right.png
+  page.png ihc.png retina.jpg)
 FIXTURES=("${SKIMAGE_PHOTOS[@]}" astronaut_pair.png)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
