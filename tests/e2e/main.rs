@@ -11,6 +11,7 @@ mod demo;
 mod intake;
 mod jobs_watch;
 mod metrics;
+mod outputs;
 mod phases;
 mod pipeline;
 mod recipes;
