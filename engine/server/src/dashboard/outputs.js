@@ -24,7 +24,11 @@ export async function outputs(el, ctx, job) {
     ? blob(job.id, 'poster.jpg', ctx.signal).then((b) => ctx.url(b)) : Promise.reject(new Error('no poster'));
   poster.catch(() => {});
   for (const a of arts) {
-    if (a.content_type.startsWith('video/') && a.name.endsWith('.mp4')) media.append(video(ctx, job, a, poster));
+    // The HLS ladder's renditions are for players that read the playlist;
+    // the page plays the whole-file outputs (highlight, vertical, square).
+    if (a.content_type.startsWith('video/') && a.name.endsWith('.mp4') && !a.name.startsWith('hls/')) {
+      media.append(video(ctx, job, a, poster));
+    }
     else if (SHOWN_IMAGES.includes(a.name)) media.append(image(ctx, job, a, a.name === 'poster.jpg' ? poster : null));
   }
   const listed = arts.filter((a) => !shots?.names.has(a.name));
