@@ -58,10 +58,8 @@ pub fn render_highlight(
     let (input, stream, has_audio) = (source.path, source.stream, source.has_audio);
     let total_s: f64 = segments.iter().map(|(a, b)| b - a).sum();
     // The first loudness pass hears the reel's audio as it will be cut.
-    let gain = if has_audio && loudness.target_lufs.is_some() {
-        let m =
-            crate::loudness::measure(input, &highlight_audio_graph(segments), loudness, cancel)?;
-        loudness.filter(&m)
+    let gain = if has_audio {
+        crate::loudness::second_pass(input, &highlight_audio_graph(segments), loudness, cancel)?
     } else {
         None
     };

@@ -95,10 +95,9 @@ pub fn render_hls(
         )));
     }
     let rungs = params.rungs(width, height);
-    let gain = if source.has_audio && loudness.target_lufs.is_some() {
+    let gain = if source.has_audio {
         let graph = crate::loudness::whole_source_graph();
-        let m = crate::loudness::measure(source.path, graph, loudness, cancel)?;
-        loudness.filter(&m)
+        crate::loudness::second_pass(source.path, graph, loudness, cancel)?
     } else {
         None
     };

@@ -1,8 +1,13 @@
-//! Loudness normalisation in two passes (ffmpeg's `loudnorm`, ITU-R BS.1770):
-//! the first measures the audio exactly as the output will carry it, the
-//! second applies one linear gain from that measurement (falling back to
-//! loudnorm's dynamic mode only where a linear gain would break the true-peak
-//! ceiling). A source without audio gets no pass at all.
+//! Loudness normalisation in two passes (ITU-R BS.1770): the first measures
+//! the audio exactly as the output will carry it (ffmpeg's `loudnorm`
+//! analysis), the second applies the one gain that brings it to the target.
+//! Where that gain would push peaks over the true-peak ceiling, a limiter
+//! working at 192 kHz (so inter-sample peaks are seen) holds just those peaks
+//! down, and as limiting frequent peaks lowers the loudness, its output is
+//! measured again and the gain made up ([`second_pass`]). (loudnorm's own
+//! fallback there, its dynamic mode, needs seconds of lookahead and left a
+//! short reel several LU off its target.) A source without audio gets no
+//! pass at all.
 
 use crate::tool::{Deadlines, Ended, Supervised};
 use crate::MediaError;
@@ -17,16 +22,14 @@ const MEASURE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The loudness every rendered output with audio is brought to. In a recipe:
 /// `"streaming"` (the default: −16 LUFS, true peak ≤ −1 dBTP), `"ebu_r128"`
-/// (−23 LUFS, −1 dBTP), `"off"`, or an object with `target_lufs`,
-/// `true_peak_db` and `lra`.
+/// (−23 LUFS, −1 dBTP), `"off"`, or an object with `target_lufs` and
+/// `true_peak_db`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Loudness {
     /// Integrated loudness, LUFS; `None` leaves the audio as it is.
     pub target_lufs: Option<f64>,
     /// The true-peak ceiling, dBTP.
     pub true_peak_db: f64,
-    /// The loudness range loudnorm's dynamic fallback aims at, LU.
-    pub lra: f64,
 }
 
 impl Default for Loudness {
@@ -40,13 +43,11 @@ impl Loudness {
     pub const STREAMING: Loudness = Loudness {
         target_lufs: Some(-16.0),
         true_peak_db: -1.0,
-        lra: 11.0,
     };
     /// EBU R128 broadcast loudness: −23 LUFS.
     pub const EBU_R128: Loudness = Loudness {
         target_lufs: Some(-23.0),
         true_peak_db: -1.0,
-        lra: 11.0,
     };
 
     pub(crate) fn validate(&self) -> Result<(), String> {
@@ -64,44 +65,42 @@ impl Loudness {
                 self.true_peak_db
             ));
         }
-        if !in_range(self.lra, 1.0, 50.0) {
-            return Err(format!(
-                "loudness: lra must be in [1, 50], got {}",
-                self.lra
-            ));
-        }
         Ok(())
     }
 
-    /// The second pass's filter for audio measured as `m`: a linear gain to
-    /// the target, then back to 48 kHz (loudnorm works at 192 kHz). `None`
-    /// when normalising is off or the audio is silent (no gain can lift it).
+    /// The second pass's filter for audio measured as `m`: the gain to the
+    /// target and, where that would break the true-peak ceiling, a limiter
+    /// at 192 kHz just under it. `None` when normalising is off or the audio
+    /// is silent (no gain can lift it).
     pub fn filter(&self, m: &Measured) -> Option<String> {
         let target = self.target_lufs?;
         if !m.input_i.is_finite() || m.input_i < -70.0 {
             return None;
         }
-        Some(format!(
-            "loudnorm=I={target}:TP={tp}:LRA={lra}:measured_I={i:.2}:measured_TP={mtp:.2}:\
-             measured_LRA={mlra:.2}:measured_thresh={th:.2}:offset={off:.2}:linear=true,\
-             aresample=48000",
-            tp = self.true_peak_db,
-            lra = self.lra,
-            i = m.input_i,
-            mtp = m.input_tp,
-            mlra = m.input_lra,
-            th = m.input_thresh,
-            off = m.target_offset,
-        ))
+        let gain = target - m.input_i;
+        let limited = !(m.input_tp.is_finite() && m.input_tp + gain <= self.true_peak_db);
+        Some(self.gain(gain, limited))
     }
 
-    /// The first pass's filter: loudnorm measuring, printing its JSON.
+    /// `gain` dB, then (when `limited`) the limiter just under the ceiling,
+    /// with a margin for what the AAC encoder adds to peaks.
+    fn gain(&self, gain: f64, limited: bool) -> String {
+        if !limited {
+            return format!("volume={gain:.2}dB");
+        }
+        let limit = 10f64.powf((self.true_peak_db - 0.5) / 20.0);
+        format!(
+            "volume={gain:.2}dB,aresample=192000,\
+             alimiter=limit={limit:.4}:attack=1:release=50:level=disabled,aresample=48000"
+        )
+    }
+
+    /// The first pass's filter: loudnorm's analysis, printing its JSON.
     fn measuring(&self) -> String {
         format!(
-            "loudnorm=I={}:TP={}:LRA={}:print_format=json",
+            "loudnorm=I={}:TP={}:print_format=json",
             self.target_lufs.unwrap_or(-16.0),
-            self.true_peak_db,
-            self.lra
+            self.true_peak_db
         )
     }
 }
@@ -116,8 +115,6 @@ enum Written {
         target_lufs: Option<f64>,
         #[serde(default)]
         true_peak_db: Option<f64>,
-        #[serde(default)]
-        lra: Option<f64>,
     },
 }
 
@@ -128,10 +125,10 @@ impl<'de> Deserialize<'de> for Loudness {
         if let serde_json::Value::Object(map) = &value {
             if let Some(k) = map
                 .keys()
-                .find(|k| !["target_lufs", "true_peak_db", "lra"].contains(&k.as_str()))
+                .find(|k| !["target_lufs", "true_peak_db"].contains(&k.as_str()))
             {
                 return Err(D::Error::custom(format!(
-                    "loudness: unknown field {k:?} (known: target_lufs, true_peak_db, lra)"
+                    "loudness: unknown field {k:?} (known: target_lufs, true_peak_db)"
                 )));
             }
         }
@@ -150,11 +147,9 @@ impl<'de> Deserialize<'de> for Loudness {
             Written::Values {
                 target_lufs,
                 true_peak_db,
-                lra,
             } => Ok(Loudness {
                 target_lufs: Some(target_lufs.unwrap_or(-16.0)),
                 true_peak_db: true_peak_db.unwrap_or(-1.0),
-                lra: lra.unwrap_or(11.0),
             }),
         }
     }
@@ -212,6 +207,46 @@ pub fn measure(
         Ended::Cancelled => Err(MediaError::Cancelled),
         Ended::TimedOut(why) => Err(run.error(why)),
     }
+}
+
+/// The second pass's audio filter for `graph`'s `[a]` (as [`measure`]
+/// takes it), `None` when normalising is off or the audio is silent. Where
+/// the limiter has to hold peaks down it also lowers the loudness (by as
+/// much as the peaks are frequent), so what comes out of it is measured again
+/// and the gain made up for that, twice at most.
+pub fn second_pass(
+    input: &Path,
+    graph: &str,
+    loudness: &Loudness,
+    cancel: &CancellationToken,
+) -> Result<Option<String>, MediaError> {
+    let Some(target) = loudness.target_lufs else {
+        return Ok(None);
+    };
+    let m = measure(input, graph, loudness, cancel)?;
+    let Some(mut filter) = loudness.filter(&m) else {
+        return Ok(None);
+    };
+    if !filter.contains("alimiter") {
+        return Ok(Some(filter));
+    }
+    let mut gain = target - m.input_i;
+    for _ in 0..2 {
+        let after = measure(input, &then(graph, &filter), loudness, cancel)?;
+        let short = target - after.input_i;
+        if !short.is_finite() || short.abs() <= 0.3 {
+            break;
+        }
+        gain += short.clamp(-6.0, 6.0);
+        filter = loudness.gain(gain, true);
+    }
+    Ok(Some(filter))
+}
+
+/// `graph` (whose output is `[a]`) with `filter` applied to its output.
+fn then(graph: &str, filter: &str) -> String {
+    let body = graph.strip_suffix("[a]").unwrap_or(graph);
+    format!("{body}[pre];[pre]{filter}[a]")
 }
 
 /// loudnorm's JSON block, the last `{ … }` in its log.
@@ -311,10 +346,7 @@ mod tests {
         assert_eq!(read("ebu_r128".into()).unwrap().target_lufs, Some(-23.0));
         assert_eq!(read("off".into()).unwrap().target_lufs, None);
         let l = read(serde_json::json!({"target_lufs": -14, "true_peak_db": -2})).unwrap();
-        assert_eq!(
-            (l.target_lufs, l.true_peak_db, l.lra),
-            (Some(-14.0), -2.0, 11.0)
-        );
+        assert_eq!((l.target_lufs, l.true_peak_db), (Some(-14.0), -2.0));
         for bad in [
             serde_json::json!("loud"),
             serde_json::json!({"target_lufs": 3}),
@@ -334,12 +366,21 @@ mod tests {
         let m = parse_measurement(log).unwrap();
         assert_eq!(m.input_i, -27.61);
         assert_eq!(m.target_offset, 0.58);
+        // -27.61 to -16 is +11.61 dB: peaks at -4.47 would reach +7.14.
         let f = Loudness::STREAMING.filter(&m).unwrap();
         assert!(
-            f.starts_with("loudnorm=I=-16:TP=-1:LRA=11:measured_I=-27.61:"),
+            f.starts_with("volume=11.61dB,aresample=192000,alimiter=limit=0.8414:"),
             "{f}"
         );
-        assert!(f.ends_with("linear=true,aresample=48000"), "{f}");
+        assert!(f.ends_with("level=disabled,aresample=48000"), "{f}");
+        let quiet_peaks = Measured {
+            input_tp: -20.0,
+            ..m
+        };
+        assert_eq!(
+            Loudness::STREAMING.filter(&quiet_peaks).as_deref(),
+            Some("volume=11.61dB")
+        );
         let silent = Measured {
             input_i: f64::NEG_INFINITY,
             ..m
@@ -351,5 +392,9 @@ mod tests {
         };
         assert_eq!(off.filter(&m), None);
         assert_eq!(parse_measurement("no json here"), None);
+        assert_eq!(
+            then(whole_source_graph(), "volume=2dB"),
+            "[0:a:0]anull[pre];[pre]volume=2dB[a]"
+        );
     }
 }

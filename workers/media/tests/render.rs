@@ -227,7 +227,7 @@ fn reels_are_normalised_to_the_target_loudness() {
     let segments = [(0.5, 2.5), (3.2, 4.5), (5.0, 7.5)];
     for (source_db, loudness, target) in [
         (-30.0, Loudness::default(), -16.0),
-        (-6.0, Loudness::default(), -16.0),
+        (12.0, Loudness::default(), -16.0),
         (-20.0, Loudness::EBU_R128, -23.0),
     ] {
         let src = tone_source(dir.path(), &format!("src{source_db}.mp4"), source_db);
@@ -254,6 +254,58 @@ fn reels_are_normalised_to_the_target_loudness() {
         );
         assert!(after.true_peak_db <= -1.0 + 0.3, "{after:?}");
     }
+    // Loud clicks over a tone: the gain to the target would put the clicks
+    // far over the true-peak ceiling; they are limited and the loudness the
+    // limiter takes is made up.
+    let spiky = dir.path().join("spiky.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x240:rate=25:duration=8")
+        .args(["-f", "lavfi", "-i"])
+        .arg("sine=frequency=330:sample_rate=48000:duration=8,volume=-6dB")
+        .args(["-f", "lavfi", "-i"])
+        .arg("aevalsrc='if(lt(mod(t,0.5),0.003),0.95*sin(2*PI*2000*t),0)':s=48000:d=8")
+        .args(["-filter_complex", "[1:a][2:a]amix=inputs=2:normalize=0[a]"])
+        .args([
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args(["-c:a", "aac", "-b:a", "160k", "-shortest"])
+        .arg(&spiky)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = ebur128(&spiky).unwrap();
+    let out = dir.path().join("spiky-reel.mp4");
+    let source = Source {
+        path: &spiky,
+        stream: None,
+        has_audio: true,
+    };
+    render_highlight(
+        &source,
+        &[(0.0, 7.5)],
+        &Loudness::default(),
+        &out,
+        &mut |_| {},
+        &cancel,
+    )
+    .unwrap();
+    let after = ebur128(&out).unwrap();
+    eprintln!("loudness: clicks {before:?} -> reel {after:?} (target -16 LUFS, -1 dBTP)");
+    assert!(
+        before.true_peak_db > -1.0 && before.integrated_lufs < -20.0,
+        "{before:?}"
+    );
+    assert!((after.integrated_lufs + 16.0).abs() <= 1.0, "{after:?}");
+    assert!(after.true_peak_db <= -1.0 + 0.5, "{after:?}");
+
     // Off: the reel keeps the source's level (the cut changes it a little).
     let src = tone_source(dir.path(), "off.mp4", -30.0);
     let out = dir.path().join("off-reel.mp4");

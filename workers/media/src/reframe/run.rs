@@ -53,9 +53,8 @@ pub fn render_reframed(
         .iter()
         .map(|o| plan(analysis, display.size, o.aspect, o.params))
         .collect();
-    let gain = if source.has_audio && loudness.target_lufs.is_some() {
-        let m = loudness::measure(input, loudness::whole_source_graph(), loudness, cancel)?;
-        loudness.filter(&m)
+    let gain = if source.has_audio {
+        loudness::second_pass(input, loudness::whole_source_graph(), loudness, cancel)?
     } else {
         None
     };
