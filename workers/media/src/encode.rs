@@ -80,19 +80,8 @@ pub fn render_highlight(
         // The reel's own length: nothing longer can come out, whatever the
         // source's container claims.
         .args(["-t", &format!("{total_s:.6}")])
-        .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-b:a", "128k"])
-        .args([
-            "-map_metadata",
-            "-1",
-            "-movflags",
-            "+faststart",
-            "-f",
-            "mp4",
-        ])
-        .arg(tool::file_url(&part));
+        .args(["-c:a", "aac", "-b:a", "128k"]);
+    h264_faststart_mp4(&mut command).arg(tool::file_url(&part));
 
     let mut progress = Progress::new(total_s);
     on_progress(0.0);
@@ -154,6 +143,40 @@ pub fn render_poster(
     let mut run = Supervised::spawn("ffmpeg", input, command)?;
     let ended = run.wait(Some(cancel), deadlines, &mut |_| {});
     finish(&run, ended, &part, out)
+}
+
+/// H.264 (veryfast, CRF 23, yuv420p) in a fast-start MP4 without the
+/// source's metadata: the video of every whole-file output.
+pub(crate) fn h264_faststart_mp4(command: &mut Command) -> &mut Command {
+    command
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+        ])
+        .args([
+            "-map_metadata",
+            "-1",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+        ])
+}
+
+/// The audio of `graph`'s outputs: the first audio stream, with `gain` (the
+/// second loudness pass) when there is one, as 48 kHz stereo, split `n` ways
+/// into `[a0]`, `[a1]`, …
+pub(crate) fn audio_split(g: &mut String, gain: Option<&str>, n: usize) {
+    g.push_str(";[0:a:0]");
+    if let Some(gain) = gain {
+        let _ = write!(g, "{gain},");
+    }
+    let _ = write!(
+        g,
+        "aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo,asplit={n}"
+    );
+    (0..n).for_each(|i| {
+        let _ = write!(g, "[a{i}]");
+    });
 }
 
 /// ffmpeg with the options every run shares: quiet except errors, no stdin, overwrite.

@@ -18,7 +18,7 @@ mod playlist;
 
 use crate::encode::{ffmpeg, Progress, Source, STALL_TIMEOUT};
 use crate::loudness::Loudness;
-use crate::tool::{self, Deadlines, Ended, Supervised};
+use crate::tool::{self, Deadlines, Supervised};
 use crate::MediaError;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
@@ -172,15 +172,7 @@ fn encode(
             on_progress(pct);
         }
     })?;
-    match ended {
-        Ended::Exited { status, .. } if status.success() => Ok(()),
-        Ended::Exited {
-            status,
-            stderr_tail,
-        } => Err(run.error(format!("{status}: {}", tool::last_line(&stderr_tail)))),
-        Ended::Cancelled => Err(MediaError::Cancelled),
-        Ended::TimedOut(why) => Err(run.error(why)),
-    }
+    run.succeeded(ended).map(drop)
 }
 
 /// Reads back what ffmpeg wrote for each rung: its playlist's segments and

@@ -9,7 +9,7 @@
 //! short reel several LU off its target.) A source without audio gets no
 //! pass at all.
 
-use crate::tool::{Deadlines, Ended, Supervised};
+use crate::tool::{Deadlines, Supervised};
 use crate::MediaError;
 use serde::Deserialize;
 use std::path::Path;
@@ -187,26 +187,14 @@ pub fn measure(
         total: Some(MEASURE_TIMEOUT),
         idle: None,
     };
-    match run.wait(Some(cancel), deadlines, &mut |_| {})? {
-        Ended::Exited {
-            status,
-            stderr_tail,
-        } if status.success() => parse_measurement(&stderr_tail).ok_or_else(|| {
-            run.error(format!(
-                "loudness: no measurement in ffmpeg's output: {}",
-                crate::tool::last_line(&stderr_tail)
-            ))
-        }),
-        Ended::Exited {
-            status,
-            stderr_tail,
-        } => Err(run.error(format!(
-            "loudness measurement {status}: {}",
-            crate::tool::last_line(&stderr_tail)
-        ))),
-        Ended::Cancelled => Err(MediaError::Cancelled),
-        Ended::TimedOut(why) => Err(run.error(why)),
-    }
+    let ended = run.wait(Some(cancel), deadlines, &mut |_| {})?;
+    let log = run.succeeded(ended)?;
+    parse_measurement(&log).ok_or_else(|| {
+        run.error(format!(
+            "loudness: no measurement in ffmpeg's output: {}",
+            crate::tool::last_line(&log)
+        ))
+    })
 }
 
 /// The second pass's audio filter for `graph`'s `[a]` (as [`measure`]

@@ -180,6 +180,23 @@ impl Supervised {
         }
     }
 
+    /// The stderr tail of a run that exited successfully; how any other
+    /// ending of it reads as an error.
+    pub fn succeeded(&self, ended: Ended) -> Result<String, MediaError> {
+        match ended {
+            Ended::Exited {
+                status,
+                stderr_tail,
+            } if status.success() => Ok(stderr_tail),
+            Ended::Exited {
+                status,
+                stderr_tail,
+            } => Err(self.error(format!("{status}: {}", last_line(&stderr_tail)))),
+            Ended::Cancelled => Err(MediaError::Cancelled),
+            Ended::TimedOut(why) => Err(self.error(why)),
+        }
+    }
+
     /// A [`MediaError::Tool`] for this run.
     pub fn error(&self, message: String) -> MediaError {
         MediaError::Tool {

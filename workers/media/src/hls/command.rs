@@ -108,17 +108,7 @@ pub fn ladder_graph(
         );
     }
     if has_audio {
-        g.push_str(";[0:a:0]");
-        if let Some(gain) = gain {
-            let _ = write!(g, "{gain},");
-        }
-        let _ = write!(
-            g,
-            "aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo,asplit={n}"
-        );
-        (0..n).for_each(|i| {
-            let _ = write!(g, "[a{i}]");
-        });
+        crate::encode::audio_split(&mut g, gain, n);
     }
     g
 }

@@ -7,7 +7,7 @@
 //! every output is whole or absent.
 
 use super::{plan, Framing, Reframe};
-use crate::encode::{ffmpeg, partial_path, Progress, Source, STALL_TIMEOUT};
+use crate::encode::{ffmpeg, h264_faststart_mp4, partial_path, Progress, Source, STALL_TIMEOUT};
 use crate::loudness::{self, Loudness};
 use crate::tool::{self, Deadlines, Ended, Supervised};
 use crate::{Analysis, MediaError};
@@ -84,19 +84,7 @@ pub fn render_reframed(
         if source.has_audio {
             command.args(["-map", &format!("[a{i}]"), "-c:a", "aac", "-b:a", "128k"]);
         }
-        command
-            .args([
-                "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
-            ])
-            .args([
-                "-map_metadata",
-                "-1",
-                "-movflags",
-                "+faststart",
-                "-f",
-                "mp4",
-            ])
-            .arg(tool::file_url(&partial_path(o.out)));
+        h264_faststart_mp4(&mut command).arg(tool::file_url(&partial_path(o.out)));
     }
 
     let mut progress = Progress::new(analysis.duration_s.max(1e-3));
@@ -136,27 +124,17 @@ fn finish_all(
     ended: Result<Ended, MediaError>,
     outputs: &[Reframe],
 ) -> Result<(), MediaError> {
-    match ended? {
-        Ended::Exited { status, .. } if status.success() => {
-            for o in outputs {
-                let part = partial_path(o.out);
-                if !std::fs::metadata(&part).is_ok_and(|m| m.len() > 0) {
-                    return Err(run.error(format!("ffmpeg wrote nothing to {}", o.out.display())));
-                }
-            }
-            for o in outputs {
-                std::fs::rename(partial_path(o.out), o.out)
-                    .map_err(|e| MediaError::io(o.out, e))?;
-            }
-            Ok(())
+    run.succeeded(ended?)?;
+    for o in outputs {
+        let part = partial_path(o.out);
+        if !std::fs::metadata(&part).is_ok_and(|m| m.len() > 0) {
+            return Err(run.error(format!("ffmpeg wrote nothing to {}", o.out.display())));
         }
-        Ended::Exited {
-            status,
-            stderr_tail,
-        } => Err(run.error(format!("{status}: {}", tool::last_line(&stderr_tail)))),
-        Ended::Cancelled => Err(MediaError::Cancelled),
-        Ended::TimedOut(why) => Err(run.error(why)),
     }
+    for o in outputs {
+        std::fs::rename(partial_path(o.out), o.out).map_err(|e| MediaError::io(o.out, e))?;
+    }
+    Ok(())
 }
 
 /// The decoded frame's size in square pixels, and whether the stream's
@@ -259,17 +237,7 @@ fn graph(
         let _ = write!(g, ",setsar=1,format=yuv420p[v{i}]");
     }
     if source.has_audio {
-        g.push_str(";[0:a:0]");
-        if let Some(gain) = gain {
-            let _ = write!(g, "{gain},");
-        }
-        let _ = write!(
-            g,
-            "aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo,asplit={n}"
-        );
-        (0..n).for_each(|i| {
-            let _ = write!(g, "[a{i}]");
-        });
+        crate::encode::audio_split(&mut g, gain, n);
     }
     g
 }
