@@ -5,7 +5,7 @@
 
 mod render_support;
 
-use render_support::{ffmpeg, ffprobe, processes_mentioning};
+use render_support::{ffprobe, processes_mentioning};
 use sprocket_media::hls::{render_hls, HlsParams, Ladder};
 use sprocket_media::loudness::{ebur128, Loudness};
 use sprocket_media::render::Source;
@@ -16,25 +16,8 @@ use std::process::Command;
 use tokio_util::sync::CancellationToken;
 
 /// A `w`x`h`, 25 fps test pattern of `seconds`, with a tone when `audio`.
-fn source(dir: &Path, name: &str, (w, h): (u32, u32), seconds: u32, audio: bool) -> PathBuf {
-    let path = dir.join(name);
-    let video = format!("testsrc2=size={w}x{h}:rate=25:duration={seconds}");
-    let tone = format!("sine=frequency=440:sample_rate=44100:duration={seconds}");
-    let mut args = vec!["-f", "lavfi", "-i", &video];
-    if audio {
-        args.extend(["-f", "lavfi", "-i", &tone, "-c:a", "aac"]);
-    }
-    args.extend([
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-    ]);
-    args.push(path.to_str().unwrap());
-    ffmpeg(&args);
-    path
+fn source(dir: &Path, name: &str, size: (u32, u32), seconds: u32, audio: bool) -> PathBuf {
+    render_support::source_sized(dir, name, size, 25, seconds, audio)
 }
 
 /// An `#EXT-X-STREAM-INF` entry: its attributes and its URI.

@@ -5,7 +5,7 @@
 
 mod render_support;
 
-use render_support::{ffmpeg, ffprobe};
+use render_support::ffprobe;
 use sprocket_media::render::Source;
 use sprocket_media::sprite::{render_sprite, Sheet, SpriteParams};
 use std::path::Path;
@@ -13,23 +13,8 @@ use std::process::Command;
 use tokio_util::sync::CancellationToken;
 
 /// A `w`x`h` test pattern of `seconds` at `fps`.
-fn source(dir: &Path, (w, h): (u32, u32), fps: u32, seconds: u32) -> std::path::PathBuf {
-    let path = dir.join("src.mp4");
-    let video = format!("testsrc2=size={w}x{h}:rate={fps}:duration={seconds}");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &video,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        path.to_str().unwrap(),
-    ]);
-    path
+fn source(dir: &Path, size: (u32, u32), fps: u32, seconds: u32) -> std::path::PathBuf {
+    render_support::source_sized(dir, "src.mp4", size, fps, seconds, false)
 }
 
 /// `HH:MM:SS.mmm` in seconds.

@@ -22,8 +22,21 @@ pub fn ffmpeg(args: &[&str]) {
 /// A 320x240, 25 fps test pattern of `seconds`, H.264, with a 440 Hz AAC tone
 /// when `audio`.
 pub fn source(dir: &Path, name: &str, seconds: u32, audio: bool) -> PathBuf {
+    source_sized(dir, name, (320, 240), 25, seconds, audio)
+}
+
+/// A `w`x`h` test pattern of `seconds` at `fps`, H.264, with a 440 Hz AAC
+/// tone when `audio`.
+pub fn source_sized(
+    dir: &Path,
+    name: &str,
+    (w, h): (u32, u32),
+    fps: u32,
+    seconds: u32,
+    audio: bool,
+) -> PathBuf {
     let path = dir.join(name);
-    let video = format!("testsrc2=size=320x240:rate=25:duration={seconds}");
+    let video = format!("testsrc2=size={w}x{h}:rate={fps}:duration={seconds}");
     let tone = format!("sine=frequency=440:sample_rate=44100:duration={seconds}");
     let mut args = vec!["-f", "lavfi", "-i", &video];
     if audio {
