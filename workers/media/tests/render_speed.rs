@@ -9,230 +9,24 @@
 //! (report: `workers/media/tests/RENDER_SPEED.md`; `RENDER_SPEED_ONLY=vertical,poster`
 //! before it runs only those outputs).
 
+mod render_speed_support;
 mod render_support;
 
+use render_speed_support::{
+    compare, frames_md5, measure_by_hand, moving_face_analysis, run, s, sendcmd_by_hand,
+};
 use render_support::ffmpeg;
-use sprocket_media::analysis::{FaceBox, FaceSample};
 use sprocket_media::hls::{render_hls, HlsParams};
 use sprocket_media::loudness::Loudness;
 use sprocket_media::reframe::{plan, render_reframed, Aspect, Framing, Reframe, ReframeParams};
 use sprocket_media::render::{render_highlight, render_poster, Source};
 use sprocket_media::sprite::{render_sprite, SpriteParams};
-use sprocket_media::{Analysis, Shot};
-use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Rounds for the outputs that take seconds; the sub-second ones (poster,
 /// thumbnails) get more, which costs little and steadies their medians.
 const ROUNDS: usize = 3;
 const SHORT_ROUNDS: usize = 11;
-
-fn run(args: &[String]) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-nostats", "-y"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The MD5 of `video`'s decoded frames.
-fn frames_md5(video: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(video)
-        .args(["-map", "0:v", "-f", "md5", "-"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The first loudness pass by hand: loudnorm's JSON for `graph`'s `[a]`.
-fn measure_by_hand(src: &Path, graph: &str) -> String {
-    let log = run(&[
-        "-v".into(),
-        "info".into(),
-        "-vn".into(),
-        "-i".into(),
-        src.display().to_string(),
-        "-filter_complex".into(),
-        format!("{graph};[a]loudnorm=I=-16:TP=-1:LRA=11:print_format=json[m]"),
-        "-map".into(),
-        "[m]".into(),
-        "-f".into(),
-        "null".into(),
-        "-".into(),
-    ]);
-    let json: serde_json::Value =
-        serde_json::from_str(&log[log.rfind('{').unwrap()..=log.rfind('}').unwrap()]).unwrap();
-    let f = |k: &str| json[k].as_str().unwrap().to_owned();
-    format!(
-        "loudnorm=I=-16:TP=-1:LRA=11:measured_I={}:measured_TP={}:measured_LRA={}:\
-         measured_thresh={}:offset={}:linear=true,aresample=48000",
-        f("input_i"),
-        f("input_tp"),
-        f("input_lra"),
-        f("input_thresh"),
-        f("target_offset")
-    )
-}
-
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
-
-/// The 1-minute load average, from `/proc/loadavg`.
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// CPU seconds (user + system) spent so far by this process and its
-/// waited-for children (every ffmpeg and ffprobe, whoever started it): the
-/// work done, which the machine's load stretches far less than wall time.
-fn cpu_s() -> f64 {
-    [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN]
-        .into_iter()
-        .map(|who| {
-            // SAFETY: getrusage only writes the struct it is given.
-            let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-            assert_eq!(unsafe { libc::getrusage(who, &mut u) }, 0);
-            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-            secs(u.ru_utime) + secs(u.ru_stime)
-        })
-        .sum()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Times `ours` and `direct` alternately, `rounds` each, and prints a table
-/// row: wall-time medians in seconds, their ratio, the ratio of the fastest
-/// runs, the ratio of median CPU time, and the load average before and after.
-/// `RENDER_SPEED_ONLY=poster,hls` runs only the outputs named.
-fn compare(name: &str, rounds: usize, mut ours: impl FnMut(), mut direct: impl FnMut()) {
-    if let Ok(only) = std::env::var("RENDER_SPEED_ONLY") {
-        if !only.split(',').any(|o| name.starts_with(o.trim())) {
-            return;
-        }
-    }
-    let before = load();
-    let time = |f: &mut dyn FnMut(), wall: &mut Vec<f64>, cpu: &mut Vec<f64>| {
-        let (t, c) = (Instant::now(), cpu_s());
-        f();
-        wall.push(t.elapsed().as_secs_f64());
-        cpu.push(cpu_s() - c);
-    };
-    let (mut a, mut b, mut ca, mut cb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        time(&mut direct, &mut b, &mut cb);
-        time(&mut ours, &mut a, &mut ca);
-    }
-    let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-    let ratio_fastest = fastest(&a) / fastest(&b);
-    let (ma, mb) = (median(a), median(b));
-    let (ca, cb) = (median(ca), median(cb));
-    eprintln!(
-        "| {name} | {rounds} | {ma:.3} s | {mb:.3} s | {:.3} | {:+.1}% | {ratio_fastest:.3} | \
-         {ca:.3} s / {cb:.3} s = {:.3} | {before}–{} |",
-        ma / mb,
-        (ma / mb - 1.0) * 100.0,
-        ca / cb,
-        load()
-    );
-}
-
-/// A hand-made analysis of the bench source (30 s, 25 fps, 1280x720): two
-/// shots cut at 15 s, a face sampled every 6 frames, crossing the frame left
-/// to right in the first and swaying in the second, so both crops move.
-fn moving_face_analysis() -> Analysis {
-    let (fps, frames) = (25.0, 750u64);
-    let shot = |index: u32, start: u64, end: u64, x: &dyn Fn(f64) -> f64| Shot {
-        index,
-        start_frame: start,
-        end_frame: end,
-        start_s: start as f64 / fps,
-        end_s: end as f64 / fps,
-        brightness: 100.0,
-        sharpness: 1.0,
-        motion: 1.0,
-        keyframe: None,
-        faces: 1,
-        largest_face: None,
-        score: 0.5,
-        thumbnail: None,
-        thumbnail_error: None,
-        face_track: (start..end)
-            .step_by(6)
-            .map(|frame| {
-                let t = (frame - start) as f64 / fps;
-                FaceSample {
-                    frame,
-                    time_s: frame as f64 / fps,
-                    face: Some(FaceBox {
-                        x: x(t) - 0.06,
-                        y: 0.3,
-                        w: 0.12,
-                        h: 0.2,
-                        prob: 0.99,
-                    }),
-                }
-            })
-            .collect(),
-    };
-    Analysis {
-        fps,
-        frames,
-        width: 1280,
-        height: 720,
-        duration_s: 30.0,
-        detector: serde_json::json!({}),
-        models: Vec::new(),
-        thumbnails: None,
-        shots: vec![
-            shot(0, 0, 375, &|t| {
-                0.15 + 0.7 * ((t - 1.0) / 9.0).clamp(0.0, 1.0)
-            }),
-            shot(1, 375, 750, &|t| {
-                0.5 + 0.3 * (2.0 * std::f64::consts::PI * t / 6.0).sin()
-            }),
-        ],
-    }
-}
-
-/// The sendcmd file a person would write for crops `crop@r<i>` following
-/// `framings`: on each frame where a corner moves, its new value, half a
-/// frame early so the frame itself gets it.
-fn sendcmd_by_hand(framings: &[Framing], fps: f64) -> String {
-    let mut out = String::new();
-    for k in 1..framings[0].xs.len() {
-        let mut moves = Vec::new();
-        for (i, f) in framings.iter().enumerate() {
-            for (axis, v) in [("x", &f.xs), ("y", &f.ys)] {
-                if v[k] != v[k - 1] {
-                    moves.push(format!("crop@r{i} {axis} {}", v[k]));
-                }
-            }
-        }
-        if !moves.is_empty() {
-            let _ = writeln!(out, "{:.6} {};", (k as f64 - 0.5) / fps, moves.join(", "));
-        }
-    }
-    out
-}
 
 #[test]
 #[ignore = "a benchmark: run it on its own, in release"]
