@@ -20,12 +20,29 @@
 //! frames are known and dropped when it is a flash (see [`crate::flash`]),
 //! which neither PySceneDetect detector does; `flash_frames = 0` gives
 //! PySceneDetect's adaptive detector exactly.
+//!
+//! With `flash_frames > 0` there is also a second look for cuts hidden by
+//! camera motion. A cut straight out of a fast pan, to a picture of similar
+//! texture, scores little more than the pan's frames around it, so its ratio
+//! stays low. A frame that reaches `min_content_val` but not the ratio is
+//! judged again on motion-compensated scores ([`compensated_score`], shifts
+//! up to [`MAX_SHIFT`] pixels): its own and its neighbours', each against the
+//! frame before it. A pan matched frame to frame scores next to nothing and
+//! the cut keeps its score, so the ratio rule applies again. Only frames
+//! that reach `min_content_val` (in practice those in motion) pay for the
+//! search, each frame once.
 
-use crate::flash::is_flash;
+use crate::flash::{is_flash, FlashMatch};
+use crate::shots::motion::compensated_score;
 use crate::shots::{rgb_to_hsv, ContentScorer, ContentWeights, Detector};
 use crate::MediaError;
 use candle_core::Tensor;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+
+/// The farthest camera motion matched, in pixels a frame at the analysis
+/// size (320 wide by default): a pan across the frame's width in a little
+/// over half a second.
+pub const MAX_SHIFT: u32 = 24;
 
 /// Parameters of [`AdaptiveDetector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,6 +96,8 @@ pub struct AdaptiveDetector {
     /// Scores of frames `scores_first..next_frame`.
     scores: Vec<f64>,
     scores_first: u64,
+    /// Motion-compensated scores computed so far, by frame.
+    motion: BTreeMap<u64, f64>,
     /// HSV frames kept for flash checks, as the batches they came in (the
     /// index of each batch's first frame, and its frames), oldest first; the
     /// last ends at `next_frame`.
@@ -100,6 +119,7 @@ impl AdaptiveDetector {
             scorer: ContentScorer::new(params.weights),
             scores: Vec::new(),
             scores_first: 0,
+            motion: BTreeMap::new(),
             hsv: VecDeque::new(),
             target: window,
             next_frame: 0,
@@ -137,16 +157,61 @@ impl AdaptiveDetector {
             } else {
                 (score / mean).min(255.0)
             };
-            let met = ratio >= self.params.adaptive_threshold
-                && score >= self.params.min_content_val
-                && t + w - self.last_cut >= u64::from(self.params.min_shot_len);
-            if met && !self.flash_at(t)? {
+            let p = self.params;
+            let long_enough = t + w - self.last_cut >= u64::from(p.min_shot_len);
+            let mut met = ratio >= p.adaptive_threshold && score >= p.min_content_val;
+            if !met && score >= p.min_content_val && long_enough && p.flash_frames > 0 {
+                met = self.cut_in_motion(t)?;
+            }
+            if met && long_enough && !self.flash_at(t)? {
                 cuts.push(t);
                 self.last_cut = t;
             }
         }
         self.forget()?;
         Ok(cuts)
+    }
+
+    /// The adaptive ratio on motion-compensated scores: whether frame `t`
+    /// (which needs `window_width` frames each side) stands out once the
+    /// camera's motion is taken out.
+    fn cut_in_motion(&mut self, t: u64) -> Result<bool, MediaError> {
+        let w = self.window();
+        let p = self.params;
+        let own = self.motion_score(t)?;
+        if own < p.min_content_val {
+            return Ok(false);
+        }
+        let mut neighbours = 0.0;
+        for f in (t - w..t).chain(t + 1..=t + w) {
+            neighbours += self.motion_score(f)?;
+        }
+        let mean = neighbours / (2 * w) as f64;
+        Ok(mean.abs() < 1e-5 || own / mean >= p.adaptive_threshold)
+    }
+
+    /// Frame `f`'s score against frame `f − 1` at the shift that matches
+    /// them best (its plain score when a frame is no longer kept).
+    fn motion_score(&mut self, f: u64) -> Result<f64, MediaError> {
+        if let Some(m) = self.motion.get(&f) {
+            return Ok(*m);
+        }
+        let m = match (f.checked_sub(1).map(|e| self.frame(e)), self.frame(f)) {
+            (Some(Some(a)), Some(b)) => compensated_score(self.params.weights, &a, &b, MAX_SHIFT)?,
+            _ => self.score(f),
+        };
+        self.motion.insert(f, m);
+        Ok(m)
+    }
+
+    /// Kept HSV frame `f` (`[3, height, width]`), if it is still kept.
+    fn frame(&self, f: u64) -> Option<Tensor> {
+        self.hsv.iter().find_map(|(start, batch)| {
+            let len = batch.dim(0).ok()? as u64;
+            (f >= *start && f < start + len)
+                .then(|| batch.get((f - start) as usize).ok())
+                .flatten()
+        })
     }
 
     fn flash_at(&self, t: u64) -> Result<bool, MediaError> {
@@ -175,7 +240,12 @@ impl AdaptiveDetector {
             [one] => one.clone(),
             _ => Tensor::cat(&parts, 0)?,
         };
-        is_flash(&hsv, first, t, frames, p.weights, p.min_content_val)
+        let how = FlashMatch {
+            weights: p.weights,
+            match_below: p.min_content_val,
+            max_shift: MAX_SHIFT,
+        };
+        is_flash(&hsv, first, t, frames, how)
     }
 
     /// Drops scores and frames no longer needed for the frames still to judge.
@@ -186,9 +256,11 @@ impl AdaptiveDetector {
                 .drain(..(keep_scores - self.scores_first) as usize);
             self.scores_first = keep_scores;
         }
-        let keep_frames = self
-            .target
-            .saturating_sub(u64::from(self.params.flash_frames) + 1);
+        self.motion = self.motion.split_off(&keep_scores);
+        // Frames for flash checks and for the motion-compensated scores of
+        // the window (each against the frame before it).
+        let behind = u64::from(self.params.flash_frames).max(self.window()) + 1;
+        let keep_frames = self.target.saturating_sub(behind);
         while let Some((start, batch)) = self.hsv.front() {
             if start + batch.dim(0)? as u64 > keep_frames {
                 break;

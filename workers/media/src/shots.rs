@@ -14,6 +14,8 @@
 //! compares a frame's score with its neighbours' (an adaptive detector) fits
 //! the same interface. [`ContentScorer`] is the reusable scoring part.
 
+pub mod motion;
+
 use crate::kernels;
 use crate::MediaError;
 use candle_core::Tensor;
