@@ -38,7 +38,7 @@ pub mod reframe;
 pub mod render;
 pub mod sample;
 pub mod shots;
-mod simd;
+pub mod simd;
 mod source;
 pub mod sprite;
 pub mod tensors;
