@@ -8,6 +8,7 @@
 
 mod compose;
 mod crossref;
+mod dockerfile;
 mod promql;
 mod render;
 mod schema;
