@@ -15,10 +15,11 @@ fn compose() -> Value {
     yaml_docs(&text).unwrap().remove(0)
 }
 
-const SPROCKET: [(&str, &[&str]); 7] = [
+const SPROCKET: [(&str, &[&str]); 8] = [
     ("api", &["api"]),
     ("projector", &["projector"]),
     ("webhooks", &["webhooks"]),
+    ("janitor", &["janitor"]),
     ("worker-ingest", &["worker", "ingest"]),
     ("worker-analyze", &["worker", "analyze"]),
     ("worker-render", &["worker", "render"]),
@@ -395,11 +396,37 @@ fn broken_compose_files_are_caught() {
         &|c| remove(&mut c["services"], "webhooks"),
         "no webhooks service",
     );
+    caught(
+        &|c| remove(&mut c["services"], "janitor"),
+        "no janitor service",
+    );
+    caught(
+        &|c| {
+            let cmd = c["services"]["kafka-acls"]["command"][0].as_str().unwrap();
+            c["services"]["kafka-acls"]["command"][0] = cmd.replace(" janitor ", " ").into()
+        },
+        "janitor: kafka-acls makes no credential for role janitor",
+    );
+    caught(
+        &|c| {
+            c["services"]["janitor"]["environment"]["SPROCKET__KAFKA__PROPERTIES__SASL__USERNAME"] =
+                "webhooks".into()
+        },
+        "janitor: Kafka principal Some(\"webhooks\"), not its role janitor",
+    );
+    caught(
+        &|c| c["services"]["janitor"]["command"] = serde_json::json!(["webhooks"]),
+        "janitor: command [\"webhooks\"], expected [\"janitor\"]",
+    );
     let prom = serde_json::json!({"scrape_configs": [{"dns_sd_configs": [{"names": ["api"]}]}]});
     let p = prometheus_problems(&prom);
     assert!(p.iter().any(|x| x.contains("worker-render")));
     assert!(
         p.iter().any(|x| x.contains("does not scrape webhooks")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|x| x.contains("does not scrape janitor")),
         "{p:?}"
     );
 }

@@ -9,6 +9,7 @@
 mod compose;
 mod crossref;
 mod dockerfile;
+mod lifecycle;
 mod promql;
 mod render;
 mod schema;

@@ -44,6 +44,9 @@
 #              and the deliveries on sprocket.webhooks (group <stem>-webhook-sender),
 #              writes deliveries and retries to sprocket.webhooks and dead letters
 #              to sprocket.webhooks.dlq
+#   janitor    `sprocket janitor`: records what retention deleted on
+#              sprocket.events, in transactions with ids <stem>-janitor*;
+#              reads nothing from Kafka
 #   ops        `sprocket topics create` (create and describe Sprocket's topics and
 #              their configs) and `sprocket dlq list` (group <stem>-dlq-reader)
 #   keda       KEDA's Kafka scaler: the phase groups' offsets and the end offsets
@@ -60,7 +63,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PHASES=(ingest analyze render archive)
-ROLES=(api projector "${PHASES[@]}" webhooks ops keda submitter)
+ROLES=(api projector "${PHASES[@]}" webhooks janitor ops keda submitter)
 
 die() { echo "kafka-acls.sh: $*" >&2; exit 1; }
 
@@ -145,6 +148,10 @@ plan() {
 
   echo "webhooks literal Read topic:${prefix}events topic:${prefix}webhooks group:$stem-webhooks group:$stem-webhook-sender"
   echo "webhooks literal Write topic:${prefix}webhooks topic:${prefix}webhooks.dlq"
+
+  # The janitor: its deletions on sprocket.events, transactionally.
+  echo "janitor literal Write,Describe topic:${prefix}events"
+  echo "janitor prefixed Write,Describe txn:$stem-janitor"
 
   echo "ops literal Create,Describe,DescribeConfigs ${topics[*]}"
   echo "ops literal Read ${dlq[*]} group:$stem-dlq-reader"

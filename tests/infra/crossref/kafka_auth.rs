@@ -18,6 +18,7 @@ fn role_of<'a>(args: &[&'a str]) -> Option<&'a str> {
         ["api"] => Some("api"),
         ["projector"] => Some("projector"),
         ["webhooks"] => Some("webhooks"),
+        ["janitor"] => Some("janitor"),
         ["worker", phase] => Some(phase),
         ["topics", "create"] => Some("ops"),
         _ => None,

@@ -121,6 +121,7 @@ fn selects(selector: &Value, labels: &Value) -> bool {
     labels_ok && exprs_ok
 }
 
+mod janitor;
 mod kafka_auth;
 mod monitoring;
 mod pods;
@@ -168,6 +169,7 @@ pub fn problems(objs: &[Value]) -> Vec<String> {
     pods::internet_egress(&c, &mut p);
     scaling::check(&c, &mut p);
     kafka_auth::check(&c, &mut p);
+    janitor::check(&c, &mut p);
     monitoring::check(&c, &mut p);
     p
 }

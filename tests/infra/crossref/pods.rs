@@ -18,6 +18,7 @@ pub(super) fn check(c: &Ctx, p: &mut Vec<String>) {
     expected.insert("sprocket-api".into(), vec!["api".into()]);
     expected.insert("sprocket-projector".into(), vec!["projector".into()]);
     expected.insert("sprocket-webhooks".into(), vec!["webhooks".into()]);
+    expected.insert("sprocket-janitor".into(), vec!["janitor".into()]);
     for ph in PHASES {
         expected.insert(
             format!("sprocket-worker-{ph}"),

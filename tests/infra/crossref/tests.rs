@@ -21,19 +21,19 @@ fn the_committed_dashboard_uses_exported_metrics() {
     assert!(p.is_empty(), "{}", p.join("\n"));
 }
 
-fn broken(mutate: impl FnOnce(&mut Vec<Value>)) -> Vec<String> {
+pub(super) fn broken(mutate: impl FnOnce(&mut Vec<Value>)) -> Vec<String> {
     let mut objs = overlay("dev");
     mutate(&mut objs);
     problems(&objs)
 }
 
-fn find_mut<'a>(objs: &'a mut [Value], kind: &str, n: &str) -> &'a mut Value {
+pub(super) fn find_mut<'a>(objs: &'a mut [Value], kind: &str, n: &str) -> &'a mut Value {
     objs.iter_mut()
         .find(|o| o["kind"] == kind && o["metadata"]["name"] == n)
         .unwrap_or_else(|| panic!("no {kind} {n}"))
 }
 
-fn has(problems: &[String], needle: &str) -> bool {
+pub(super) fn has(problems: &[String], needle: &str) -> bool {
     problems.iter().any(|p| p.contains(needle))
 }
 
