@@ -10,11 +10,13 @@ use sprocket_platform::store::{self, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The working store (job outputs) and the archive store.
+/// The working store (job outputs), the archive store and, where
+/// `archive.cold_url` names one, the cold tier archive copies move to.
 #[derive(Clone)]
 pub struct Stores {
     pub work: Store,
     pub archive: Store,
+    pub cold: Option<Store>,
 }
 
 impl Stores {
@@ -22,6 +24,10 @@ impl Stores {
         Ok(Stores {
             work: store::open(&store::absolutize(&cfg.store.url))?,
             archive: store::open(&store::absolutize(&cfg.archive.url))?,
+            cold: match &cfg.archive.cold_url {
+                Some(url) => Some(store::open(&store::absolutize(url))?),
+                None => None,
+            },
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod machine;
 pub mod phase;
 pub mod recipe;
 pub mod redact;
+pub mod retention;
 pub mod retry;
 pub mod source;
 pub mod stored;

@@ -99,6 +99,7 @@ impl Recipe {
                 ));
             }
         }
+        crate::retention::Overrides::of(self)?;
         Ok(())
     }
 

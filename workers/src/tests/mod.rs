@@ -94,6 +94,7 @@ pub(crate) fn stepper(work: Scripted, cfg: Config) -> (Arc<Stepper>, Fakes) {
     let stores = Stores {
         work: store::open("memory://").unwrap(),
         archive: store::open("memory://").unwrap(),
+        cold: None,
     };
     let s = Stepper::with_ports(
         Arc::new(work),

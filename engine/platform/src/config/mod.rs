@@ -10,8 +10,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+mod retention;
 mod sections;
 
+pub use retention::*;
 pub use sections::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +31,7 @@ pub struct Config {
     pub registry: RegistryConfig,
     pub database: DatabaseConfig,
     pub store: StoreConfig,
-    pub archive: StoreConfig,
+    pub archive: ArchiveConfig,
     pub api: ApiConfig,
     pub ingest: IngestConfig,
     pub worker: WorkerConfig,
@@ -37,6 +39,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub tenants: TenantsConfig,
     pub webhooks: WebhooksConfig,
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -54,9 +57,7 @@ impl Default for Config {
             store: StoreConfig {
                 url: "file://data/store".into(),
             },
-            archive: StoreConfig {
-                url: "file://data/archive".into(),
-            },
+            archive: ArchiveConfig::default(),
             api: ApiConfig {
                 addr: "127.0.0.1:8080".into(),
                 max_upload_bytes: 2 << 30,
@@ -68,6 +69,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             tenants: TenantsConfig::default(),
             webhooks: WebhooksConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -162,10 +164,14 @@ impl Config {
         if self.database.pool_timeout_ms == 0 {
             return invalid("database.pool_timeout_ms", "must be ≥ 1".into());
         }
+        let cold = self.archive.cold_url.as_ref();
         for (key, url) in [
             ("store.url", &self.store.url),
             ("archive.url", &self.archive.url),
-        ] {
+        ]
+        .into_iter()
+        .chain(cold.map(|u| ("archive.cold_url", u)))
+        {
             let scheme = url.split("://").next().unwrap_or_default();
             if !url.contains("://") || !["file", "s3", "memory"].contains(&scheme) {
                 return invalid(
@@ -256,6 +262,7 @@ impl Config {
         if self.worker.lag_interval_ms == 0 {
             return invalid("worker.lag_interval_ms", "must be ≥ 1".into());
         }
+        self.retention.validate(&self.archive)?;
         Ok(())
     }
 
@@ -270,6 +277,9 @@ impl Config {
             &mut c.store.url,
             &mut c.archive.url,
         ] {
+            *url = redact::password(url);
+        }
+        if let Some(url) = &mut c.archive.cold_url {
             *url = redact::password(url);
         }
         for (k, v) in c.kafka.properties.iter_mut() {

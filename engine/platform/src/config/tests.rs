@@ -154,3 +154,56 @@ fn url_and_object_sources_are_configured_and_checked() {
         Ok(())
     });
 }
+
+#[test]
+fn retention_reads_durations_from_file_and_environment_and_is_checked() {
+    figment::Jail::expect_with(|jail| {
+        let c = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(
+            c.retention.work.period(),
+            Some(Duration::from_secs(24 * 3600))
+        );
+        assert_eq!(c.retention.archive.period(), None);
+        jail.create_file(
+            "r.toml",
+            "[retention]\nwork = \"36h\"\narchive = \"30d\"\ncold_after = \"7d\"\n\
+             [archive]\nurl = \"memory://\"\ncold_url = \"file:///cold\"\n",
+        )?;
+        jail.set_env("SPROCKET__RETENTION__UPLOADS", "10s");
+        let c = Config::load(Some(Path::new("r.toml")), &Overrides::default()).unwrap();
+        assert_eq!(
+            c.retention.work.period(),
+            Some(Duration::from_secs(36 * 3600))
+        );
+        assert_eq!(c.retention.uploads.period(), Some(Duration::from_secs(10)));
+        assert_eq!(
+            c.retention.cold_after.period(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(c.archive.cold_url.as_deref(), Some("file:///cold"));
+        // "0" keeps for ever, even as the number an environment variable becomes.
+        jail.set_env("SPROCKET__RETENTION__ARCHIVE", "0");
+        let c = Config::load(Some(Path::new("r.toml")), &Overrides::default()).unwrap();
+        assert_eq!(c.retention.archive.period(), None);
+        // What the file says prints back the same.
+        let again: Config = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(again, c);
+        for (key, value) in [
+            ("SPROCKET__RETENTION__WORK", "soon"),
+            ("SPROCKET__RETENTION__INTERVAL", "0"),
+            // cold tiering after the archive is gone
+            ("SPROCKET__RETENTION__ARCHIVE", "1d"),
+            ("SPROCKET__ARCHIVE__COLD_URL", "ftp://x"),
+        ] {
+            jail.set_env(key, value);
+            let err = Config::load(Some(Path::new("r.toml")), &Overrides::default());
+            assert!(err.is_err(), "{key}={value} was accepted");
+            jail.clear_env();
+        }
+        // cold_after needs a cold store
+        jail.set_env("SPROCKET__RETENTION__COLD_AFTER", "1h");
+        let err = Config::load(None, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("archive.cold_url"), "{err}");
+        Ok(())
+    });
+}
