@@ -41,6 +41,9 @@ pub enum EventBody {
     JobCancelled(JobCancelled),
     JobDeadLettered(JobDeadLettered),
     JobRedriven(JobRedriven),
+    JobDataExpired(Retired),
+    JobArchiveTiered(JobArchiveTiered),
+    JobArchiveExpired(Retired),
     /// A unit of work on a phase topic (`sprocket.<phase>`); never on `sprocket.events`.
     WorkItem(Box<WorkItem>),
 }
@@ -51,7 +54,7 @@ pub struct EventKind(pub &'static str);
 
 impl EventKind {
     /// Every type name, for schemas and validation.
-    pub const ALL: [&'static str; 16] = [
+    pub const ALL: [&'static str; 19] = [
         "JobSubmitted",
         "PhaseStarted",
         "PhaseProgress",
@@ -68,6 +71,9 @@ impl EventKind {
         "JobDeadLettered",
         "JobRedriven",
         "WorkItem",
+        "JobDataExpired",
+        "JobArchiveTiered",
+        "JobArchiveExpired",
     ];
 }
 
@@ -90,6 +96,9 @@ impl EventBody {
             EventBody::JobDeadLettered(_) => "JobDeadLettered",
             EventBody::JobRedriven(_) => "JobRedriven",
             EventBody::WorkItem(_) => "WorkItem",
+            EventBody::JobDataExpired(_) => "JobDataExpired",
+            EventBody::JobArchiveTiered(_) => "JobArchiveTiered",
+            EventBody::JobArchiveExpired(_) => "JobArchiveExpired",
         })
     }
 
@@ -425,4 +434,33 @@ mod tests {
             br#"{"job_id":"j","type":"JobSubmitted","data":{"source":{"upload":"u"},"x":1}}"#;
         assert!(Envelope::from_json(extra, fill).is_err());
     }
+}
+
+/// What retention removed from a store (`JobDataExpired`: the working
+/// store; `JobArchiveExpired`: the archive store or its cold tier), and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retired {
+    /// The rule that removed them (`retention.work`, `retention.archive`,
+    /// `retention.uploads`), with the recipe's override if it set one.
+    pub rule: String,
+    /// The period the rule kept them for (`"24h"`).
+    pub after: String,
+    /// The artifacts removed, by name (an object already gone counts).
+    pub removed: Vec<String>,
+    /// Bytes freed.
+    pub bytes: u64,
+}
+
+/// Archive copies moved to the cold store (`retention.cold_after`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobArchiveTiered {
+    pub rule: String,
+    pub after: String,
+    /// The artifacts moved, by name; each keeps its key and digest.
+    pub moved: Vec<String>,
+    /// The cold store, its URL without credentials.
+    pub to: String,
+    pub bytes: u64,
 }

@@ -4,7 +4,7 @@
 //! duplicates of an event never change the result, and a redelivered phase (the
 //! same attempt run again) converges to the same state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,12 @@ pub struct Job {
     pub tenant: Option<String>,
     pub phases: BTreeMap<Phase, PhaseTimes>,
     pub artifacts: BTreeMap<String, Artifact>,
+    /// What retention did to each artifact it acted on, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kept: BTreeMap<String, crate::retention::Kept>,
+    /// The artifacts with an archive copy (not yet expired), by name.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub archived: BTreeSet<String>,
     pub media: Option<MediaInfo>,
     pub error: Option<ErrorInfo>,
     pub cancel_requested: bool,
@@ -71,6 +77,8 @@ impl Job {
             tenant: None,
             phases: BTreeMap::new(),
             artifacts: BTreeMap::new(),
+            kept: BTreeMap::new(),
+            archived: BTreeSet::new(),
             media: None,
             error: None,
             cancel_requested: false,
@@ -275,6 +283,12 @@ impl Job {
                 }
                 vec![]
             }
+            EventBody::JobDataExpired(_)
+            | EventBody::JobArchiveTiered(_)
+            | EventBody::JobArchiveExpired(_) => {
+                crate::retention::fold(&mut self.kept, &mut self.archived, e.occurred_at, &e.body);
+                vec![]
+            }
             EventBody::WorkItem(_) => vec![],
         }
     }
@@ -307,6 +321,7 @@ impl Job {
                 }
                 EventBody::MediaArchived(m) => {
                     for a in m.artifacts.iter().chain([&m.manifest]) {
+                        self.archived.insert(a.name.clone());
                         self.artifacts.insert(a.name.clone(), a.clone());
                     }
                 }

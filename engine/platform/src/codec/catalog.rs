@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::CodecError;
 
 /// Every event type with its JSON Schema, in the order of `EventKind::ALL`.
-pub const SCHEMAS: [(&str, &str); 16] = [
+pub const SCHEMAS: [(&str, &str); 19] = [
     (
         "JobSubmitted",
         include_str!("../../../../schemas/JobSubmitted.json"),
@@ -74,6 +74,18 @@ pub const SCHEMAS: [(&str, &str); 16] = [
     (
         "WorkItem",
         include_str!("../../../../schemas/WorkItem.json"),
+    ),
+    (
+        "JobDataExpired",
+        include_str!("../../../../schemas/JobDataExpired.json"),
+    ),
+    (
+        "JobArchiveTiered",
+        include_str!("../../../../schemas/JobArchiveTiered.json"),
+    ),
+    (
+        "JobArchiveExpired",
+        include_str!("../../../../schemas/JobArchiveExpired.json"),
     ),
 ];
 

@@ -176,6 +176,25 @@ pub fn bodies() -> Vec<EventBody> {
             phase: Phase::Ingest,
         }),
         EventBody::WorkItem(Box::new(item)),
+        EventBody::JobDataExpired(sprocket_core::event::Retired {
+            rule: "retention.work".into(),
+            after: "24h".into(),
+            removed: vec!["highlight.mp4".into(), "analysis.json".into()],
+            bytes: 4096,
+        }),
+        EventBody::JobArchiveTiered(sprocket_core::event::JobArchiveTiered {
+            rule: "retention.cold_after".into(),
+            after: "7days".into(),
+            moved: vec!["manifest.json".into()],
+            to: "s3://cold/archive".into(),
+            bytes: 512,
+        }),
+        EventBody::JobArchiveExpired(sprocket_core::event::Retired {
+            rule: "retention.archive".into(),
+            after: "30days".into(),
+            removed: vec!["manifest.json".into()],
+            bytes: 512,
+        }),
     ]
 }
 

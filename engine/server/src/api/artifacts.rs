@@ -4,6 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
+use sprocket_core::retention::Kept;
 use sprocket_platform::store::{self, StoreError};
 
 use super::error::{AuthErrors, JobErrors};
@@ -22,7 +23,9 @@ pub struct DownloadQuery {
 }
 
 /// `GET /v1/jobs/{id}/artifacts/{name}`: the bytes, from the working store or,
-/// once retention removed them there, from the archive. Always a download
+/// once retention removed them there, from the archive or its cold tier; an
+/// artifact retention removed everywhere answers `410 Gone` with when and by
+/// which rule. Always a download
 /// (`Content-Disposition: attachment`) that browsers must not sniff into
 /// another type; media may be asked for inline. A name may hold `/`
 /// (`hls/master.m3u8`), so the HLS ladder's playlists name their renditions
@@ -37,6 +40,8 @@ pub struct DownloadQuery {
     responses(
         (status = 200, description = "The artifact's bytes, in its own content type, with `x-sha256`",
             content_type = "*/*", body = Vec<u8>),
+        (status = 410, description = "Retention removed it: the message says when and by which rule",
+            body = super::error::ErrorBody),
         JobErrors,
         AuthErrors,
     ),
@@ -57,6 +62,18 @@ pub async fn download(
         .artifacts
         .get(name)
         .ok_or_else(|| ApiError::not_found(format!("job {id} has no artifact {name:?}")))?;
+    // Retention decides where the bytes are now, or that none are left.
+    let kept = job.kept.get(name);
+    if let Some(Kept::Expired { at, rule }) = kept {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "expired",
+            format!(
+                "artifact {name:?} of job {id} expired at {} by rule {rule}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            ),
+        ));
+    }
     // A player reads an HLS rendition by byte ranges; one range is served
     // (206), several or a malformed header get the whole object (200), as
     // RFC 9110 allows.
@@ -72,7 +89,17 @@ pub async fn download(
         }
     };
     let get = |store| store::get_part(store, &artifact.key, wanted.clone());
-    let (size, stream) = match get(&s.stores.work).await {
+    let found = match (kept, &s.stores.cold) {
+        (Some(Kept::Tiered { .. }), Some(cold)) => get(cold).await,
+        (Some(Kept::Tiered { to, .. }), None) => {
+            return Err(ApiError::unavailable(format!(
+                "artifact {name:?} is in the cold store {to}, which archive.cold_url does not name"
+            )))
+        }
+        (Some(Kept::Archived { .. }), _) => get(&s.stores.archive).await,
+        _ => get(&s.stores.work).await,
+    };
+    let (size, stream) = match found {
         Ok(found) => found,
         Err(StoreError::NotFound { .. }) => get(&s.stores.archive).await.map_err(|e| match e {
             StoreError::NotFound { .. } => {

@@ -15,6 +15,12 @@ pub struct ArtifactView {
     pub sha256: String,
     pub content_type: String,
     pub url: String,
+    /// What retention did to it, when it acted: `archived` (served from the
+    /// archive), `tiered` (served from the cold store `to`) or `expired`
+    /// (`410 Gone`), each with `at` and `rule`; absent while it is where its
+    /// phase wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<sprocket_core::retention::Kept>,
 }
 
 /// A job as its readers see it.
@@ -69,6 +75,7 @@ impl From<&Job> for JobView {
                     sha256: a.sha256.clone(),
                     content_type: a.content_type.clone(),
                     url: format!("/v1/jobs/{}/artifacts/{}", j.id, a.name),
+                    retention: j.kept.get(&a.name).cloned(),
                 })
                 .collect(),
             error: j.error.clone(),

@@ -172,6 +172,9 @@ function detail(e) {
     case 'JobCancelled': return d.phase || '';
     case 'JobDeadLettered': return `${d.phase} → ${d.topic}: ${d.reason}`;
     case 'JobRedriven': return `from ${d.phase}`;
+    case 'JobDataExpired': case 'JobArchiveExpired':
+      return `${d.removed.length} removed (${d.bytes} bytes) by ${d.rule} after ${d.after}`;
+    case 'JobArchiveTiered': return `${d.moved.length} moved to ${d.to} by ${d.rule} after ${d.after}`;
     case 'MediaIngested': case 'MediaAnalyzed': case 'MediaRendered': case 'MediaArchived':
       return 'done';
     default: return '';
