@@ -39,6 +39,7 @@ use sprocket_media::decode::{DecodeOptions, FrameDecoder};
 use sprocket_media::shots::Detector;
 use sprocket_media::tensors::{device, frames};
 use std::path::Path;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const DEFAULT: &str = "sprocket default";
@@ -48,6 +49,9 @@ struct Run {
     detector: &'static str,
     cuts: Vec<u64>,
     counts: Counts,
+    /// Time in the detector, for Sprocket's (not PySceneDetect's, whose
+    /// time includes its decode).
+    spent: Option<Duration>,
 }
 
 /// PySceneDetect's cuts, cached beside the (content-addressed) video.
@@ -67,9 +71,11 @@ fn pyscenedetect_cached(python: &Path, video: &Path, detector: &str) -> Vec<u64>
 
 /// Sprocket's detectors with the analyze phase's `params` (recipe JSON),
 /// each fed the frames the analyze phase decodes (its width and batch
-/// size), all from one decode; the cuts of each. The analyze phase runs the
-/// same detector beside its face finder, which is left out here.
-fn sprocket_cuts(video: &Path, params: &[serde_json::Value]) -> Vec<Vec<u64>> {
+/// size), all from one decode; the cuts of each, and the time each spent
+/// in `push` and `finish` (printed for information, never asserted). The
+/// analyze phase runs the same detector beside its face finder, which is
+/// left out here.
+fn sprocket_cuts(video: &Path, params: &[serde_json::Value]) -> Vec<(Vec<u64>, Duration)> {
     let params: Vec<AnalyzeParams> = params
         .iter()
         .map(|p| AnalyzeParams::from_params(p.as_object().expect("an object")).unwrap())
@@ -81,17 +87,21 @@ fn sprocket_cuts(video: &Path, params: &[serde_json::Value]) -> Vec<Vec<u64>> {
     };
     let mut decoder = FrameDecoder::open(video, &options).unwrap();
     let mut detectors: Vec<Box<dyn Detector>> = params.iter().map(|p| p.shot_detector()).collect();
-    let mut cuts = vec![Vec::new(); detectors.len()];
+    let mut cuts = vec![(Vec::new(), Duration::ZERO); detectors.len()];
     let cancel = CancellationToken::new();
     while let Some(batch) = decoder.next_batch(&mut |_| {}, &cancel).unwrap() {
         let batch = frames(batch, device()).unwrap();
-        for (detector, cuts) in detectors.iter_mut().zip(&mut cuts) {
+        for (detector, (cuts, spent)) in detectors.iter_mut().zip(&mut cuts) {
+            let start = Instant::now();
             cuts.extend(detector.push(&batch).unwrap());
+            *spent += start.elapsed();
         }
     }
     let total = decoder.frames();
-    for (detector, cuts) in detectors.iter_mut().zip(&mut cuts) {
+    for (detector, (cuts, spent)) in detectors.iter_mut().zip(&mut cuts) {
+        let start = Instant::now();
         cuts.extend(detector.finish().into_iter().filter(|c| *c < total));
+        *spent += start.elapsed();
     }
     cuts
 }
@@ -107,25 +117,25 @@ fn runs(spec: &Spec, python: Option<&Path>) -> Vec<Run> {
         json!({"detector": "content"}),
         json!({"flash_frames": 0}),
     ];
-    let mut cuts: Vec<(&'static str, Vec<u64>)> = names
+    let mut cuts: Vec<(&'static str, Vec<u64>, Option<Duration>)> = names
         .into_iter()
         .zip(sprocket_cuts(&video, &params))
+        .map(|(name, (cuts, spent))| (name, cuts, Some(spent)))
         .collect();
     if let Some(python) = python {
-        cuts.push((
-            "pyscenedetect content",
-            pyscenedetect_cached(python, &video, "content"),
-        ));
-        cuts.push((
-            "pyscenedetect adaptive",
-            pyscenedetect_cached(python, &video, "adaptive"),
-        ));
+        for (name, detector) in [
+            ("pyscenedetect content", "content"),
+            ("pyscenedetect adaptive", "adaptive"),
+        ] {
+            cuts.push((name, pyscenedetect_cached(python, &video, detector), None));
+        }
     }
     cuts.into_iter()
-        .map(|(detector, cuts)| Run {
+        .map(|(detector, cuts, spent)| Run {
             detector,
             counts: score(&cuts, &truth),
             cuts,
+            spent,
         })
         .collect()
 }
@@ -165,6 +175,16 @@ fn run_set(title: &str, specs: &[Spec]) -> Vec<String> {
         .collect();
     println!("| **F1 of all cuts pooled** | {} |", pooled.join(" | "));
     println!("| **mean F1 per video** | {} |", mean.join(" | "));
+    let spent: Vec<String> = (0..names.len())
+        .map(|i| {
+            let runs = all.iter().filter_map(|(_, runs)| runs[i].spent);
+            match runs.reduce(|a, b| a + b) {
+                Some(d) => format!("{:.2} s", d.as_secs_f64()),
+                None => "-".into(),
+            }
+        })
+        .collect();
+    println!("| time in the detector | {} |", spent.join(" | "));
     println!();
     for (spec, runs) in &all {
         println!("{}: {}", spec.name, spec.about);
