@@ -56,6 +56,9 @@ pub struct Job {
     /// The artifacts with an archive copy (not yet expired), by name.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub archived: BTreeSet<String>,
+    /// The retention rules that acted on the job (`retention.work`, …).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub retired_by: BTreeSet<String>,
     pub media: Option<MediaInfo>,
     pub error: Option<ErrorInfo>,
     pub cancel_requested: bool,
@@ -79,6 +82,7 @@ impl Job {
             artifacts: BTreeMap::new(),
             kept: BTreeMap::new(),
             archived: BTreeSet::new(),
+            retired_by: BTreeSet::new(),
             media: None,
             error: None,
             cancel_requested: false,
@@ -286,6 +290,9 @@ impl Job {
             EventBody::JobDataExpired(_)
             | EventBody::JobArchiveTiered(_)
             | EventBody::JobArchiveExpired(_) => {
+                if let Some(rule) = crate::retention::rule_of(&e.body) {
+                    self.retired_by.insert(rule.to_owned());
+                }
                 crate::retention::fold(&mut self.kept, &mut self.archived, e.occurred_at, &e.body);
                 vec![]
             }

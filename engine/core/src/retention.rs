@@ -204,12 +204,105 @@ pub(crate) fn fold(
     }
 }
 
+/// The rule a retention event records, if it is one.
+pub fn rule_of(body: &crate::EventBody) -> Option<&str> {
+    use crate::EventBody;
+    match body {
+        EventBody::JobDataExpired(r) | EventBody::JobArchiveExpired(r) => Some(&r.rule),
+        EventBody::JobArchiveTiered(t) => Some(&t.rule),
+        _ => None,
+    }
+}
+
 /// The rules a removal or move is made by, as events and the API name them.
 pub mod rule {
     pub const WORK: &str = "retention.work";
     pub const UPLOADS: &str = "retention.uploads";
     pub const ARCHIVE: &str = "retention.archive";
     pub const COLD_AFTER: &str = "retention.cold_after";
+}
+
+/// What retention owes a finished job at a time: the rules due, in the
+/// order the janitor carries them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// Remove the working-store objects (`retention.work`).
+    Work(Keep),
+    /// Move the archive copies to the cold store (`retention.cold_after`).
+    Tier(Keep),
+    /// Remove the archive copies (`retention.archive`).
+    Archive(Keep),
+}
+
+impl Due {
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Due::Work(_) => rule::WORK,
+            Due::Tier(_) => rule::COLD_AFTER,
+            Due::Archive(_) => rule::ARCHIVE,
+        }
+    }
+}
+
+/// When a job finished: its last phase time, or its submission for a job
+/// cancelled before any phase ran. Retention events leave it alone, so
+/// every rule counts from the same instant.
+pub fn finished_at(job: &crate::Job) -> Option<chrono::DateTime<chrono::Utc>> {
+    job.phases
+        .values()
+        .flat_map(|t| [t.started_at, t.finished_at])
+        .flatten()
+        .max()
+        .or(job.submitted_at)
+}
+
+/// The rules due for `job` at `now` under `rules`, each once: nothing for a
+/// job queued or running, nothing already recorded (a rule's event names
+/// the artifacts it acted on in the fold's `kept`).
+pub fn due(job: &crate::Job, rules: &JobRetention, now: chrono::DateTime<chrono::Utc>) -> Vec<Due> {
+    if !job.status.is_terminal() {
+        return vec![];
+    }
+    let Some(end) = finished_at(job) else {
+        return vec![];
+    };
+    let done = |r: &str| job.retired_by.contains(r);
+    let has_archive = !job.archived.is_empty();
+    let mut out = vec![];
+    if rules.work.due(end, now) && !done(rule::WORK) {
+        out.push(Due::Work(rules.work));
+    }
+    if has_archive && rules.archive.due(end, now) && !done(rule::ARCHIVE) {
+        out.push(Due::Archive(rules.archive));
+    } else if has_archive && rules.cold_after.due(end, now) && !done(rule::COLD_AFTER) {
+        out.push(Due::Tier(rules.cold_after));
+    }
+    out
+}
+
+/// The event id of `rule` acting on `job`: the same on every run, so a
+/// janitor killed between its deletions and its event writes the same
+/// event again and the projections keep one. Shaped as a UUIDv7 whose time
+/// is the job's finish and whose random bits are a hash of job and rule.
+pub fn event_id(job: &crate::JobId, rule: &str, finished: chrono::DateTime<chrono::Utc>) -> String {
+    // FNV-1a, twice with different seeds: stable across builds and platforms.
+    let fnv = |seed: u64| {
+        let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
+        for b in job.as_str().bytes().chain([0]).chain(rule.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h
+    };
+    let ms = finished.timestamp_millis().max(0) as u64;
+    let (a, b) = (fnv(0), fnv(0x9e37_79b9_7f4a_7c15));
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6..8].copy_from_slice(&a.to_be_bytes()[..2]);
+    bytes[8..16].copy_from_slice(&b.to_be_bytes());
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(bytes).to_string()
 }
 
 #[cfg(test)]
@@ -387,5 +480,125 @@ mod fold_tests {
             EventBody::JobDataExpired(retired(rule::WORK, &["poster.jpg"])),
         );
         assert!(matches!(job.kept["poster.jpg"], Kept::Expired { .. }));
+    }
+}
+
+#[cfg(test)]
+mod due_tests {
+    use super::*;
+    use crate::event::{Artifact, MediaArchived, Retired};
+    use crate::{Envelope, EventBody, Job, JobId, JobStatus, Phase, PhaseTimes};
+
+    fn finished(status: JobStatus, at: chrono::DateTime<chrono::Utc>) -> Job {
+        let mut job = Job::new(JobId::parse("j").unwrap());
+        job.status = status;
+        job.phases.insert(
+            Phase::Archive,
+            PhaseTimes {
+                started_at: Some(at),
+                finished_at: Some(at),
+                attempts: 1,
+            },
+        );
+        job
+    }
+
+    fn rules() -> JobRetention {
+        JobRetention {
+            work: Keep::parse("10s").unwrap(),
+            archive: Keep::parse("60s").unwrap(),
+            cold_after: Keep::parse("30s").unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_job_queued_or_running_owes_nothing_however_old() {
+        let t0 = chrono::Utc::now();
+        for status in [JobStatus::Queued, JobStatus::Running] {
+            let job = finished(status, t0);
+            assert_eq!(
+                due(&job, &rules(), t0 + chrono::Duration::days(999)),
+                vec![]
+            );
+        }
+    }
+
+    #[test]
+    fn rules_fall_due_in_order_and_once() {
+        let t0 = chrono::Utc::now();
+        let mut job = Job::new(JobId::parse("j").unwrap());
+        let a = Artifact {
+            name: "poster.jpg".into(),
+            key: "jobs/j/poster.jpg".into(),
+            bytes: 1,
+            sha256: "00".into(),
+            content_type: "image/jpeg".into(),
+        };
+        let _ = job.apply(&Envelope::new(
+            job.id.clone(),
+            "t",
+            1,
+            EventBody::MediaArchived(MediaArchived {
+                artifacts: vec![a.clone()],
+                manifest: Artifact {
+                    name: "manifest.json".into(),
+                    ..a
+                },
+            }),
+        ));
+        job.status = JobStatus::Succeeded;
+        job.phases = finished(JobStatus::Succeeded, t0).phases;
+        assert!(job.archived.contains("poster.jpg"));
+        let at = |s| t0 + chrono::Duration::seconds(s);
+        assert_eq!(due(&job, &rules(), at(9)), vec![]);
+        assert_eq!(due(&job, &rules(), at(10)), vec![Due::Work(rules().work)]);
+        assert_eq!(
+            due(&job, &rules(), at(30)),
+            vec![Due::Work(rules().work), Due::Tier(rules().cold_after)]
+        );
+        assert_eq!(
+            due(&job, &rules(), at(60)),
+            vec![Due::Work(rules().work), Due::Archive(rules().archive)]
+        );
+        let _ = job.apply(&Envelope::new(
+            job.id.clone(),
+            "t",
+            1,
+            EventBody::JobDataExpired(Retired {
+                rule: rule::WORK.into(),
+                after: "10s".into(),
+                removed: vec!["poster.jpg".into()],
+                bytes: 1,
+            }),
+        ));
+        assert_eq!(due(&job, &rules(), at(11)), vec![], "work expired twice");
+        // A rule that found nothing to remove is done all the same.
+        let mut empty = finished(JobStatus::Cancelled, t0);
+        let _ = empty.apply(&Envelope::new(
+            empty.id.clone(),
+            "t",
+            1,
+            EventBody::JobDataExpired(Retired {
+                rule: rule::WORK.into(),
+                after: "10s".into(),
+                removed: vec![],
+                bytes: 0,
+            }),
+        ));
+        assert_eq!(due(&empty, &rules(), at(99)), vec![]);
+        // The finish time does not move with retention's own events.
+        assert_eq!(finished_at(&job), Some(t0));
+    }
+
+    #[test]
+    fn event_ids_are_stable_v7_and_differ_per_job_and_rule() {
+        let t = chrono::Utc::now();
+        let j = JobId::parse("j1").unwrap();
+        let id = event_id(&j, rule::WORK, t);
+        assert_eq!(id, event_id(&j, rule::WORK, t));
+        assert_ne!(id, event_id(&j, rule::ARCHIVE, t));
+        assert_ne!(id, event_id(&JobId::parse("j2").unwrap(), rule::WORK, t));
+        let u = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(u.get_version_num(), 7);
     }
 }
