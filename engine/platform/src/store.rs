@@ -289,6 +289,27 @@ pub async fn digest(store: &Store, key: &str) -> Result<Written, StoreError> {
     Ok(tally.finish())
 }
 
+/// Every object under `prefix`, as key and size.
+pub async fn list(store: &Store, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    let path = Path::from(prefix.trim_end_matches('/'));
+    let mut found = vec![];
+    let mut stream = store.list(Some(&path));
+    while let Some(meta) = stream.next().await {
+        let meta = meta.map_err(|e| StoreError::store(prefix, e))?;
+        found.push((meta.location.to_string(), meta.size));
+    }
+    Ok(found)
+}
+
+/// Removes an object; one already gone counts as removed (`false`).
+pub async fn delete(store: &Store, key: &str) -> Result<bool, StoreError> {
+    match store.delete(&Path::from(key)).await {
+        Ok(()) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(StoreError::store(key, e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod dev;
 pub mod error;
+pub mod janitor;
 pub mod lag;
 pub mod projector;
 pub mod scale;
