@@ -16,6 +16,7 @@ mod phases;
 mod pipeline;
 mod recipes;
 mod redrive;
+mod retention;
 mod retry;
 mod runtime;
 mod stream;

@@ -27,9 +27,12 @@ pub const TRANSACTIONS: &str = "sprocket_kafka_transactions_total";
 pub const HTTP_REQUESTS: &str = "sprocket_http_requests_total";
 pub const HTTP_DURATION: &str = "sprocket_http_request_duration_seconds";
 pub const WEBHOOK_DELIVERIES: &str = "sprocket_webhook_deliveries_total";
+pub const JANITOR_BYTES_FREED: &str = "sprocket_janitor_bytes_freed_total";
+pub const JANITOR_OBJECTS_MOVED: &str = "sprocket_janitor_objects_moved_total";
+pub const JANITOR_ERRORS: &str = "sprocket_janitor_errors_total";
 
 /// Every metric Sprocket exports, with its help text (for docs and alert checks).
-pub const ALL: [(&str, &str); 14] = [
+pub const ALL: [(&str, &str); 17] = [
     (
         JOBS_SUBMITTED,
         "Jobs submitted (first submission of a job id).",
@@ -71,7 +74,21 @@ pub const ALL: [(&str, &str); 14] = [
         WEBHOOK_DELIVERIES,
         "Webhook delivery attempts, by outcome (delivered, failed, dead, dropped).",
     ),
+    (
+        JANITOR_BYTES_FREED,
+        "Bytes the janitor removed from the stores, by rule (work, archive).",
+    ),
+    (
+        JANITOR_OBJECTS_MOVED,
+        "Archive objects the janitor moved to the cold store.",
+    ),
+    (
+        JANITOR_ERRORS,
+        "Retention rules the janitor could not carry out or record (retried next sweep).",
+    ),
 ];
+/// `rule` of [`JANITOR_BYTES_FREED`].
+pub const JANITOR_RULES: [&str; 2] = ["work", "archive"];
 
 /// `status` of [`JOBS_FINISHED`]: a job's terminal statuses.
 pub const JOB_STATUSES: [&str; 3] = ["succeeded", "failed", "cancelled"];
@@ -108,6 +125,9 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub webhook_deliveries: IntCounterVec,
+    pub janitor_bytes_freed: IntCounterVec,
+    pub janitor_objects_moved: prometheus::IntCounter,
+    pub janitor_errors: prometheus::IntCounter,
     /// Incremented on every scrape; lets a test see the endpoint is live.
     pub scrapes: IntGauge,
 }
@@ -121,6 +141,12 @@ fn help(name: &str) -> &'static str {
 
 fn counter_vec(r: &Registry, name: &str, labels: &[&str]) -> IntCounterVec {
     let m = IntCounterVec::new(Opts::new(name, help(name)), labels).expect("valid metric");
+    r.register(Box::new(m.clone())).expect("registered once");
+    m
+}
+
+fn counter(r: &Registry, name: &str) -> prometheus::IntCounter {
+    let m = prometheus::IntCounter::new(name, help(name)).expect("valid metric");
     r.register(Box::new(m.clone())).expect("registered once");
     m
 }
@@ -156,6 +182,9 @@ impl Metrics {
         }
         for outcome in WEBHOOK_OUTCOMES {
             self.webhook_deliveries.with_label_values(&[outcome]);
+        }
+        for rule in JANITOR_RULES {
+            self.janitor_bytes_freed.with_label_values(&[rule]);
         }
         for phase in sprocket_core::Phase::ALL.map(sprocket_core::Phase::as_str) {
             self.jobs_in_flight.with_label_values(&[phase]);
@@ -215,6 +244,9 @@ impl Metrics {
             http_requests: counter_vec(&r, HTTP_REQUESTS, &["route", "status"]),
             http_duration: histogram_vec(&r, HTTP_DURATION, &["route", "status"], http_buckets),
             webhook_deliveries: counter_vec(&r, WEBHOOK_DELIVERIES, &["outcome"]),
+            janitor_bytes_freed: counter_vec(&r, JANITOR_BYTES_FREED, &["rule"]),
+            janitor_objects_moved: counter(&r, JANITOR_OBJECTS_MOVED),
+            janitor_errors: counter(&r, JANITOR_ERRORS),
             jobs_submitted,
             projection_lag,
             events_projected,

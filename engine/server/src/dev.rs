@@ -223,6 +223,14 @@ impl Dev {
             )
             .await?,
         );
+        tasks.push(
+            crate::janitor::start(
+                cfg.clone(),
+                services::open_projections(&cfg)?,
+                stopped.clone(),
+            )
+            .await?,
+        );
         let mut workers = Vec::new();
         for &phase in &opts.workers {
             workers.push(services::start_worker(cfg.clone(), phase).await?);

@@ -4,11 +4,153 @@
 //! ([`retention::event_id`]), so a rerun after a kill writes the same event.
 //! A removal of an object already gone counts as done.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::producer::FutureProducer;
 use sprocket_core::event::{JobArchiveTiered, Retired};
 use sprocket_core::retention::{self, Due, JobRetention, Overrides};
-use sprocket_core::{Envelope, EventBody, Job};
+use sprocket_core::{Envelope, EventBody, Job, JobStatus};
+use sprocket_platform::bus::Bus;
+use sprocket_platform::config::Config;
 use sprocket_platform::store::{self, StoreError};
+use sprocket_platform::{liveness, metrics};
+use sprocket_projections::Projections;
 use sprocket_workers::Stores;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::ServerError;
+
+/// Jobs read from the projections at a time.
+const PAGE: u32 = 500;
+
+/// Starts the janitor (`sprocket janitor`, a task of `sprocket dev`): every
+/// `retention.interval` it reads the finished jobs from the projections and
+/// carries out and records what each owes. It ends when `stop` turns true.
+pub async fn start(
+    cfg: Arc<Config>,
+    projections: Projections,
+    stop: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, ServerError> {
+    let bus = Bus::connect(&cfg, crate::services::producer_name("janitor")).await?;
+    let producer = bus.producer()?;
+    let sweeper = Sweeper {
+        stores: Stores::open(&cfg)?,
+        rules: cfg.retention.job(),
+        cold_url: cfg
+            .archive
+            .cold_url
+            .as_deref()
+            .map(sprocket_core::redact::password),
+        producer: bus.producer_name.clone(),
+    };
+    let every = cfg
+        .retention
+        .interval
+        .period()
+        .unwrap_or(Duration::from_secs(60));
+    let janitor = Janitor {
+        sweeper,
+        projections,
+        bus,
+        producer,
+    };
+    Ok(tokio::spawn(janitor.run(every, stop)))
+}
+
+struct Janitor {
+    sweeper: Sweeper,
+    projections: Projections,
+    bus: Bus,
+    producer: FutureProducer,
+}
+
+impl Janitor {
+    async fn run(self, every: Duration, mut stop: watch::Receiver<bool>) {
+        let name = format!("janitor {}", uuid::Uuid::now_v7());
+        let heartbeat = liveness::register(&name);
+        loop {
+            heartbeat.beat();
+            if let Err(e) = self.sweep(&stop).await {
+                metrics::metrics().janitor_errors.inc();
+                tracing::warn!(error = %e, "janitor: a sweep stopped early; the next one goes on");
+            }
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+        liveness::forget(&name);
+        sprocket_platform::bus::close_detached(
+            "janitor",
+            self,
+            sprocket_platform::bus::CLOSE_WITHIN,
+        )
+        .await;
+    }
+
+    /// One pass over the finished jobs. A rule that fails is logged, counted
+    /// and left for the next sweep (nothing is recorded before the stores
+    /// are done with, and redoing a rule removes nothing twice).
+    async fn sweep(&self, stop: &watch::Receiver<bool>) -> Result<(), ServerError> {
+        let now = chrono::Utc::now();
+        for status in [
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ] {
+            let mut after: Option<String> = None;
+            loop {
+                let (p, a) = (self.projections.clone(), after.clone());
+                let page =
+                    tokio::task::spawn_blocking(move || p.jobs(Some(status), PAGE, a.as_deref()))
+                        .await
+                        .expect("jobs query")?;
+                for job in &page.items {
+                    if *stop.borrow() {
+                        return Ok(());
+                    }
+                    for due in self.sweeper.due(job, now) {
+                        if let Err(e) = self.carry_out(job, &due).await {
+                            metrics::metrics().janitor_errors.inc();
+                            tracing::warn!(job_id = %job.id, rule = due.rule(), error = %e,
+                                "janitor: could not carry out a rule; retrying next sweep");
+                        }
+                    }
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out `due` on the stores, then records it on `sprocket.events`.
+    async fn carry_out(&self, job: &Job, due: &Due) -> Result<(), ServerError> {
+        let env = self.sweeper.act(job, due).await?;
+        let record = self.bus.record(&self.bus.topics.events(), &env).await?;
+        self.bus.send(&self.producer, &record).await?;
+        let m = metrics::metrics();
+        match &env.body {
+            EventBody::JobDataExpired(r) => m
+                .janitor_bytes_freed
+                .with_label_values(&["work"])
+                .inc_by(r.bytes),
+            EventBody::JobArchiveExpired(r) => m
+                .janitor_bytes_freed
+                .with_label_values(&["archive"])
+                .inc_by(r.bytes),
+            EventBody::JobArchiveTiered(t) => m.janitor_objects_moved.inc_by(t.moved.len() as u64),
+            _ => {}
+        }
+        tracing::info!(job_id = %job.id, rule = due.rule(), event_id = %env.event_id,
+            "janitor: retention carried out");
+        Ok(())
+    }
+}
 
 /// What the janitor acts with.
 pub struct Sweeper {

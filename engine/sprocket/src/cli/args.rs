@@ -212,7 +212,9 @@ impl super::Command {
                 kafka,
                 database,
             } => Settings::new(config).kafka(kafka).database(database),
-            C::Worker { settings, .. } | C::Config { settings } => settings.settings(),
+            C::Worker { settings, .. } | C::Config { settings } | C::Janitor { settings } => {
+                settings.settings()
+            }
             C::Api { api_addr, settings } => {
                 let mut s = settings.settings();
                 s.flags.api_addr = api_addr.clone();

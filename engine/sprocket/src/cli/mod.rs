@@ -129,6 +129,14 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseArg,
     },
+    /// The janitor: every `retention.interval`, carries out and records the
+    /// `[retention]` rules finished jobs owe (working data, archive tiers,
+    /// archive expiry); never touches a queued or running job.
+    #[command(after_help = "Example:\n  sprocket janitor --config /etc/sprocket.toml")]
+    Janitor {
+        #[command(flatten)]
+        settings: AllSettings,
+    },
     /// The status API (and the web dashboard at `/`).
     #[command(
         after_help = "Example:\n  sprocket api --api-addr 0.0.0.0:8080 --config /etc/sprocket.toml"

@@ -21,6 +21,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             | Command::Worker { .. }
             | Command::Api { .. }
             | Command::Webhooks { .. }
+            | Command::Janitor { .. }
     ) {
         if let Some(addr) = &cfg.metrics.addr {
             let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -132,6 +133,16 @@ pub async fn run(cli: &Cli) -> anyhow::Result<()> {
             for t in tasks {
                 let _ = t.await;
             }
+        }
+        Command::Janitor { .. } => {
+            let cfg = Arc::new(cfg);
+            let projections = sprocket_server::services::open_projections(&cfg)?;
+            let (stop, stopped) = watch::channel(false);
+            let task = sprocket_server::janitor::start(cfg, projections, stopped).await?;
+            println!("sprocket janitor: sweeping");
+            shutdown_signal().await?;
+            let _ = stop.send(true);
+            let _ = task.await;
         }
         Command::Worker { phase, .. } => {
             let grace = std::time::Duration::from_secs(cfg.worker.shutdown_grace_s);
