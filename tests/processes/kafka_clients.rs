@@ -127,7 +127,7 @@ async fn topics_as_configured(stack: &mut Stack) {
     assert!(
         again
             .trim_end()
-            .ends_with("0 created, 16 already as configured, 0 differing"),
+            .ends_with("0 created, 17 already as configured, 0 differing"),
         "a second run changes nothing:\n{again}"
     );
 

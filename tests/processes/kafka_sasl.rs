@@ -108,7 +108,7 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     let topics = stack.run_ok(&["topics", "create"]).await;
     // Described, configs included (DescribeConfigs), and left alone.
     assert!(
-        topics.contains("16 already as configured, 0 differing") && !topics.contains("not checked"),
+        topics.contains("17 already as configured, 0 differing") && !topics.contains("not checked"),
         "{topics}"
     );
     stack.run_ok(&["dlq", "list"]).await;
