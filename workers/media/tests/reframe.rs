@@ -187,6 +187,23 @@ fn score(f: &Framing, truth: &[Option<Px>], cuts: &[u64]) -> Score {
     }
 }
 
+/// The vertical and square outputs, with the same parameters, into `vertical`
+/// and `square`.
+fn both<'a>(params: &'a ReframeParams, vertical: &'a Path, square: &'a Path) -> [Reframe<'a>; 2] {
+    [
+        Reframe {
+            aspect: Aspect::Vertical,
+            params,
+            out: vertical,
+        },
+        Reframe {
+            aspect: Aspect::Square,
+            params,
+            out: square,
+        },
+    ]
+}
+
 fn stream<'a>(probe: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
     probe["streams"]
         .as_array()
@@ -222,18 +239,7 @@ fn check(label: &str, video: &Path, frame_w: u32, audio: bool) {
 
     let params = ReframeParams::default();
     let (vertical, square) = (dir.join("vertical.mp4"), dir.join("square.mp4"));
-    let outputs = [
-        Reframe {
-            aspect: Aspect::Vertical,
-            params: &params,
-            out: &vertical,
-        },
-        Reframe {
-            aspect: Aspect::Square,
-            params: &params,
-            out: &square,
-        },
-    ];
+    let outputs = both(&params, &vertical, &square);
     let source = Source {
         path: video,
         stream: None,
@@ -484,18 +490,7 @@ fn a_small_portrait_source_is_never_upscaled() {
         },
         &analysis,
         &Loudness::default(),
-        &[
-            Reframe {
-                aspect: Aspect::Vertical,
-                params: &params,
-                out: &vertical,
-            },
-            Reframe {
-                aspect: Aspect::Square,
-                params: &params,
-                out: &square,
-            },
-        ],
+        &both(&params, &vertical, &square),
         &mut |_| {},
         &CancellationToken::new(),
     )
@@ -550,18 +545,7 @@ fn cancel_kills_ffmpeg_and_leaves_no_file() {
         },
         &analysis,
         &Loudness::default(),
-        &[
-            Reframe {
-                aspect: Aspect::Vertical,
-                params: &params,
-                out: &vertical,
-            },
-            Reframe {
-                aspect: Aspect::Square,
-                params: &params,
-                out: &square,
-            },
-        ],
+        &both(&params, &vertical, &square),
         &mut |p| {
             if p > 0.0 {
                 cancel.cancel();
