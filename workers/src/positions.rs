@@ -28,6 +28,9 @@ pub(crate) fn commit_idle_positions(
     lanes: &Lanes,
     idle_committed: &mut HashMap<(String, i32), i64>,
 ) {
+    for key in consumer.context().take_failed_commits() {
+        idle_committed.remove(&key);
+    }
     let Ok(positions) = consumer.position() else {
         return;
     };

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::OwnedMessage;
+use rdkafka::TopicPartitionList;
 use tokio::sync::mpsc;
 
 use crate::lane::{LaneState, REVOKE_WAIT};
@@ -48,6 +50,29 @@ impl Lanes {
 /// Rebalance handling for the worker consumer.
 pub struct Rebalances {
     pub(crate) lanes: Arc<Lanes>,
+    /// Partitions whose plain (non-transactional) commit failed, for the
+    /// poll loop to commit again: a commit refused during a rebalance must
+    /// not leave the group's lag at 1 for ever.
+    pub(crate) failed_commits: Mutex<Vec<(String, i32)>>,
+}
+
+impl Rebalances {
+    pub(crate) fn new(lanes: Arc<Lanes>) -> Self {
+        Self {
+            lanes,
+            failed_commits: Mutex::default(),
+        }
+    }
+
+    /// The partitions whose commit failed since the last call.
+    pub(crate) fn take_failed_commits(&self) -> Vec<(String, i32)> {
+        std::mem::take(
+            &mut *self
+                .failed_commits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
 }
 
 impl ClientContext for Rebalances {}
@@ -76,6 +101,22 @@ impl ConsumerContext for Rebalances {
                 tracing::info!(partitions = ?parts, "partitions assigned");
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "a commit failed; it is made again");
+            let mut failed = self
+                .failed_commits
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            failed.extend(
+                offsets
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition())),
+            );
         }
     }
 

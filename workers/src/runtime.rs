@@ -116,9 +116,7 @@ pub fn run_worker(stepper: Stepper) -> Result<WorkerHandle, BusError> {
     ] {
         let consumer: WorkerConsumer = bus
             .consumer_config(&group)
-            .create_with_context(Rebalances {
-                lanes: lanes.clone(),
-            })
+            .create_with_context(Rebalances::new(lanes.clone()))
             .map_err(BusError::kafka(format!("creating a consumer in {group}")))?;
         consumer
             .subscribe(&[&topic])
