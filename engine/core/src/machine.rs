@@ -229,6 +229,16 @@ pub fn redrive(job: &Job) -> Result<Action, Refusal> {
             job.id, job.status
         )));
     }
+    if job.retired_by.contains(crate::retention::rule::WORK) {
+        return Err(Refusal {
+            code: "data_expired",
+            message: format!(
+                "job {}'s working data was removed under {}; submit it again",
+                job.id,
+                crate::retention::rule::WORK
+            ),
+        });
+    }
     if job.resolved_recipe().is_none() {
         return Err(refuse(format!(
             "job {} has no valid recipe to run again",

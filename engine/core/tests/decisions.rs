@@ -145,6 +145,14 @@ proptest! {
         for p in plan.phases().into_iter().take_while(|p| *p != item.phase) {
             prop_assert!(item.phases.contains_key(&p), "{:?} is carried", p);
         }
+        // Once retention removed its working data, a retry is refused.
+        let mut expired = job.clone();
+        let _ = expired.apply(&Envelope::new(job.id.clone(), "janitor", 1,
+            EventBody::JobDataExpired(sprocket_core::event::Retired {
+                rule: "retention.work".into(), after: "1h".into(), removed: vec![], bytes: 0,
+            })));
+        let refused = machine::redrive(&expired);
+        prop_assert!(matches!(&refused, Err(r) if r.code == "data_expired"), "{:?}", refused);
         let redriven = Envelope::new(job.id.clone(), "api", 1,
             EventBody::JobRedriven(sprocket_core::event::JobRedriven { phase: item.phase }));
         prop_assert_eq!(job.apply(&redriven), vec![Action::Dispatch(item)]);

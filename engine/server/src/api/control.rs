@@ -80,7 +80,7 @@ pub async fn cancel(
     params(("id" = String, Path, description = "The job id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 202, description = "Queued again at the phase that failed", body = RetryAccepted),
-        (status = 409, description = "The job cannot be retried (it has not failed)", body = ErrorBody),
+        (status = 409, description = "The job cannot be retried: it has not failed (`not_retryable`), or retention removed its working data (`data_expired`)", body = ErrorBody),
         (status = 500, description = "The core decided something other than a redrive", body = ErrorBody),
         JobErrors,
         AuthErrors,
