@@ -328,6 +328,82 @@ impl Bus {
     }
 }
 
+/// How often one transaction's commit is tried while it fails retriably.
+const COMMIT_TRIES: u32 = 3;
+
+/// Produces `records` in the open transaction of `p` and waits for every
+/// delivery; returns where each landed. Blocking: call it off the async
+/// threads.
+pub fn produce_all(p: &FutureProducer, records: &[Record]) -> Result<Vec<(i32, i64)>, BusError> {
+    let produced = |topic: &str, e| BusError::Kafka {
+        context: format!("producing to {topic}"),
+        source: e,
+    };
+    let mut deliveries = Vec::with_capacity(records.len());
+    for r in records {
+        let d = p
+            .send_result(r.future())
+            .map_err(|(e, _)| produced(&r.topic, e))?;
+        deliveries.push((r, d));
+    }
+    let mut at = Vec::with_capacity(records.len());
+    for (r, d) in deliveries {
+        // Completed by the producer's own polling thread, not by a runtime.
+        match futures::executor::block_on(d) {
+            Ok(Ok(d)) => at.push((d.partition, d.offset)),
+            Ok(Err((e, _))) => return Err(produced(&r.topic, e)),
+            Err(_) => return Err(produced(&r.topic, KafkaError::Canceled)),
+        }
+    }
+    Ok(at)
+}
+
+/// Commits the open transaction of `p`. A commit that failed with a
+/// retriable error (it timed out, the coordinator moved) may still complete:
+/// librdkafka's contract is to call it again, as aborting and producing anew
+/// could commit the records twice. Blocking.
+pub fn commit_transaction(
+    p: &FutureProducer,
+    within: Duration,
+    what: &str,
+) -> Result<(), BusError> {
+    use rdkafka::producer::Producer;
+    let mut tries = 1;
+    loop {
+        match p.commit_transaction(within) {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && tries < COMMIT_TRIES => {
+                tracing::warn!(what, error = %e, "commit_transaction failed; committing the same transaction again");
+                tries += 1;
+            }
+            r => return r.map_err(BusError::kafka(format!("commit_transaction ({what})"))),
+        }
+    }
+}
+
+/// Writes `records` in a transaction of their own on the transactional
+/// producer `p`: all of them or (aborted) none. Blocking.
+pub fn write_alone(
+    p: &FutureProducer,
+    records: &[Record],
+    what: &str,
+) -> Result<Vec<(i32, i64)>, BusError> {
+    use rdkafka::producer::Producer;
+    let within = Duration::from_secs(30);
+    p.begin_transaction()
+        .map_err(BusError::kafka(format!("begin_transaction ({what})")))?;
+    let written = produce_all(p, records).and_then(|at| {
+        commit_transaction(p, within, what)?;
+        Ok(at)
+    });
+    if written.is_err() {
+        // A transaction left open would hold back every read_committed reader.
+        if let Err(e) = p.abort_transaction(within) {
+            tracing::warn!(what, error = %e, "abort_transaction failed");
+        }
+    }
+    written
+}
+
 /// What every Kafka client of a Sprocket process starts from: the bootstrap
 /// servers, a 1 s reconnect backoff cap, then `[kafka.properties]` (TLS, SASL,
 /// and overrides of Sprocket's own defaults). Producers, transactional

@@ -14,7 +14,7 @@ use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use sprocket_core::machine::Claim;
 use sprocket_core::{Envelope, JobId};
-use sprocket_platform::bus::{Bus, BusError, Record};
+use sprocket_platform::bus::{self, Bus, BusError, Record};
 use sprocket_platform::store::{self, Store};
 use tokio::sync::{mpsc, oneshot};
 
@@ -315,10 +315,9 @@ impl KafkaTransactions {
 }
 
 /// The step a transaction is at, for the log of one that is stuck.
-const STAGES: [&str; 6] = [
+const STAGES: [&str; 5] = [
     "begin_transaction",
-    "producing",
-    "awaiting the deliveries",
+    "producing and awaiting the deliveries",
     "consumer group metadata",
     "send_offsets_to_transaction",
     "commit_transaction",
@@ -337,54 +336,20 @@ fn transaction(
     at(0);
     p.begin_transaction()
         .map_err(BusError::kafka("begin_transaction"))?;
-    let produced = |topic: &str, e| BusError::Kafka {
-        context: format!("producing to {topic}"),
-        source: e,
-    };
     at(1);
-    let mut deliveries = Vec::with_capacity(records.len());
-    for r in records {
-        let d = p
-            .send_result(r.future())
-            .map_err(|(e, _)| produced(&r.topic, e))?;
-        deliveries.push((r, d));
-    }
-    at(2);
-    for (r, d) in deliveries {
-        // Completed by the producer's own polling thread, not by this runtime.
-        match futures::executor::block_on(d) {
-            Ok(Ok(_)) => {}
-            Ok(Err((e, _))) => return Err(produced(&r.topic, e)),
-            Err(_) => return Err(produced(&r.topic, KafkaError::Canceled)),
-        }
-    }
+    bus::produce_all(p, records)?;
     let mut offsets = TopicPartitionList::new();
     offsets
         .add_partition_offset(&lane.0, lane.1, Offset::Offset(next))
         .map_err(BusError::kafka("offsets"))?;
-    at(3);
+    at(2);
     let meta = consumer.group_metadata().ok_or_else(|| BusError::Kafka {
         context: "no consumer group metadata".into(),
         source: KafkaError::NoMessageReceived,
     })?;
-    at(4);
+    at(3);
     p.send_offsets_to_transaction(&offsets, &meta, t)
         .map_err(BusError::kafka("send_offsets_to_transaction"))?;
-    // A commit that failed with a retriable error (it timed out, the
-    // coordinator moved) may still complete. librdkafka's contract is to call
-    // it again: aborting and producing the batch anew could commit it twice.
-    at(5);
-    let mut tries = 1;
-    loop {
-        match p.commit_transaction(t) {
-            Err(KafkaError::Transaction(e)) if e.is_retriable() && tries < COMMIT_TRIES => {
-                tracing::warn!(topic = %lane.0, partition = lane.1, error = %e, "commit_transaction failed; committing the same transaction again");
-                tries += 1;
-            }
-            r => return r.map_err(BusError::kafka("commit_transaction")),
-        }
-    }
+    at(4);
+    bus::commit_transaction(p, t, &format!("{} [{}]", lane.0, lane.1))
 }
-
-/// How often one transaction's commit is tried while it fails retriably.
-const COMMIT_TRIES: u32 = 3;

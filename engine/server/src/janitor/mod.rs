@@ -4,14 +4,15 @@
 //! ([`retention::event_id`]), so a rerun after a kill writes the same event.
 //! A removal of an object already gone counts as done.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::producer::FutureProducer;
 use sprocket_core::event::{JobArchiveTiered, Retired};
-use sprocket_core::retention::{self, Due, JobRetention, Overrides};
+use sprocket_core::retention::{self, Due, JobRetention, Keep, Overrides};
 use sprocket_core::{Envelope, EventBody, Job, JobStatus};
-use sprocket_platform::bus::Bus;
+use sprocket_platform::bus::{self, Bus};
 use sprocket_platform::config::Config;
 use sprocket_platform::store::{self, StoreError};
 use sprocket_platform::{liveness, metrics};
@@ -28,13 +29,19 @@ const PAGE: u32 = 500;
 /// Starts the janitor (`sprocket janitor`, a task of `sprocket dev`): every
 /// `retention.interval` it reads the finished jobs from the projections and
 /// carries out and records what each owes. It ends when `stop` turns true.
+///
+/// Its events are written in transactions of the transactional id
+/// `<stem>-janitor`: a janitor that starts fences any other still writing
+/// (a replica started twice, one paused and resumed) and aborts what a
+/// killed one left open.
 pub async fn start(
     cfg: Arc<Config>,
     projections: Projections,
     stop: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, ServerError> {
     let bus = Bus::connect(&cfg, crate::services::producer_name("janitor")).await?;
-    let producer = bus.producer()?;
+    let txn_id = bus.topics.named("janitor");
+    let producer = Some(bus.transactional_producer(&txn_id)?);
     let sweeper = Sweeper {
         stores: Stores::open(&cfg)?,
         rules: cfg.retention.job(),
@@ -52,26 +59,43 @@ pub async fn start(
         .unwrap_or(Duration::from_secs(60));
     let janitor = Janitor {
         sweeper,
+        uploads: cfg.retention.uploads,
         projections,
         bus,
+        txn_id,
         producer,
+        written: BTreeMap::new(),
     };
     Ok(tokio::spawn(janitor.run(every, stop)))
 }
 
+/// How long a sweep waits for the projections to show the events of the
+/// one before, so that it does not carry out a rule again (which would
+/// remove nothing, but write the event a second time).
+const PROJECTED_WITHIN: Duration = Duration::from_secs(30);
+
 struct Janitor {
     sweeper: Sweeper,
+    /// `retention.uploads`.
+    uploads: Keep,
     projections: Projections,
     bus: Bus,
-    producer: FutureProducer,
+    txn_id: String,
+    /// The transactional producer; none after a failed transaction, until
+    /// the next event makes a new one.
+    producer: Option<FutureProducer>,
+    /// The highest offset this janitor wrote, per partition of
+    /// `sprocket.events`.
+    written: BTreeMap<i32, i64>,
 }
 
 impl Janitor {
-    async fn run(self, every: Duration, mut stop: watch::Receiver<bool>) {
+    async fn run(mut self, every: Duration, mut stop: watch::Receiver<bool>) {
         let name = format!("janitor {}", uuid::Uuid::now_v7());
         let heartbeat = liveness::register(&name);
         loop {
             heartbeat.beat();
+            self.wait_projected(&stop).await;
             if let Err(e) = self.sweep(&stop).await {
                 metrics::metrics().janitor_errors.inc();
                 tracing::warn!(error = %e, "janitor: a sweep stopped early; the next one goes on");
@@ -82,18 +106,48 @@ impl Janitor {
             }
         }
         liveness::forget(&name);
-        sprocket_platform::bus::close_detached(
-            "janitor",
-            self,
-            sprocket_platform::bus::CLOSE_WITHIN,
-        )
-        .await;
+        bus::close_detached("janitor", self, bus::CLOSE_WITHIN).await;
+    }
+
+    /// Waits (at most [`PROJECTED_WITHIN`]) until the projections have read
+    /// past every event this janitor wrote.
+    async fn wait_projected(&self, stop: &watch::Receiver<bool>) {
+        if self.written.is_empty() {
+            return;
+        }
+        let topic = self.bus.topics.events();
+        let start = tokio::time::Instant::now();
+        while start.elapsed() < PROJECTED_WITHIN && !*stop.borrow() {
+            let p = self.projections.clone();
+            let read = tokio::task::spawn_blocking(move || p.offsets())
+                .await
+                .expect("offsets query");
+            let behind = match read {
+                Ok(read) => self.written.iter().any(|(partition, offset)| {
+                    !read.iter().any(|r| {
+                        r.topic == topic && r.partition == *partition && r.offset > *offset
+                    })
+                }),
+                Err(e) => {
+                    tracing::debug!(error = %e, "janitor: reading the projections' offsets");
+                    true
+                }
+            };
+            if !behind {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::warn!(
+            "janitor: the projections have not shown its last events within {PROJECTED_WITHIN:?}; \
+             sweeping anyway (a rule carried out again removes nothing, and its event keeps its id)"
+        );
     }
 
     /// One pass over the finished jobs. A rule that fails is logged, counted
     /// and left for the next sweep (nothing is recorded before the stores
     /// are done with, and redoing a rule removes nothing twice).
-    async fn sweep(&self, stop: &watch::Receiver<bool>) -> Result<(), ServerError> {
+    async fn sweep(&mut self, stop: &watch::Receiver<bool>) -> Result<(), ServerError> {
         let now = chrono::Utc::now();
         for status in [
             JobStatus::Succeeded,
@@ -125,14 +179,42 @@ impl Janitor {
                 }
             }
         }
-        Ok(())
+        self.sweep_uploads(now).await
     }
 
-    /// Carries out `due` on the stores, then records it on `sprocket.events`.
-    async fn carry_out(&self, job: &Job, due: &Due) -> Result<(), ServerError> {
+    /// Carries out `due` on the stores, then records it on `sprocket.events`
+    /// in a transaction of its own.
+    async fn carry_out(&mut self, job: &Job, due: &Due) -> Result<(), ServerError> {
+        let upload = match due {
+            Due::Work(_) => self.expire_with(job, chrono::Utc::now()).await?,
+            _ => None,
+        };
         let env = self.sweeper.act(job, due).await?;
         let record = self.bus.record(&self.bus.topics.events(), &env).await?;
-        self.bus.send(&self.producer, &record).await?;
+        let producer = match self.producer.take() {
+            Some(p) => p,
+            None => self.bus.transactional_producer(&self.txn_id)?,
+        };
+        let p = producer.clone();
+        let written =
+            tokio::task::spawn_blocking(move || bus::write_alone(&p, &[record], "janitor"))
+                .await
+                .expect("janitor transaction");
+        match written {
+            Ok(at) => {
+                self.producer = Some(producer);
+                for (partition, offset) in at {
+                    let o = self.written.entry(partition).or_insert(offset);
+                    *o = (*o).max(offset);
+                }
+            }
+            Err(e) => {
+                // Fenced, or a transaction in an unknown state: the next
+                // event starts over with a new producer.
+                bus::close_detached("janitor producer", producer, bus::CLOSE_WITHIN).await;
+                return Err(e.into());
+            }
+        }
         let m = metrics::metrics();
         match &env.body {
             EventBody::JobDataExpired(r) => m
@@ -148,6 +230,9 @@ impl Janitor {
         }
         tracing::info!(job_id = %job.id, rule = due.rule(), event_id = %env.event_id,
             "janitor: retention carried out");
+        if let Some(u) = upload {
+            self.remove_upload(&u).await?;
+        }
         Ok(())
     }
 }
@@ -264,125 +349,5 @@ impl Sweeper {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sprocket_core::event::{Artifact, MediaArchived, MediaRendered};
-    use sprocket_core::retention::Keep;
-    use sprocket_core::{JobId, JobStatus};
-
-    async fn artifact(s: &store::Store, name: &str, body: &[u8]) -> Artifact {
-        let key = format!("jobs/j/{name}");
-        let w = store::put_bytes(s, &key, body.to_vec()).await.unwrap();
-        Artifact {
-            name: name.into(),
-            key,
-            bytes: w.bytes,
-            sha256: w.sha256,
-            content_type: "application/octet-stream".into(),
-        }
-    }
-
-    fn sweeper() -> Sweeper {
-        Sweeper {
-            stores: Stores {
-                work: store::open("memory://").unwrap(),
-                archive: store::open("memory://").unwrap(),
-                cold: Some(store::open("memory://").unwrap()),
-            },
-            rules: JobRetention {
-                work: Keep::parse("1s").unwrap(),
-                archive: Keep::parse("1h").unwrap(),
-                cold_after: Keep::parse("2s").unwrap(),
-            },
-            cold_url: Some("memory://cold".into()),
-            producer: "sprocket-janitor".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn expiry_and_tiering_empty_the_stores_and_a_rerun_writes_the_same_event() {
-        let sw = sweeper();
-        let mut job = Job::new(JobId::parse("j").unwrap());
-        let poster = artifact(&sw.stores.work, "poster.jpg", b"jpeg").await;
-        let scratch = artifact(&sw.stores.work, "source.mp4", b"video").await;
-        let archived = artifact(&sw.stores.archive, "poster.jpg", b"jpeg").await;
-        let manifest = artifact(&sw.stores.archive, "manifest.json", b"{}").await;
-        for body in [
-            EventBody::MediaRendered(MediaRendered {
-                artifacts: vec![poster, scratch],
-            }),
-            EventBody::MediaArchived(MediaArchived {
-                artifacts: vec![archived.clone()],
-                manifest: manifest.clone(),
-            }),
-        ] {
-            let _ = job.apply(&Envelope::new(job.id.clone(), "t", 1, body));
-        }
-        job.status = JobStatus::Succeeded;
-        let end = retention::finished_at(&job).unwrap();
-        let now = end + chrono::Duration::seconds(3);
-        let due = sw.due(&job, now);
-        assert_eq!(due.len(), 2, "{due:?}");
-
-        let expired = sw.act(&job, &due[0]).await.unwrap();
-        assert!(store::list(&sw.stores.work, "jobs/j/")
-            .await
-            .unwrap()
-            .is_empty());
-        let EventBody::JobDataExpired(r) = &expired.body else {
-            panic!("{expired:?}")
-        };
-        assert_eq!(r.bytes, 4 + 5);
-        assert_eq!(r.rule, "retention.work");
-        // Killed before its event: the rerun finds nothing left, deletes
-        // nothing twice and writes an event with the same id.
-        let again = sw.act(&job, &due[0]).await.unwrap();
-        assert_eq!(again.event_id, expired.event_id);
-
-        let tiered = sw.act(&job, &due[1]).await.unwrap();
-        let EventBody::JobArchiveTiered(t) = &tiered.body else {
-            panic!("{tiered:?}")
-        };
-        assert_eq!(t.moved, vec!["manifest.json", "poster.jpg"]);
-        let cold = sw.stores.cold.as_ref().unwrap();
-        assert!(store::list(&sw.stores.archive, "jobs/j/")
-            .await
-            .unwrap()
-            .is_empty());
-        for a in [&archived, &manifest] {
-            assert_eq!(store::digest(cold, &a.key).await.unwrap().sha256, a.sha256);
-        }
-        let again = sw.act(&job, &due[1]).await.unwrap();
-        assert_eq!(again.event_id, tiered.event_id);
-        assert_eq!(
-            again.body,
-            EventBody::JobArchiveTiered(JobArchiveTiered {
-                bytes: 0,
-                ..t.clone()
-            })
-        );
-
-        for e in [&expired, &tiered] {
-            let _ = job.apply(e);
-        }
-        assert_eq!(sw.due(&job, now), vec![]);
-        let later = sw.due(&job, end + chrono::Duration::hours(2));
-        assert_eq!(later, vec![Due::Archive(sw.rules.archive)]);
-        let gone = sw.act(&job, &later[0]).await.unwrap();
-        assert!(store::list(cold, "jobs/j/").await.unwrap().is_empty());
-        let _ = job.apply(&gone);
-        assert!(job
-            .kept
-            .values()
-            .all(|k| matches!(k, retention::Kept::Expired { .. })));
-    }
-
-    #[tokio::test]
-    async fn a_running_job_owes_nothing() {
-        let sw = sweeper();
-        let mut job = Job::new(JobId::parse("j").unwrap());
-        job.status = JobStatus::Running;
-        job.submitted_at = Some(chrono::Utc::now() - chrono::Duration::days(30));
-        assert_eq!(sw.due(&job, chrono::Utc::now()), vec![]);
-    }
-}
+mod tests;
+mod uploads;
