@@ -68,6 +68,12 @@ impl WorkItem {
     }
 }
 
+/// `uploads/<upload id>`: where `POST /v1/uploads` stores a file, which
+/// ingest copies and retention removes.
+pub fn upload_key(upload: &str) -> String {
+    format!("uploads/{upload}")
+}
+
 /// `jobs/<job id>/`: outputs go to deterministic keys under it, so redone work
 /// overwrites rather than duplicates.
 pub fn job_prefix(job: &JobId) -> String {

@@ -180,6 +180,7 @@ fn write(conn: &mut AnyConnection, plan: &Plan) -> Result<(), ProjectionError> {
                     jobs::last_seq.eq(excluded(jobs::last_seq)),
                     jobs::tenant.eq(excluded(jobs::tenant)),
                     jobs::labels.eq(excluded(jobs::labels)),
+                    jobs::upload.eq(excluded(jobs::upload)),
                 ))
                 .execute(c))
         },

@@ -23,6 +23,7 @@ mod queries;
 mod rows;
 mod schema;
 mod store;
+mod uploads;
 
 pub use access::{ApiKey, UploadUse};
 pub use error::ProjectionError;
@@ -31,6 +32,7 @@ pub use pool::PoolOptions;
 pub use queries::JobFilter;
 pub use rows::timestamp;
 pub use store::Projections;
+pub use uploads::{UploadClaim, UploadRef, UploadRule};
 
 /// A place on a Kafka topic partition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]

@@ -29,6 +29,8 @@ pub(crate) struct JobRow {
     pub tenant: Option<String>,
     /// `job.labels` as a JSON object, for the label filter of listings.
     pub labels: String,
+    /// The upload the job's source names, for the janitor.
+    pub upload: Option<String>,
 }
 
 impl JobRow {
@@ -50,6 +52,10 @@ impl JobRow {
             last_seq,
             tenant: job.tenant.clone(),
             labels: serde_json::to_string(&job.labels).expect("labels always serialize"),
+            upload: match &job.source {
+                Some(sprocket_core::Source::Upload(id)) => Some(id.clone()),
+                _ => None,
+            },
         }
     }
 }

@@ -21,6 +21,8 @@ diesel::table! {
         tenant -> Nullable<Text>,
         /// The job's labels: a JSON object of strings (`{}` for none).
         labels -> Text,
+        /// The upload the job's source names, if it names one.
+        upload -> Nullable<Text>,
     }
 }
 
@@ -78,6 +80,15 @@ diesel::table! {
         tenant -> Text,
         bytes -> BigInt,
         created_at -> Text,
+        /// The last time a submission through the API named it.
+        used_at -> Nullable<Text>,
+        /// When retention removed it, under which rule, with which job's
+        /// working data (`retention.work`).
+        expired_at -> Nullable<Text>,
+        expired_rule -> Nullable<Text>,
+        expired_job -> Nullable<Text>,
+        /// Set once the object is gone (NULL while expired: still to remove).
+        freed_bytes -> Nullable<BigInt>,
     }
 }
 

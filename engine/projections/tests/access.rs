@@ -5,7 +5,7 @@ mod support;
 
 use chrono::{DateTime, Duration};
 use sprocket_core::{EventBody, JobStatus, Phase};
-use sprocket_projections::{ApiKey, Projections, UploadUse};
+use sprocket_projections::{ApiKey, Projections, UploadClaim, UploadRef, UploadRule, UploadUse};
 use support::history::{at, History};
 
 fn key(id: &str, tenant: &str, scopes: &[&str], second: i64) -> ApiKey {
@@ -171,9 +171,88 @@ fn events_are_numbered_in_the_order_recorded(p: &Projections) {
     );
 }
 
+/// Retention expires an upload only through one conditional update: never
+/// one a queued or running job names, nor one a submission claimed after
+/// every job the projections know of (unless that claim was given up).
+fn uploads_expire_only_when_nothing_can_use_them(p: &Projections) {
+    let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let old = now - Duration::days(2);
+    for (id, at) in [
+        ("up-live", old),
+        ("up-done", old),
+        ("up-none", old),
+        ("up-claimed", old),
+        ("up-fresh", now),
+    ] {
+        p.record_upload(id, "acme", 100, at).unwrap();
+    }
+    let mut live = History::new("live", 0);
+    live.submitted().started(Phase::Ingest);
+    let done = History::successful("done", 1);
+    p.apply(&at(0, 0, &live.events)).unwrap();
+    p.apply(&at(1, 0, &done.events)).unwrap();
+    let before = now - Duration::hours(1);
+    assert_eq!(
+        p.claim_upload("up-claimed", now - Duration::minutes(10))
+            .unwrap(),
+        UploadClaim::Claimed
+    );
+    let ids = |v: Vec<UploadRef>| v.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    assert_eq!(ids(p.unused_uploads(before, 10).unwrap()), ["up-none"]);
+
+    let unused = UploadRule::Unused { before };
+    assert_eq!(
+        p.expire_upload("up-none", unused, now).unwrap(),
+        Some(UploadRef {
+            id: "up-none".into(),
+            bytes: 100
+        })
+    );
+    assert_eq!(
+        p.expire_upload("up-none", unused, now).unwrap(),
+        None,
+        "once"
+    );
+    let UploadClaim::Expired { rule, .. } = p.claim_upload("up-none", now).unwrap() else {
+        panic!("an expired upload cannot be claimed")
+    };
+    assert_eq!(rule, "retention.uploads");
+    assert_eq!(p.claim_upload("nope", now).unwrap(), UploadClaim::Unknown);
+    for id in ["up-claimed", "up-fresh", "up-live"] {
+        assert_eq!(p.expire_upload(id, unused, now).unwrap(), None, "{id}");
+    }
+
+    let with = |job, abandoned| UploadRule::WithJob { job, abandoned };
+    assert_eq!(
+        p.expire_upload("up-live", with("live", now), now).unwrap(),
+        None,
+        "a running job needs it"
+    );
+    // A claim newer than every job naming the upload: its job is on its way.
+    p.claim_upload("up-done", now - Duration::minutes(5))
+        .unwrap();
+    assert_eq!(
+        p.expire_upload("up-done", with("done", before), now)
+            .unwrap(),
+        None
+    );
+    // Given up: the claim is older than the period.
+    assert!(p
+        .expire_upload("up-done", with("done", now), now)
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        ids(p.uploads_to_remove(10).unwrap()),
+        ["up-done", "up-none"]
+    );
+    p.upload_removed("up-none", 100).unwrap();
+    assert_eq!(ids(p.uploads_to_remove(10).unwrap()), ["up-done"]);
+}
+
 on_both!(
     keys_are_found_by_hash_listed_and_revoked,
     uploads_count_toward_their_tenants_day,
     a_tenant_lists_and_counts_only_its_own_jobs,
     events_are_numbered_in_the_order_recorded,
+    uploads_expire_only_when_nothing_can_use_them,
 );

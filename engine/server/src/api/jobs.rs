@@ -76,6 +76,7 @@ pub(super) async fn load(
         AuthErrors,
         (status = 404, description = "The upload it names is not the tenant's", body = ErrorBody),
         (status = 409, description = "The job id is another tenant's", body = ErrorBody),
+        (status = 410, description = "Retention removed the upload it names (`upload_expired`)", body = ErrorBody),
         (status = 413, description = "The body is over the submission limit", body = ErrorBody),
         (status = 415, description = "The body is not JSON", body = ErrorBody),
         (status = 422, description = "A valid submission that cannot be run (unknown recipe, bad source)", body = ErrorBody),
@@ -164,6 +165,9 @@ pub async fn submit(
         super::uploads::check_owner(&s, &caller, upload).await?;
     }
     super::quota::active_jobs(&s, &caller.tenant).await?;
+    if let Source::Upload(upload) = &submitted.source {
+        super::uploads::claim(&s, upload).await?;
+    }
     let env = Envelope::new(
         id.clone(),
         s.bus.producer_name.clone(),

@@ -6,6 +6,7 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use serde_json::{json, Value};
 use sprocket_platform::store::{self, StoreError};
+use sprocket_projections::UploadClaim;
 
 use super::error::{AuthErrors, ErrorBody};
 use super::view::UploadCreated;
@@ -33,7 +34,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let room = super::quota::upload_room(&s, &caller.tenant).await?;
     let id = uuid::Uuid::now_v7().simple().to_string();
-    let key = format!("uploads/{id}");
+    let key = sprocket_core::work::upload_key(&id);
     let max = s.config.api.max_upload_bytes;
     let limit = room.map_or(max, |r| r.min(max));
     let stream = body.into_data_stream().map_err(|e| e.to_string());
@@ -78,5 +79,23 @@ pub async fn check_owner(s: &AppState, caller: &Caller, upload: &str) -> Result<
         Ok(())
     } else {
         Err(ApiError::not_found(format!("upload {upload} not found")))
+    }
+}
+
+/// Claims an upload for a submission, so that retention leaves it for the
+/// job; one retention removed answers 410 with when and by which rule. An
+/// upload not recorded here is left to ingest to find (or not).
+pub async fn claim(s: &AppState, upload: &str) -> Result<(), ApiError> {
+    let (p, id) = (s.projections.clone(), upload.to_owned());
+    let claim = tokio::task::spawn_blocking(move || p.claim_upload(&id, Utc::now()))
+        .await
+        .map_err(ApiError::unavailable)??;
+    match claim {
+        UploadClaim::Claimed | UploadClaim::Unknown => Ok(()),
+        UploadClaim::Expired { at, rule } => Err(ApiError::new(
+            StatusCode::GONE,
+            "upload_expired",
+            format!("upload {upload} was removed at {at} by rule {rule}; upload the file again"),
+        )),
     }
 }

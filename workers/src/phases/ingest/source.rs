@@ -44,7 +44,7 @@ pub(super) async fn fetch(
             }
             copy_object(
                 &cx.stores.work,
-                &format!("uploads/{id}"),
+                &sprocket_core::work::upload_key(id),
                 local,
                 cfg.max_bytes,
             )

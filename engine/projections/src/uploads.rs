@@ -1,0 +1,213 @@
+//! The lifecycle of uploads under retention. A submission through the API
+//! claims its upload ([`Projections::claim_upload`]); the janitor removes an
+//! upload only through [`Projections::expire_upload`], one conditional
+//! update that no claim can slip past: an upload a queued or running job
+//! names, or one a submission claimed after every job the projections know
+//! of, is never expired.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::{exists, max, not};
+use diesel::prelude::*;
+
+use crate::queries::query;
+use crate::rows::timestamp;
+use crate::schema::{jobs, uploads};
+use crate::{ProjectionError, Projections};
+
+/// What claiming an upload for a submission found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadClaim {
+    /// Claimed: the janitor leaves it for the job.
+    Claimed,
+    /// No such upload is recorded.
+    Unknown,
+    /// Retention removed it at `at` under `rule`.
+    Expired { at: String, rule: String },
+}
+
+/// An upload the janitor may act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRef {
+    pub id: String,
+    pub bytes: u64,
+}
+
+/// Why the janitor may expire an upload.
+#[derive(Debug, Clone, Copy)]
+pub enum UploadRule<'a> {
+    /// `retention.uploads`: no job names it, and it was uploaded (and last
+    /// claimed, if ever) before `before`.
+    Unused { before: DateTime<Utc> },
+    /// `retention.work`: the working data of `job`, which names it, expires;
+    /// no queued or running job names it, and every claim belongs to a job
+    /// the projections know of (or was given up before `abandoned`).
+    WithJob {
+        job: &'a str,
+        abandoned: DateTime<Utc>,
+    },
+}
+
+const LIVE: [&str; 2] = ["queued", "running"];
+
+impl Projections {
+    /// Claims upload `id` for a submission at `at`.
+    pub fn claim_upload(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<UploadClaim, ProjectionError> {
+        self.with_conn(|conn| {
+            let claimed = diesel::update(
+                uploads::table
+                    .filter(uploads::id.eq(id))
+                    .filter(uploads::expired_at.is_null()),
+            )
+            .set(uploads::used_at.eq(timestamp(at)))
+            .execute(conn)
+            .map_err(query("claim upload"))?;
+            if claimed > 0 {
+                return Ok(UploadClaim::Claimed);
+            }
+            let expired: Option<(Option<String>, Option<String>)> = uploads::table
+                .find(id)
+                .select((uploads::expired_at, uploads::expired_rule))
+                .first(conn)
+                .optional()
+                .map_err(query("find upload"))?;
+            Ok(match expired {
+                Some((Some(at), rule)) => UploadClaim::Expired {
+                    at,
+                    rule: rule.unwrap_or_default(),
+                },
+                _ => UploadClaim::Unknown,
+            })
+        })
+    }
+
+    /// Uploads no job names, uploaded and last claimed before `before`, not
+    /// expired: at most `limit`, oldest first.
+    pub fn unused_uploads(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<UploadRef>, ProjectionError> {
+        let before = timestamp(before);
+        self.with_conn(|conn| {
+            let rows: Vec<(String, i64)> = uploads::table
+                .filter(uploads::expired_at.is_null())
+                .filter(uploads::created_at.lt(&before))
+                .filter(uploads::used_at.is_null().or(uploads::used_at.lt(&before)))
+                .filter(not(exists(
+                    jobs::table.filter(jobs::upload.eq(uploads::id.nullable())),
+                )))
+                .order(uploads::created_at.asc())
+                .limit(limit)
+                .select((uploads::id, uploads::bytes))
+                .load(conn)
+                .map_err(query("list unused uploads"))?;
+            Ok(rows.into_iter().map(UploadRef::from).collect())
+        })
+    }
+
+    /// Marks upload `id` expired at `at` under `rule` if the rule still
+    /// holds; returns it when marked (then remove its object and call
+    /// [`upload_removed`](Self::upload_removed)).
+    pub fn expire_upload(
+        &self,
+        id: &str,
+        rule: UploadRule<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UploadRef>, ProjectionError> {
+        self.with_conn(|conn| {
+            conn.transaction(|conn| {
+                let open = uploads::table
+                    .filter(uploads::id.eq(id))
+                    .filter(uploads::expired_at.is_null());
+                let marked = match rule {
+                    UploadRule::Unused { before } => {
+                        let before = timestamp(before);
+                        diesel::update(
+                            open.filter(uploads::created_at.lt(&before))
+                                .filter(uploads::used_at.is_null().or(uploads::used_at.lt(&before)))
+                                .filter(not(exists(jobs::table.filter(jobs::upload.eq(id))))),
+                        )
+                        .set((
+                            uploads::expired_at.eq(timestamp(at)),
+                            uploads::expired_rule.eq(sprocket_core::retention::rule::UPLOADS),
+                        ))
+                        .execute(conn)
+                    }
+                    UploadRule::WithJob { job, abandoned } => {
+                        // Every claim made before the newest job that names it
+                        // was submitted belongs to a job the projections know.
+                        let newest: Option<String> = jobs::table
+                            .filter(jobs::upload.eq(id))
+                            .select(max(jobs::submitted_at))
+                            .first(conn)?;
+                        let accounted = newest
+                            .map_or_else(|| timestamp(abandoned), |n| n.max(timestamp(abandoned)));
+                        diesel::update(
+                            open.filter(
+                                uploads::used_at
+                                    .is_null()
+                                    .or(uploads::used_at.le(&accounted)),
+                            )
+                            .filter(not(exists(
+                                jobs::table
+                                    .filter(jobs::upload.eq(id))
+                                    .filter(jobs::status.eq_any(LIVE)),
+                            ))),
+                        )
+                        .set((
+                            uploads::expired_at.eq(timestamp(at)),
+                            uploads::expired_rule.eq(sprocket_core::retention::rule::WORK),
+                            uploads::expired_job.eq(job),
+                        ))
+                        .execute(conn)
+                    }
+                }?;
+                if marked == 0 {
+                    return Ok(None);
+                }
+                let bytes: i64 = uploads::table.find(id).select(uploads::bytes).first(conn)?;
+                Ok(Some(UploadRef::from((id.to_owned(), bytes))))
+            })
+            .map_err(query("expire upload"))
+        })
+    }
+
+    /// Expired uploads whose object is still to be removed.
+    pub fn uploads_to_remove(&self, limit: i64) -> Result<Vec<UploadRef>, ProjectionError> {
+        self.with_conn(|conn| {
+            let rows: Vec<(String, i64)> = uploads::table
+                .filter(uploads::expired_at.is_not_null())
+                .filter(uploads::freed_bytes.is_null())
+                .order(uploads::id.asc())
+                .limit(limit)
+                .select((uploads::id, uploads::bytes))
+                .load(conn)
+                .map_err(query("list uploads to remove"))?;
+            Ok(rows.into_iter().map(UploadRef::from).collect())
+        })
+    }
+
+    /// Records that an expired upload's object is gone, `freed` bytes with it.
+    pub fn upload_removed(&self, id: &str, freed: u64) -> Result<(), ProjectionError> {
+        self.with_conn(|conn| {
+            diesel::update(uploads::table.find(id))
+                .set(uploads::freed_bytes.eq(i64::try_from(freed).unwrap_or(i64::MAX)))
+                .execute(conn)
+                .map(drop)
+                .map_err(query("record a removed upload"))
+        })
+    }
+}
+
+impl From<(String, i64)> for UploadRef {
+    fn from((id, bytes): (String, i64)) -> Self {
+        UploadRef {
+            id,
+            bytes: bytes.max(0) as u64,
+        }
+    }
+}
