@@ -76,11 +76,13 @@ pub fn render_highlight(
             stream,
             gain.as_deref(),
         ))
-        .args(["-map", "[v]", "-map", "[a]"])
+        .args(["-map", "[v]"])
         // The reel's own length: nothing longer can come out, whatever the
         // source's container claims.
-        .args(["-t", &format!("{total_s:.6}")])
-        .args(["-c:a", "aac", "-b:a", "128k"]);
+        .args(["-t", &format!("{total_s:.6}")]);
+    if has_audio {
+        command.args(["-map", "[a]", "-c:a", "aac", "-b:a", "128k"]);
+    }
     h264_faststart_mp4(&mut command).arg(tool::file_url(&part));
 
     let mut progress = Progress::new(total_s);
@@ -237,8 +239,8 @@ fn tail_lines(text: &str, n: usize) -> String {
 /// first audio stream are each split once per
 /// segment, every branch is cut with `trim`/`atrim` (frame- and sample-exact)
 /// and restamped from zero, and `concat` joins the pieces. Without source audio
-/// the reel's audio is `anullsrc` silence of the reel's length. `gain` (the
-/// second loudness pass) is applied to the joined audio.
+/// the reel has none either (`[v]` only). `gain` (the second loudness pass) is
+/// applied to the joined audio.
 fn highlight_graph(
     segments: &[(f64, f64)],
     has_audio: bool,
@@ -281,19 +283,15 @@ fn highlight_graph(
     let _ = write!(g, "concat=n={n}:v=1:a={a}[vc]");
     if has_audio {
         g.push_str("[ac]");
-    } else {
-        let total: f64 = segments.iter().map(|(s, e)| e - s).sum();
-        let _ = write!(
-            g,
-            ";anullsrc=r=48000:cl=stereo,atrim=duration={total:.6}[ac]"
-        );
     }
     g.push_str(";[vc]scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p[v]");
-    g.push_str(";[ac]");
-    if let Some(gain) = gain {
-        let _ = write!(g, "{gain},");
+    if has_audio {
+        g.push_str(";[ac]");
+        if let Some(gain) = gain {
+            let _ = write!(g, "{gain},");
+        }
+        g.push_str("aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo[a]");
     }
-    g.push_str("aformat=sample_fmts=fltp:sample_rates=48000:channel_layouts=stereo[a]");
     g
 }
 
@@ -385,7 +383,11 @@ mod tests {
         let g = highlight_graph(&[(1.0, 2.5)], false, Some(2), None);
         assert!(g.starts_with("[0:2]setpts"), "{g}");
         assert!(!g.contains("0:a"), "{g}");
-        assert!(g.contains("[sv0]concat=n=1:v=1:a=0[vc];anullsrc=r=48000:cl=stereo,atrim=duration=1.500000[ac]"), "{g}");
+        assert!(g.ends_with("[sv0]concat=n=1:v=1:a=0[vc];[vc]scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p[v]"), "{g}");
+        assert!(
+            !g.contains("[a]"),
+            "a silent source gives a reel without audio: {g}"
+        );
     }
 
     #[test]
