@@ -13,6 +13,7 @@ mod crash;
 mod deployment;
 mod dev_kafka;
 mod faults;
+mod janitor_kill;
 mod kafka_clients;
 mod kafka_faults;
 mod kafka_sasl;

@@ -262,6 +262,12 @@ impl Stack {
         self.root().join("archive")
     }
 
+    /// Where the working store keeps its objects (`jobs/<id>/…`,
+    /// `uploads/<id>`).
+    pub fn store_dir(&self) -> PathBuf {
+        self.root().join("store")
+    }
+
     fn root(&self) -> PathBuf {
         std::fs::canonicalize(self.data.path()).expect("tempdir path")
     }
