@@ -20,19 +20,19 @@ mod fold;
 mod hooks;
 mod pool;
 mod queries;
+mod retention;
 mod rows;
 mod schema;
 mod store;
-mod uploads;
 
 pub use access::{ApiKey, UploadUse};
 pub use error::ProjectionError;
 pub use hooks::{Delivery, Outcome as DeliveryOutcome, Webhook};
 pub use pool::PoolOptions;
 pub use queries::JobFilter;
+pub use retention::{UploadClaim, UploadRef, UploadRule, WorkClaim};
 pub use rows::timestamp;
 pub use store::Projections;
-pub use uploads::{UploadClaim, UploadRef, UploadRule};
 
 /// A place on a Kafka topic partition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]

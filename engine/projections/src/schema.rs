@@ -93,6 +93,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Who holds a finished job's working data: a retry on its way
+    /// (`retry`) or the janitor removing it (`expiring`) (not a projection).
+    work_claims (job_id) {
+        job_id -> Text,
+        kind -> Text,
+        at -> Text,
+    }
+}
+
+diesel::table! {
     /// Webhook subscriptions of tenants (not a projection).
     webhooks (id) {
         id -> Text,
@@ -129,5 +139,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     uploads,
     webhooks,
-    webhook_deliveries
+    webhook_deliveries,
+    work_claims
 );

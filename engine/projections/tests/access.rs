@@ -5,7 +5,9 @@ mod support;
 
 use chrono::{DateTime, Duration};
 use sprocket_core::{EventBody, JobStatus, Phase};
-use sprocket_projections::{ApiKey, Projections, UploadClaim, UploadRef, UploadRule, UploadUse};
+use sprocket_projections::{
+    ApiKey, Projections, UploadClaim, UploadRef, UploadRule, UploadUse, WorkClaim,
+};
 use support::history::{at, History};
 
 fn key(id: &str, tenant: &str, scopes: &[&str], second: i64) -> ApiKey {
@@ -249,10 +251,40 @@ fn uploads_expire_only_when_nothing_can_use_them(p: &Projections) {
     assert_eq!(ids(p.uploads_to_remove(10).unwrap()), ["up-done"]);
 }
 
+/// A retry and the janitor take a finished job's working data in turn: a
+/// retry after the job finished keeps the janitor off, a retry from before
+/// the finish does not, and once the janitor holds it no retry gets it.
+fn a_retry_and_the_janitor_never_both_take_working_data(p: &Projections) {
+    let t = |s: i64| DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+    let expiring = |finished| WorkClaim::Expiring { finished };
+    // A retry at 10, the job finished again at 20: the janitor may go on.
+    assert!(p.claim_work("a", WorkClaim::Retry, t(10)).unwrap());
+    assert!(p.claim_work("a", expiring(t(20)), t(30)).unwrap());
+    assert!(
+        !p.claim_work("a", WorkClaim::Retry, t(40)).unwrap(),
+        "the janitor holds it"
+    );
+    assert!(
+        p.claim_work("a", expiring(t(20)), t(50)).unwrap(),
+        "a rerun of the janitor"
+    );
+    // A retry after the finish the janitor saw: it is on its way.
+    assert!(p.claim_work("b", WorkClaim::Retry, t(25)).unwrap());
+    assert!(!p.claim_work("b", expiring(t(20)), t(30)).unwrap());
+    assert!(
+        p.claim_work("b", WorkClaim::Retry, t(60)).unwrap(),
+        "retried again"
+    );
+    // Nobody before the janitor.
+    assert!(p.claim_work("c", expiring(t(20)), t(30)).unwrap());
+    assert!(!p.claim_work("c", WorkClaim::Retry, t(31)).unwrap());
+}
+
 on_both!(
     keys_are_found_by_hash_listed_and_revoked,
     uploads_count_toward_their_tenants_day,
     a_tenant_lists_and_counts_only_its_own_jobs,
     events_are_numbered_in_the_order_recorded,
     uploads_expire_only_when_nothing_can_use_them,
+    a_retry_and_the_janitor_never_both_take_working_data,
 );

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sprocket_core::event::{JobCancelRequested, JobRedriven};
 use sprocket_core::machine::{self, Action, Refusal};
 use sprocket_core::{Envelope, EventBody};
+use sprocket_projections::WorkClaim;
 
 use super::error::{AuthErrors, ErrorBody, JobErrors};
 use super::jobs::{job_id, load};
@@ -104,6 +105,23 @@ pub async fn retry(
             ))
         }
     };
+    // The janitor may be removing the job's working data right now: whoever
+    // takes the job's claim first wins, and a retry that loses is refused.
+    let (p, job_id) = (s.projections.clone(), id.to_string());
+    let claimed = tokio::task::spawn_blocking(move || {
+        p.claim_work(&job_id, WorkClaim::Retry, chrono::Utc::now())
+    })
+    .await
+    .map_err(ApiError::unavailable)??;
+    if !claimed {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "data_expired",
+            format!(
+                "job {id}'s working data is being removed under retention.work; submit it again"
+            ),
+        ));
+    }
     let phase = item.phase;
     let producer = s.bus.producer_name.clone();
     let redriven = Envelope::new(

@@ -186,7 +186,14 @@ impl Janitor {
     /// in a transaction of its own.
     async fn carry_out(&mut self, job: &Job, due: &Due) -> Result<(), ServerError> {
         let upload = match due {
-            Due::Work(_) => self.expire_with(job, chrono::Utc::now()).await?,
+            Due::Work(_) => {
+                if !self.claim_work(job).await? {
+                    tracing::info!(job_id = %job.id,
+                        "janitor: a retry took the job's working data; it is left alone");
+                    return Ok(());
+                }
+                self.expire_with(job, chrono::Utc::now()).await?
+            }
             _ => None,
         };
         let env = self.sweeper.act(job, due).await?;
@@ -293,10 +300,11 @@ impl Sweeper {
                     let Some(a) = job.artifacts.get(name) else {
                         continue;
                     };
-                    match store::get_bytes(&self.stores.archive, &a.key).await {
-                        Ok(data) => {
-                            store::put_bytes(cold, &a.key, data.to_vec()).await?;
-                            let copy = store::digest(cold, &a.key).await?;
+                    // Streamed: an archive copy may be a long video.
+                    match store::get_stream(&self.stores.archive, &a.key).await {
+                        Ok((_, body)) => {
+                            let copy =
+                                store::put_stream(cold, &a.key, Box::pin(body), u64::MAX).await?;
                             if copy.sha256 != a.sha256 {
                                 return Err(StoreError::Body(format!(
                                     "{}: the cold copy's sha256 {} is not {}",
@@ -304,12 +312,13 @@ impl Sweeper {
                                 )));
                             }
                             store::delete(&self.stores.archive, &a.key).await?;
-                            bytes += copy.bytes;
                         }
                         // Moved by an earlier run that was killed before its event.
                         Err(StoreError::NotFound { .. }) if store::exists(cold, &a.key).await? => {}
                         Err(e) => return Err(e),
                     }
+                    // What the rule moved, whichever run moved it.
+                    bytes += a.bytes;
                     moved.push(name.clone());
                 }
                 EventBody::JobArchiveTiered(JobArchiveTiered {
@@ -328,10 +337,11 @@ impl Sweeper {
                         continue;
                     };
                     for s in std::iter::once(&self.stores.archive).chain(&self.stores.cold) {
-                        if store::delete(s, &a.key).await? {
-                            bytes += a.bytes;
-                        }
+                        store::delete(s, &a.key).await?;
                     }
+                    // What the rule freed, once per artifact, whichever run
+                    // removed it and however many copies a cut-short tier left.
+                    bytes += a.bytes;
                     removed.push(name.clone());
                 }
                 EventBody::JobArchiveExpired(Retired {
@@ -348,6 +358,6 @@ impl Sweeper {
     }
 }
 
+mod claims;
 #[cfg(test)]
 mod tests;
-mod uploads;

@@ -8,11 +8,11 @@
 //! removes it on its next sweep.
 
 use chrono::{DateTime, Utc};
-use sprocket_core::retention::Keep;
+use sprocket_core::retention::{self, Keep};
 use sprocket_core::{Job, Source};
 use sprocket_platform::metrics;
 use sprocket_platform::store;
-use sprocket_projections::{Projections, UploadRef, UploadRule};
+use sprocket_projections::{Projections, UploadRef, UploadRule, WorkClaim};
 
 use super::{Janitor, PAGE};
 use crate::error::ServerError;
@@ -81,6 +81,18 @@ impl Janitor {
                 abandoned,
             };
             p.expire_upload(&upload, rule, now)
+        })
+        .await
+    }
+
+    /// Takes `job`'s working data from any retry after its finish (a retry
+    /// accepted since would run on data being removed); false when a retry
+    /// holds it.
+    pub(super) async fn claim_work(&self, job: &Job) -> Result<bool, ServerError> {
+        let finished = retention::finished_at(job).unwrap_or_default();
+        let id = job.id.to_string();
+        blocking(&self.projections, move |p| {
+            p.claim_work(&id, WorkClaim::Expiring { finished }, Utc::now())
         })
         .await
     }

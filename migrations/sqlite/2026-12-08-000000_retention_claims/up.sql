@@ -5,7 +5,7 @@
 -- a queued or running job still needs.
 ALTER TABLE jobs ADD COLUMN upload TEXT;
 
-UPDATE jobs SET upload = state::jsonb -> 'source' ->> 'upload';
+UPDATE jobs SET upload = json_extract(state, '$.source.upload');
 
 CREATE INDEX jobs_by_upload ON jobs (upload) WHERE upload IS NOT NULL;
 
@@ -23,3 +23,14 @@ ALTER TABLE uploads ADD COLUMN expired_job TEXT;
 ALTER TABLE uploads ADD COLUMN freed_bytes BIGINT;
 
 CREATE INDEX uploads_to_expire ON uploads (created_at) WHERE expired_at IS NULL;
+
+-- Who holds a finished job's working data: a retry on its way ('retry',
+-- when the API accepted it) or the janitor removing it ('expiring'). One
+-- row per job, taken by conditional writes, so a retry and the janitor
+-- never both win: a retry accepted after the job finished keeps the janitor
+-- off, and once the janitor holds it every retry is refused.
+CREATE TABLE work_claims (
+    job_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    at TEXT NOT NULL
+);

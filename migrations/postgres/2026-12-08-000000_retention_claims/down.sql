@@ -1,3 +1,4 @@
+DROP TABLE work_claims;
 DROP INDEX uploads_to_expire;
 ALTER TABLE uploads DROP COLUMN freed_bytes;
 ALTER TABLE uploads DROP COLUMN expired_job;

@@ -1,17 +1,25 @@
-//! The lifecycle of uploads under retention. A submission through the API
-//! claims its upload ([`Projections::claim_upload`]); the janitor removes an
-//! upload only through [`Projections::expire_upload`], one conditional
-//! update that no claim can slip past: an upload a queued or running job
-//! names, or one a submission claimed after every job the projections know
-//! of, is never expired.
+//! What retention and the API race for, settled in the database.
+//!
+//! Uploads: a submission through the API claims its upload
+//! ([`Projections::claim_upload`]); the janitor removes an upload only
+//! through [`Projections::expire_upload`], one conditional update that no
+//! claim can slip past: an upload a queued or running job names, or one a
+//! submission claimed after every job the projections know of, is never
+//! expired.
+//!
+//! A finished job's working data: a retry and the janitor each take the
+//! job's one `work_claims` row ([`Projections::claim_work`]) before they act,
+//! so a retry accepted after the job finished keeps the janitor off its
+//! data, and once the janitor holds it every retry is refused.
 
 use chrono::{DateTime, Utc};
 use diesel::dsl::{exists, max, not};
 use diesel::prelude::*;
 
+use crate::connection::AnyConnection;
 use crate::queries::query;
 use crate::rows::timestamp;
-use crate::schema::{jobs, uploads};
+use crate::schema::{jobs, uploads, work_claims};
 use crate::{ProjectionError, Projections};
 
 /// What claiming an upload for a submission found.
@@ -199,6 +207,74 @@ impl Projections {
                 .execute(conn)
                 .map(drop)
                 .map_err(query("record a removed upload"))
+        })
+    }
+}
+
+/// Who takes a finished job's working data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkClaim {
+    /// A retry accepted at the claim's time.
+    Retry,
+    /// The janitor, removing it; `finished` is when the job finished as the
+    /// janitor saw it: a retry claimed before then has run its course.
+    Expiring { finished: DateTime<Utc> },
+}
+
+impl WorkClaim {
+    fn kind(self) -> &'static str {
+        match self {
+            WorkClaim::Retry => "retry",
+            WorkClaim::Expiring { .. } => "expiring",
+        }
+    }
+}
+
+impl Projections {
+    /// Takes job `job`'s working data for `claim` at `at`; false when the
+    /// other side holds it (the janitor is removing it, or a retry after
+    /// the job's finish is on its way).
+    pub fn claim_work(
+        &self,
+        job: &str,
+        claim: WorkClaim,
+        at: DateTime<Utc>,
+    ) -> Result<bool, ProjectionError> {
+        let at = timestamp(at);
+        self.with_conn(|conn| {
+            let row = (
+                work_claims::job_id.eq(job),
+                work_claims::kind.eq(claim.kind()),
+                work_claims::at.eq(&at),
+            );
+            let insert = diesel::insert_into(work_claims::table).values(row);
+            let inserted = match conn {
+                AnyConnection::Postgres(c) => insert.on_conflict_do_nothing().execute(c),
+                AnyConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c),
+            }
+            .map_err(query("claim working data"))?;
+            if inserted > 0 {
+                return Ok(true);
+            }
+            // One conditional update of the row: the database orders it
+            // against the other side's, which then sees this one's result.
+            let row = work_claims::table.filter(work_claims::job_id.eq(job));
+            let updated = match claim {
+                WorkClaim::Retry => diesel::update(row.filter(work_claims::kind.eq("retry")))
+                    .set(work_claims::at.eq(&at))
+                    .execute(conn),
+                WorkClaim::Expiring { finished } => diesel::update(
+                    row.filter(
+                        work_claims::kind
+                            .eq("expiring")
+                            .or(work_claims::at.le(timestamp(finished))),
+                    ),
+                )
+                .set((work_claims::kind.eq("expiring"), work_claims::at.eq(&at)))
+                .execute(conn),
+            }
+            .map_err(query("claim working data"))?;
+            Ok(updated > 0)
         })
     }
 }
