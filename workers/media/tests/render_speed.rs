@@ -62,8 +62,13 @@ fn render_speed_against_direct_ffmpeg() {
     let loudness = Loudness::default();
     let srcs = src.display().to_string();
     eprintln!(
-        "| output | rounds | Sprocket | direct ffmpeg | ratio | overhead | ratio of fastest | \
-         CPU, Sprocket / direct | load |\n|---|---|---|---|---|---|---|---|---|"
+        "| output | rounds | Sprocket (median) | direct ffmpeg (median) | paired wall ratio, median (IQR) | overhead | \
+         CPU, Sprocket / direct (medians) | paired CPU ratio, median (IQR) | load |\n\
+         |---|---|---|---|---|---|---|---|---|"
+    );
+    let (rounds, short_rounds) = (
+        render_speed_support::rounds("RENDER_SPEED_ROUNDS", ROUNDS),
+        render_speed_support::rounds("RENDER_SPEED_SHORT_ROUNDS", SHORT_ROUNDS),
     );
 
     // highlight: three pieces cut, joined and normalised.
@@ -78,7 +83,7 @@ fn render_speed_against_direct_ffmpeg() {
     let audio_only = format!("{audio};[sa0][sa1][sa2]concat=n=3:v=0:a=1[a]");
     compare(
         "highlight",
-        ROUNDS,
+        rounds,
         || render_highlight(&source, &segments, &loudness, &reel, &mut |_| {}, &cancel).unwrap(),
         || {
             let gain = measure_by_hand(&src, &audio_only);
@@ -104,7 +109,7 @@ fn render_speed_against_direct_ffmpeg() {
     let poster = d.join("poster.jpg");
     compare(
         "poster",
-        SHORT_ROUNDS,
+        short_rounds,
         || render_poster(&src, None, 12.0, &poster, &cancel).unwrap(),
         || {
             let mut args = s(&["-v", "error", "-ss", "12", "-i", &srcs, "-map", "0:v:0"]);
@@ -125,7 +130,7 @@ fn render_speed_against_direct_ffmpeg() {
     );
     compare(
         "hls",
-        ROUNDS,
+        rounds,
         || {
             render_hls(
                 &source,
@@ -207,7 +212,7 @@ fn render_speed_against_direct_ffmpeg() {
     let (jpg, vtt) = (d.join("thumbnails.jpg"), d.join("thumbnails.vtt"));
     compare(
         "thumbnails",
-        SHORT_ROUNDS,
+        short_rounds,
         || {
             render_sprite(
                 &source,
@@ -258,7 +263,7 @@ fn render_speed_against_direct_ffmpeg() {
     let cmds = d.join("reframe-direct.cmds");
     compare(
         "vertical + square",
-        ROUNDS,
+        rounds,
         || {
             let got = render_reframed(
                 &source,
