@@ -10,7 +10,8 @@
 //! `kafka-console-producer`), a phase's principal cannot forge a submission
 //! on the intake, and nothing any of them tried is in the topics afterwards.
 //! The webhook sender, as its own principal, delivers the jobs' outcomes to
-//! a receiver that checks their signatures.
+//! a receiver that checks their signatures, and the janitor, as its own,
+//! records the expiry of the jobs' working data in its transactions.
 
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,13 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     let mut stack = Stack::start_with(StackOptions {
         sasl: true,
         // The receiver listens on loopback.
-        config_toml: Some("[webhooks]\nallow_private = [\"127.0.0.1/32\"]\n".into()),
+        // Working data kept 2 s once a job finished: the janitor, started
+        // last, then has something to record.
+        config_toml: Some(
+            "[webhooks]\nallow_private = [\"127.0.0.1/32\"]\n\
+             [retention]\nwork = \"2s\"\ninterval = \"1s\"\n"
+                .into(),
+        ),
         ..StackOptions::default()
     })
     .await;
@@ -152,6 +159,28 @@ async fn every_role_is_its_own_principal_and_none_can_forge_events() {
     let (status, forged_job) = stack.get(&format!("/v1/jobs/{FORGED}projector")).await;
     assert_eq!(status, 404, "{forged_job}");
     step("nothing forged in sprocket.events or sprocket.ingest");
+
+    // The janitor writes as its own principal, in transactions of its id.
+    stack.start_janitor();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for id in ["sasl-1", "sasl-2"] {
+        loop {
+            let events = stack.get_ok(&format!("/v1/jobs/{id}/events")).await;
+            let expired = events["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["type"] == "JobDataExpired"));
+            if expired {
+                break;
+            }
+            stack.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "{id}: no JobDataExpired from the janitor within 90 s"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    step("the janitor recorded both jobs' working data expired, as its own principal");
     stack.assert_running();
 }
 

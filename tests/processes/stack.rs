@@ -295,6 +295,11 @@ impl Stack {
         self.spawn("projector", args);
     }
 
+    /// `sprocket janitor`, as its own principal on a `sasl` stack.
+    pub fn start_janitor(&mut self) {
+        self.spawn("janitor", &["janitor"]);
+    }
+
     /// `sprocket webhooks`, the webhook sender.
     pub fn start_webhooks(&mut self) {
         self.spawn("webhooks", &["webhooks"]);

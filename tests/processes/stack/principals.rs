@@ -11,7 +11,7 @@ use std::time::Instant;
 use sprocket_tests::kafka::KafkaCluster;
 
 /// The roles `kafka-acls.sh` makes a principal for.
-pub const ROLES: [&str; 10] = [
+pub const ROLES: [&str; 11] = [
     "api",
     "projector",
     "ingest",
@@ -19,6 +19,7 @@ pub const ROLES: [&str; 10] = [
     "render",
     "archive",
     "webhooks",
+    "janitor",
     "ops",
     "keda",
     "submitter",
