@@ -49,7 +49,9 @@ impl Fault {
             Fault::BrokerDown => format!("broker down {OUTAGE:?}"),
             Fault::SlowRoundTrips(ms) => format!("round trips +{ms} ms for {OUTAGE:?}"),
             Fault::PostgresStopped => format!("PostgreSQL stopped {OUTAGE:?}"),
-            Fault::ArchiveUnwritable => format!("archive unwritable {OUTAGE:?}"),
+            Fault::ArchiveUnwritable => {
+                format!("archive unwritable {OUTAGE:?} and until an archive retry")
+            }
         }
     }
 }
@@ -123,16 +125,21 @@ async fn faults_harness() {
 /// No fault: the type of a wave without one.
 type NoFault = fn(&mut Stack, &str) -> std::future::Ready<Option<Ended>>;
 
+/// Whether `job`'s archive step was scheduled for a retry.
+async fn archive_retried(stack: &Stack, job: &str) -> bool {
+    let events = stack.get_ok(&format!("/v1/jobs/{job}/events")).await;
+    events["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["type"] == "PhaseRetryScheduled" && e["data"]["phase"] == "archive")
+}
+
 /// The archive outage made the archive phase retry.
 async fn archive_was_retried(stack: &Stack, name: &str, ids: &[String]) {
     let mut retried = false;
     for id in ids {
-        let events = stack.get_ok(&format!("/v1/jobs/{id}/events")).await;
-        retried |= events["events"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|e| e["type"] == "PhaseRetryScheduled" && e["data"]["phase"] == "archive");
+        retried |= archive_retried(stack, id).await;
     }
     assert!(
         retried,
@@ -208,6 +215,16 @@ async fn apply(stack: &mut Stack, pg: &PgServer, fault: &Fault, job: &str) -> Op
             // A file where the store's root directory was: every write fails.
             std::fs::write(&dir, b"not a directory").expect("blocking the archive");
             tokio::time::sleep(OUTAGE).await;
+            // The outage lasts until the wave's first job has met it: on a
+            // slow machine its archive step may come after OUTAGE is over.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !archive_retried(stack, job).await {
+                assert!(
+                    Instant::now() < deadline,
+                    "{job}: no archive retry within 120 s of the archive's outage"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             std::fs::remove_file(&dir).expect("unblocking the archive");
             std::fs::rename(&away, &dir).expect("moving the archive back");
         }
