@@ -222,10 +222,19 @@ pub(crate) fn offsets(conn: &mut AnyConnection) -> Result<Vec<Position>, Project
 
 /// Every job row (by id) and event row (by job, then sequence), with the stored
 /// JSON columns parsed so that equal projections give equal values.
+/// The statuses of jobs still queued or running, as stored.
+pub(crate) fn live_statuses() -> Vec<&'static str> {
+    JobStatus::ALL
+        .into_iter()
+        .filter(|s| !s.is_terminal())
+        .map(JobStatus::as_str)
+        .collect()
+}
+
 pub(crate) fn active_jobs(conn: &mut AnyConnection, tenant: &str) -> Result<u64, ProjectionError> {
     let n: i64 = jobs::table
         .filter(jobs::tenant.eq(tenant))
-        .filter(jobs::status.eq_any(["queued", "running"]))
+        .filter(jobs::status.eq_any(live_statuses()))
         .count()
         .get_result(conn)
         .map_err(query("count active jobs"))?;

@@ -17,7 +17,7 @@ use diesel::dsl::{exists, max, not};
 use diesel::prelude::*;
 
 use crate::connection::AnyConnection;
-use crate::queries::query;
+use crate::queries::{live_statuses, query};
 use crate::rows::timestamp;
 use crate::schema::{jobs, uploads, work_claims};
 use crate::{ProjectionError, Projections};
@@ -54,8 +54,6 @@ pub enum UploadRule<'a> {
         abandoned: DateTime<Utc>,
     },
 }
-
-const LIVE: [&str; 2] = ["queued", "running"];
 
 impl Projections {
     /// Claims upload `id` for a submission at `at`.
@@ -163,7 +161,7 @@ impl Projections {
                             .filter(not(exists(
                                 jobs::table
                                     .filter(jobs::upload.eq(id))
-                                    .filter(jobs::status.eq_any(LIVE)),
+                                    .filter(jobs::status.eq_any(live_statuses())),
                             ))),
                         )
                         .set((

@@ -12,21 +12,10 @@ use sprocket_core::retention::{self, Keep};
 use sprocket_core::{Job, Source};
 use sprocket_platform::metrics;
 use sprocket_platform::store;
-use sprocket_projections::{Projections, UploadRef, UploadRule, WorkClaim};
+use sprocket_projections::{UploadRef, UploadRule, WorkClaim};
 
-use super::{Janitor, PAGE};
+use super::{blocking, Janitor, PAGE};
 use crate::error::ServerError;
-
-/// Runs a projections call off the async threads.
-async fn blocking<T: Send + 'static>(
-    p: &Projections,
-    f: impl FnOnce(&Projections) -> Result<T, sprocket_projections::ProjectionError> + Send + 'static,
-) -> Result<T, ServerError> {
-    let p = p.clone();
-    Ok(tokio::task::spawn_blocking(move || f(&p))
-        .await
-        .expect("projections call")?)
-}
 
 /// `now` less `keep`, or `None` when kept for ever.
 fn cutoff(keep: Keep, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

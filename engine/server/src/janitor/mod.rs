@@ -11,12 +11,12 @@ use std::time::Duration;
 use rdkafka::producer::FutureProducer;
 use sprocket_core::event::{JobArchiveTiered, Retired};
 use sprocket_core::retention::{self, Due, JobRetention, Keep, Overrides};
-use sprocket_core::{Envelope, EventBody, Job, JobStatus};
+use sprocket_core::{Artifact, Envelope, EventBody, Job, JobStatus};
 use sprocket_platform::bus::{self, Bus};
 use sprocket_platform::config::Config;
 use sprocket_platform::store::{self, StoreError};
 use sprocket_platform::{liveness, metrics};
-use sprocket_projections::Projections;
+use sprocket_projections::{ProjectionError, Projections};
 use sprocket_workers::Stores;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -69,6 +69,17 @@ pub async fn start(
     Ok(tokio::spawn(janitor.run(every, stop)))
 }
 
+/// Runs a projections call off the async threads.
+async fn blocking<T: Send + 'static>(
+    p: &Projections,
+    f: impl FnOnce(&Projections) -> Result<T, ProjectionError> + Send + 'static,
+) -> Result<T, ServerError> {
+    let p = p.clone();
+    Ok(tokio::task::spawn_blocking(move || f(&p))
+        .await
+        .expect("projections call")?)
+}
+
 /// How long a sweep waits for the projections to show the events of the
 /// one before, so that it does not carry out a rule again (which would
 /// remove nothing, but write the event a second time).
@@ -110,19 +121,15 @@ impl Janitor {
     }
 
     /// Waits (at most [`PROJECTED_WITHIN`]) until the projections have read
-    /// past every event this janitor wrote.
-    async fn wait_projected(&self, stop: &watch::Receiver<bool>) {
+    /// past every event this janitor wrote, then forgets them.
+    async fn wait_projected(&mut self, stop: &watch::Receiver<bool>) {
         if self.written.is_empty() {
             return;
         }
         let topic = self.bus.topics.events();
         let start = tokio::time::Instant::now();
         while start.elapsed() < PROJECTED_WITHIN && !*stop.borrow() {
-            let p = self.projections.clone();
-            let read = tokio::task::spawn_blocking(move || p.offsets())
-                .await
-                .expect("offsets query");
-            let behind = match read {
+            let behind = match blocking(&self.projections, |p| p.offsets()).await {
                 Ok(read) => self.written.iter().any(|(partition, offset)| {
                     !read.iter().any(|r| {
                         r.topic == topic && r.partition == *partition && r.offset > *offset
@@ -134,6 +141,7 @@ impl Janitor {
                 }
             };
             if !behind {
+                self.written.clear();
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -156,11 +164,11 @@ impl Janitor {
         ] {
             let mut after: Option<String> = None;
             loop {
-                let (p, a) = (self.projections.clone(), after.clone());
-                let page =
-                    tokio::task::spawn_blocking(move || p.jobs(Some(status), PAGE, a.as_deref()))
-                        .await
-                        .expect("jobs query")?;
+                let a = after.clone();
+                let page = blocking(&self.projections, move |p| {
+                    p.jobs(Some(status), PAGE, a.as_deref())
+                })
+                .await?;
                 for job in &page.items {
                     if *stop.borrow() {
                         return Ok(());
@@ -296,10 +304,7 @@ impl Sweeper {
                 };
                 let mut bytes = 0;
                 let mut moved = vec![];
-                for name in &job.archived {
-                    let Some(a) = job.artifacts.get(name) else {
-                        continue;
-                    };
+                for (name, a) in archived(job) {
                     // Streamed: an archive copy may be a long video.
                     match store::get_stream(&self.stores.archive, &a.key).await {
                         Ok((_, body)) => {
@@ -332,10 +337,7 @@ impl Sweeper {
             Due::Archive(keep) => {
                 let mut bytes = 0;
                 let mut removed = vec![];
-                for name in &job.archived {
-                    let Some(a) = job.artifacts.get(name) else {
-                        continue;
-                    };
+                for (name, a) in archived(job) {
                     for s in std::iter::once(&self.stores.archive).chain(&self.stores.cold) {
                         store::delete(s, &a.key).await?;
                     }
@@ -356,6 +358,13 @@ impl Sweeper {
         e.event_id = retention::event_id(&job.id, due.rule(), finished);
         Ok(e)
     }
+}
+
+/// The artifacts of `job` with an archive copy, by name.
+fn archived(job: &Job) -> impl Iterator<Item = (&String, &Artifact)> {
+    job.archived
+        .iter()
+        .filter_map(|name| Some((name, job.artifacts.get(name)?)))
 }
 
 mod claims;
