@@ -19,130 +19,20 @@
 //! run's kill delays (how many kills fit the window depends on the machine).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use sprocket_tests::{event_types, sha256_hex, video};
+use sprocket_tests::{sha256_hex, video};
 
 use crate::stack::{Stack, StackOptions};
 use crate::topic_log::{Record, TopicLog};
 
-const WORK: &str = "retention.work";
-const TIER: &str = "retention.cold_after";
-const EXPIRE: &str = "retention.archive";
-const RETENTION: [&str; 3] = ["JobDataExpired", "JobArchiveTiered", "JobArchiveExpired"];
+mod report;
+mod support;
 
-/// Finished jobs whose archives are tiered, and the one whose recipe expires
-/// its archive (after 8 s; it may be tiered first).
-const TIERED: [&str; 3] = ["jk-done-0", "jk-done-1", "jk-done-2"];
-const EXPIRED: &str = "jk-expire";
-/// Held live: in render with no render worker, and queued with no ingest worker.
-const RUNNING: &str = "jk-running";
-const QUEUED: &str = "jk-queued";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.parse().unwrap_or_else(|e| panic!("{name}={v:?}: {e}")))
-        .unwrap_or(default)
-}
-
-/// Second-scale rules, a `file://` cold store and fast group failover (the
-/// live jobs' workers are killed and started again at the end).
-fn config(cold: &Path) -> String {
-    format!(
-        r#"
-[retention]
-work = "4s"
-uploads = "2s"
-cold_after = "6s"
-archive = "0"
-interval = "1s"
-
-[archive]
-cold_url = "file://{}"
-
-[kafka.properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
-"#,
-        cold.display()
-    )
-}
-
-/// The files at or under `path`, by path relative to it, with their size and
-/// sha256 (none when it does not exist).
-fn snapshot(path: &Path) -> BTreeMap<String, (u64, String)> {
-    fn walk(root: &Path, p: &Path, out: &mut BTreeMap<String, (u64, String)>) {
-        if p.is_dir() {
-            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-                walk(root, &e.path(), out);
-            }
-        } else if let Ok(bytes) = std::fs::read(p) {
-            let rel = p.strip_prefix(root).expect("under root");
-            out.insert(
-                rel.display().to_string(),
-                (bytes.len() as u64, sha256_hex(&bytes)),
-            );
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(path, path, &mut out);
-    out
-}
-
-fn total_bytes(files: &BTreeMap<String, (u64, String)>) -> u64 {
-    files.values().map(|(b, _)| b).sum()
-}
-
-/// The last path component: an artifact's name in its store folder.
-fn file_name(rel: &str) -> &str {
-    rel.rsplit('/').next().unwrap_or(rel)
-}
-
-/// Uploads `clip` and submits it as job `id` with `recipe`; returns the upload id.
-async fn submit(stack: &Stack, clip: &Path, id: &str, recipe: Value) -> String {
-    let upload = stack.upload(clip).await;
-    let (status, body) = stack
-        .post_json(
-            "/v1/jobs",
-            &json!({"job_id": id, "source": {"upload": upload}, "recipe": recipe}),
-        )
-        .await;
-    assert_eq!(status, 202, "submitting {id}: {body}");
-    upload.as_str().expect("an upload id").to_owned()
-}
-
-/// How many of each retention event the projections hold for `job`.
-async fn recorded(stack: &Stack, job: &str) -> BTreeMap<String, usize> {
-    let events = stack.get_ok(&format!("/v1/jobs/{job}/events")).await;
-    let mut out = BTreeMap::new();
-    for t in event_types(&events) {
-        if RETENTION.contains(&t.as_str()) {
-            *out.entry(t).or_default() += 1;
-        }
-    }
-    out
-}
-
-/// A rule's effect seen in the stores: job, rule, what was seen.
-type Effect = (String, &'static str, String);
-
-/// The (job, rule) a retention record on `sprocket.events` is of.
-fn rule_of(r: &Record) -> Option<(String, String)> {
-    RETENTION.contains(&r.kind()).then(|| {
-        (
-            r.job().to_owned(),
-            r.value["data"]["rule"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        )
-    })
-}
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_janitor_killed_mid_sweep_finishes_on_rerun_and_spares_live_jobs() {
@@ -521,86 +411,7 @@ async fn a_janitor_killed_mid_sweep_finishes_on_rerun_and_spares_live_jobs() {
         assert_eq!(&snapshot(&upload_of(id)), files, "{id}'s upload");
     }
 
-    // How many kills landed mid-sweep: after the first retention record and
-    // before every rule had been recorded once.
-    let first = by_rule
-        .values()
-        .flatten()
-        .map(|r| r.at_ms())
-        .min()
-        .unwrap_or(0);
-    let all_once = by_rule
-        .values()
-        .map(|rs| rs.iter().map(|r| r.at_ms()).min().unwrap_or(0))
-        .max()
-        .unwrap_or(0);
-    let mid = killed_at_ms
-        .iter()
-        .filter(|&&k| first < k && k < all_once)
-        .count();
-    let records: usize = by_rule.values().map(Vec::len).sum();
-    // Kills between a rule's effects in the stores and its record: nothing
-    // recorded for it (or, for a move, for the expiry that supersedes it)
-    // before the kill.
-    let recorded_by = |job: &str, rule: &str, at: i64| {
-        by_rule
-            .get(&(job.to_owned(), rule.to_owned()))
-            .is_some_and(|rs| rs.iter().any(|r| r.at_ms() <= at))
-    };
-    let mut cut_kills = 0;
-    let mut cut_rules = BTreeSet::new();
-    for (k, (at, effects)) in begun.iter().enumerate() {
-        let cut: Vec<String> = effects
-            .iter()
-            .filter(|(job, rule, _)| {
-                let superseded = *rule == TIER && recorded_by(job, EXPIRE, *at);
-                !recorded_by(job, rule, *at) && !superseded
-            })
-            .map(|(job, rule, what)| {
-                cut_rules.insert((job.clone(), *rule));
-                format!("{job} {rule} ({what})")
-            })
-            .collect();
-        if !cut.is_empty() {
-            cut_kills += 1;
-            eprintln!(
-                "[janitor-kill] SIGKILL {} cut short: {}",
-                k + 1,
-                cut.join("; ")
-            );
-        }
-    }
-    let zero = by_rule
-        .values()
-        .flatten()
-        .filter(|r| r.value["data"]["bytes"].as_u64() == Some(0))
-        .count();
-    for rs in by_rule.values() {
-        for r in rs {
-            timeline.push((
-                r.at_ms(),
-                format!(
-                    "recorded {} {} ({} bytes)",
-                    r.job(),
-                    r.value["data"]["rule"].as_str().unwrap_or_default(),
-                    r.value["data"]["bytes"]
-                ),
-            ));
-        }
-    }
-    timeline.sort();
-    let start = timeline.first().map_or(0, |t| t.0);
-    for (at, what) in &timeline {
-        eprintln!("[janitor-kill] +{:>5} ms {what}", at - start);
-    }
-    eprintln!(
-        "[janitor-kill] {mid} of {kills} kills landed mid-sweep; {cut_kills} kills found {} rules \
-         begun in the stores but not yet recorded; {zero} records say 0 bytes (a killed run's \
-         work is not counted); {} rules recorded once in the projections from {records} records on \
-         sprocket.events (seed {seed})",
-        cut_rules.len(),
-        by_rule.len()
-    );
+    report::kills(&by_rule, &killed_at_ms, &begun, timeline, kills, seed);
 
     // And the live jobs, their workers back, finish with what was kept.
     stack.restart("worker-ingest");
