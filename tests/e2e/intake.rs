@@ -126,7 +126,8 @@ async fn submitting_the_same_job_id_twice_is_idempotent() {
     app.wait_terminal("twice", Duration::from_secs(90)).await;
     let (c, again) = app.post_job(body).await;
     assert_eq!((c, again["status"].as_str()), (202, Some("succeeded")));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Everything the two submissions could ever cause is shown now.
+    app.settled(Duration::from_secs(60)).await;
     let (_, events) = app.get("/v1/jobs/twice/events").await;
     let types: Vec<&str> = events["events"]
         .as_array()

@@ -16,6 +16,18 @@ use sprocket_tests::{video, TestApp};
 /// Runs the outside client: the events it printed, and whether the server
 /// closed the stream (rather than the client hanging up).
 async fn client(url: &str, key: &str, last: Option<&str>, stop_after: usize) -> (Vec<Value>, bool) {
+    client_ready(url, key, last, stop_after, None).await
+}
+
+/// [`client`], creating `ready` once the server has answered (from then on
+/// the stream sends everything recorded).
+async fn client_ready(
+    url: &str,
+    key: &str,
+    last: Option<&str>,
+    stop_after: usize,
+    ready: Option<&Path>,
+) -> (Vec<Value>, bool) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join("../.venv-api/bin/python");
     assert!(
@@ -26,6 +38,7 @@ async fn client(url: &str, key: &str, last: Option<&str>, stop_after: usize) -> 
     let out = tokio::process::Command::new(python)
         .arg(root.join("e2e/clients/sse.py"))
         .args([url, key, last.unwrap_or(""), &stop_after.to_string()])
+        .args(ready)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(120), out)
@@ -251,8 +264,18 @@ async fn a_tenant_streams_its_own_events_only() {
     // Without Last-Event-ID the stream starts now: a job submitted while
     // it is open shows up, nothing from before does.
     let (url2, key) = (url.clone(), acme.clone());
-    let waiting = tokio::spawn(async move { client(&url2, &key, None, 1).await });
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ready = app.data.path().join("sse-ready");
+    let marker = ready.clone();
+    let waiting =
+        tokio::spawn(async move { client_ready(&url2, &key, None, 1, Some(&marker)).await });
+    let asked = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(30) && !waiting.is_finished(),
+            "the SSE client did not connect"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let http = sprocket_tests::api::client(Some(acme));
     let up = sprocket_tests::api::upload(&http, &app.url, &src).await;
     let (status, _) = sprocket_tests::api::post_json(

@@ -283,8 +283,14 @@ async fn events_are_delivered_signed_retried_and_dead_lettered() {
         assert!(count > 0, "{line}{count}");
     }
 
-    // globex's webhook heard nothing of acme's job.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // globex's webhook heard nothing of acme's job, once every event is
+    // fanned out and every delivery made.
+    let topics = app.topics();
+    let within = Duration::from_secs(60);
+    app.group_caught_up(&topics.named("webhooks"), &topics.events(), within)
+        .await;
+    app.group_caught_up(&topics.named("webhook-sender"), &topics.webhooks(), within)
+        .await;
     assert!(
         rx.on("/globex")
             .iter()

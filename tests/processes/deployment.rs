@@ -258,7 +258,24 @@ async fn queued_while_ingest_is_down(stack: &mut Stack) {
     );
     assert_eq!(job["status"], "queued", "{job:#}");
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The submission waits on the intake, where nothing takes it up: seen
+    // as ingest's lag (read from Kafka), then the job is still queued.
+    loop {
+        let phases = stack.get_ok("/v1/phases").await;
+        let ingest = phases["phases"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["phase"] == "ingest"))
+            .cloned()
+            .unwrap_or_default();
+        if ingest["lag"].as_i64().is_some_and(|lag| lag >= 1) {
+            break;
+        }
+        assert!(
+            submitted.elapsed() < Duration::from_secs(30),
+            "the submission never showed as ingest's lag: {phases:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let job = stack.get_ok(&format!("/v1/jobs/{id}")).await;
     assert_eq!(job["status"], "queued", "nothing ingests it: {job:#}");
 

@@ -339,9 +339,20 @@ impl Stack {
     /// Starts `sprocket <args>` on another projection database; the caller
     /// owns the process.
     pub fn spawn_on(&mut self, database: &str, role: &str, args: &[&str]) -> Proc {
+        self.spawn_on_env(database, role, args, &[])
+    }
+
+    /// Like [`spawn_on`](Self::spawn_on), with extra environment variables.
+    pub fn spawn_on_env(
+        &mut self,
+        database: &str,
+        role: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Proc {
         let log = self.log_name(role);
         let old = self.launcher.replace_arg("--database", database);
-        let p = self.launcher.spawn(&log, args);
+        let p = self.launcher.spawn_env(&log, args, env);
         self.launcher
             .replace_arg("--database", old.as_deref().expect("--database is set"));
         p

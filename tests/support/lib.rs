@@ -132,6 +132,82 @@ impl TestApp {
     pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
         self.wait_for(id, timeout, api::is_terminal).await
     }
+
+    /// The stack's topic names.
+    pub fn topics(&self) -> sprocket_core::Topics {
+        sprocket_core::Topics::new(self.dev.config.kafka.topic_prefix.clone())
+    }
+
+    /// Waits until consumer group `group` has committed all of `topic`.
+    pub async fn group_caught_up(&self, group: &str, topic: &str, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let behind = kafka::group_behind(&self.kafka(), group, topic);
+            if behind.is_empty() {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{group} did not catch up with {topic} in {timeout:?}: \
+                 (partition, committed, end) {behind:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the stack has nothing left to do with what came before:
+    /// every phase drained (`GET /v1/phases`: lag 0 on each phase topic and
+    /// its retry topic) and then the projections caught up with the end of
+    /// `sprocket.events`. What a test reads afterwards is all the stack will
+    /// ever show of it, so checking that something did *not* happen needs no
+    /// "long enough" sleep.
+    pub async fn settled(&self, timeout: Duration) {
+        let start = Instant::now();
+        let waited = |what: &str, last: &dyn std::fmt::Debug| {
+            assert!(
+                start.elapsed() < timeout,
+                "the stack did not settle in {timeout:?}: {what}; last seen: {last:?}"
+            );
+        };
+        loop {
+            let (status, view) = self.get("/v1/phases").await;
+            let drained = status == 200
+                && view["phases"].as_array().is_some_and(|phases| {
+                    phases
+                        .iter()
+                        .all(|p| p["lag"] == 0 && p["retry"]["lag"] == 0)
+                });
+            if drained {
+                break;
+            }
+            waited("phases with work waiting", &view);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let topic = self.topics().events();
+        let ends = kafka::end_offsets(&self.kafka(), &topic);
+        let projections =
+            sprocket_server::services::open_projections(&self.dev.config).expect("projections");
+        loop {
+            let read = projections.offsets().expect("the projections' offsets");
+            let behind: Vec<_> = ends
+                .iter()
+                .filter(|(partition, end)| {
+                    *end > 0
+                        && !read.iter().any(|r| {
+                            r.topic == topic && r.partition == *partition && r.offset >= *end
+                        })
+                })
+                .collect();
+            if behind.is_empty() {
+                return;
+            }
+            waited(
+                "projections behind sprocket.events (partition, end)",
+                &behind,
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 thread_local! {

@@ -30,9 +30,10 @@ pub const WEBHOOK_DELIVERIES: &str = "sprocket_webhook_deliveries_total";
 pub const JANITOR_BYTES_FREED: &str = "sprocket_janitor_bytes_freed_total";
 pub const JANITOR_OBJECTS_MOVED: &str = "sprocket_janitor_objects_moved_total";
 pub const JANITOR_ERRORS: &str = "sprocket_janitor_errors_total";
+pub const JANITOR_SWEEPS: &str = "sprocket_janitor_sweeps_total";
 
 /// Every metric Sprocket exports, with its help text (for docs and alert checks).
-pub const ALL: [(&str, &str); 17] = [
+pub const ALL: [(&str, &str); 18] = [
     (
         JOBS_SUBMITTED,
         "Jobs submitted (first submission of a job id).",
@@ -86,6 +87,10 @@ pub const ALL: [(&str, &str); 17] = [
         JANITOR_ERRORS,
         "Retention rules the janitor could not carry out or record (retried next sweep).",
     ),
+    (
+        JANITOR_SWEEPS,
+        "Janitor sweeps over the finished jobs and uploads run to their end.",
+    ),
 ];
 /// `rule` of [`JANITOR_BYTES_FREED`].
 pub const JANITOR_RULES: [&str; 2] = ["work", "archive"];
@@ -128,6 +133,7 @@ pub struct Metrics {
     pub janitor_bytes_freed: IntCounterVec,
     pub janitor_objects_moved: prometheus::IntCounter,
     pub janitor_errors: prometheus::IntCounter,
+    pub janitor_sweeps: prometheus::IntCounter,
     /// Incremented on every scrape; lets a test see the endpoint is live.
     pub scrapes: IntGauge,
 }
@@ -247,6 +253,7 @@ impl Metrics {
             janitor_bytes_freed: counter_vec(&r, JANITOR_BYTES_FREED, &["rule"]),
             janitor_objects_moved: counter(&r, JANITOR_OBJECTS_MOVED),
             janitor_errors: counter(&r, JANITOR_ERRORS),
+            janitor_sweeps: counter(&r, JANITOR_SWEEPS),
             jobs_submitted,
             projection_lag,
             events_projected,

@@ -345,7 +345,19 @@ async fn patient_decoding_waits_out_a_registry_outage() {
         };
         reader.decode_patiently(&bytes, no_fill, waiting).await
     });
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // It keeps waiting, retry after retry, while the registry is down.
+    let asked = std::time::Instant::now();
+    while waits.load(Ordering::Relaxed) < 3 {
+        assert!(
+            !decoding.is_finished(),
+            "patient decoding gave up while the registry was down"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(30),
+            "patient decoding did not retry"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         !decoding.is_finished(),
         "patient decoding gave up while the registry was down"

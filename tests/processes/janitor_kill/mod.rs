@@ -221,9 +221,15 @@ async fn a_janitor_killed_mid_sweep_finishes_on_rerun_and_spares_live_jobs() {
 
     // Once more, to the end: every finished job's rules recorded and its
     // upload removed.
-    let mut janitor = stack.spawn_on(&db, "janitor", &["janitor"]);
+    let mut janitor = stack.spawn_on_env(
+        &db,
+        "janitor",
+        &["janitor"],
+        &[("SPROCKET__METRICS__ADDR", "127.0.0.1:0")],
+    );
     janitor.wait_for_line("sprocket janitor: sweeping", Duration::from_secs(30));
     timeline.push((now_ms(), "janitor rerun sweeping".into()));
+    let metrics = metrics_url(&janitor).await;
     // What each finished job owes, once each (the expiring job's archive
     // may have been tiered before it expired).
     let owed = |id: &str| -> BTreeMap<String, usize> {
@@ -267,8 +273,17 @@ async fn a_janitor_killed_mid_sweep_finishes_on_rerun_and_spares_live_jobs() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let rerun_done = t0.elapsed();
-    // Two more sweeps (interval 1 s) that must find nothing left to do.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Two more whole sweeps, which must find nothing left to do.
+    let done_then = sweeps(&metrics).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sweeps(&metrics).await < done_then + 2 {
+        janitor.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "the janitor ran no two more sweeps within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     janitor.assert_running();
     janitor.kill();
     eprintln!("[janitor-kill] everything recorded at {rerun_done:.1?}");

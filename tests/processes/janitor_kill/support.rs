@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use sprocket_tests::procs::Proc;
 use sprocket_tests::{event_types, sha256_hex};
 
 use crate::stack::Stack;
@@ -122,4 +124,40 @@ pub(super) fn rule_of(r: &Record) -> Option<(String, String)> {
                 .to_owned(),
         )
     })
+}
+
+/// The `/metrics` URL a process started with `SPROCKET__METRICS__ADDR`
+/// printed (on stderr, before it starts its work).
+pub async fn metrics_url(p: &Proc) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let printed = p
+            .stderr_tail(200)
+            .lines()
+            .find_map(|l| l.strip_prefix("metrics on ").map(|u| u.trim().to_owned()));
+        if let Some(url) = printed {
+            return url;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metrics address printed:\n{}",
+            p.stderr_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `sprocket_janitor_sweeps_total` at the janitor's `/metrics` URL.
+pub async fn sweeps(metrics: &str) -> u64 {
+    let text = reqwest::get(metrics)
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("the janitor's /metrics answers")
+        .text()
+        .await
+        .expect("the metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("sprocket_janitor_sweeps_total "))
+        .map(|v| v.trim().parse::<f64>().expect("a count") as u64)
+        .unwrap_or(0)
 }

@@ -107,9 +107,12 @@ impl Janitor {
         loop {
             heartbeat.beat();
             self.wait_projected(&stop).await;
-            if let Err(e) = self.sweep(&stop).await {
-                metrics::metrics().janitor_errors.inc();
-                tracing::warn!(error = %e, "janitor: a sweep stopped early; the next one goes on");
+            match self.sweep(&stop).await {
+                Ok(()) => metrics::metrics().janitor_sweeps.inc(),
+                Err(e) => {
+                    metrics::metrics().janitor_errors.inc();
+                    tracing::warn!(error = %e, "janitor: a sweep stopped early; the next one goes on");
+                }
             }
             tokio::select! {
                 _ = stop.changed() => break,
