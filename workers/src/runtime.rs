@@ -37,10 +37,13 @@ use crate::rebalance::{Lane, Lanes, Rebalances, WorkerConsumer};
 use crate::stepper::Stepper;
 
 /// Messages a lane may hold (queued, running, or finished and not yet
-/// committed) before its partition is paused: enough for every item it may
-/// run at once plus as many waiting, and at least 4.
-fn lane_high_water(max_in_flight: usize) -> usize {
-    (2 * max_in_flight).max(4)
+/// committed) before its partition is paused: a full transaction's worth of
+/// finished items, every item it may run at once, and as many waiting to
+/// run. Less would cap the items a transaction can carry below
+/// `commit_max_items` (at 2 × `max_in_flight`, a 2-core worker committed at
+/// most 4 items a transaction however long its backlog).
+fn lane_high_water(b: &Batching) -> usize {
+    (b.max_items + 2 * b.max_in_flight).max(4)
 }
 
 /// How often idle partitions' positions are committed (and liveness beats).
@@ -155,7 +158,7 @@ async fn poll_loop(
         interval: Duration::from_millis(w.commit_interval_ms),
     };
     let lag_interval = Duration::from_millis(w.lag_interval_ms.max(1));
-    let high_water = lane_high_water(batching.max_in_flight);
+    let high_water = lane_high_water(&batching);
     // What the lanes of each consumer share (they differ in the consumer only).
     let shared: Vec<LaneShared> = consumers
         .all()

@@ -4,8 +4,11 @@
 //! task of its own; their outcomes are committed in offset order (an ordered
 //! finalizer), several messages to a transaction: once the oldest running
 //! message finishes, it and every finished message after it are committed
-//! together when nothing else runs in the lane, when `worker.commit_max_items`
-//! are waiting, or when the oldest has waited `worker.commit_interval_ms`.
+//! together when nothing else runs in the lane and no message is ready to be
+//! taken up, when `worker.commit_max_items` are waiting, or when the oldest
+//! has waited `worker.commit_interval_ms`. A lane with a backlog so fills
+//! its transactions as a Kafka Streams task does per commit interval; a lone
+//! message commits as soon as it is done.
 //! Nothing is ever committed past a message that has not finished, so a
 //! crash redoes only uncommitted messages.
 //!
@@ -157,9 +160,13 @@ pub(crate) async fn lane_loop(
     let mut held: Option<OwnedMessage> = None;
     let mut taking = true;
     loop {
+        // More to take up at once: it joins this transaction rather than
+        // wait for the next (a backlog would otherwise commit an item at a
+        // time when the work is quick).
+        let more_ready = taking && waiting.is_none() && held.is_none() && !rx.is_empty();
         let commit_due = !finished.is_empty()
             && (finished.len() >= b.max_items
-                || running.tasks.is_empty()
+                || (running.tasks.is_empty() && !more_ready)
                 || oldest.is_some_and(|t| t.elapsed() >= b.interval));
         if commit_due {
             let n = finished.len();

@@ -31,6 +31,16 @@ fn lane(work: Scripted, max_in_flight: usize) -> Lane {
 }
 
 fn lane_with(work: Scripted, max_in_flight: usize, cfg: Config) -> Lane {
+    let batching = Batching {
+        max_in_flight,
+        max_items: 500,
+        interval: Duration::from_millis(20),
+    };
+    lane_batched(work, batching, cfg)
+}
+
+fn lane_batched(work: Scripted, batching: Batching, cfg: Config) -> Lane {
+    let max_in_flight = batching.max_in_flight;
     let (stepper, _) = stepper(work, cfg);
     let tx = Arc::new(MemTransactions::default());
     let (resume, _) = mpsc::unbounded_channel();
@@ -41,11 +51,7 @@ fn lane_with(work: Scripted, max_in_flight: usize, cfg: Config) -> Lane {
         stopping: stopping.clone(),
         resume,
         in_flight: Arc::new(Semaphore::new(max_in_flight)),
-        batching: Batching {
-            max_in_flight,
-            max_items: 500,
-            interval: Duration::from_millis(20),
-        },
+        batching,
     };
     let (send, rx) = mpsc::unbounded_channel();
     let state = Arc::new(LaneState::new());
@@ -164,6 +170,76 @@ async fn nothing_commits_past_an_unfinished_item() {
     assert_eq!(l.committed().1, vec![6], "one transaction for all six");
     l.stopping.cancel();
     l.task.await.unwrap();
+}
+
+/// Work that holds item 0 until `release`, and finishes every other at once.
+fn first_held(release: Arc<Notify>) -> Scripted {
+    Scripted {
+        phase: Phase::Render,
+        run: Box::new(move |item| {
+            let r = release.clone();
+            let first = item.job_id.as_str() == "job-0";
+            Box::pin(async move {
+                if first {
+                    r.notified().await;
+                }
+                Ok(rendered())
+            })
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_quick_items_commits_in_one_transaction() {
+    // No commit interval to speak of: only "nothing runs and nothing is
+    // ready", or a full transaction, may commit.
+    let release = Arc::new(Notify::new());
+    let batching = Batching {
+        max_in_flight: 2,
+        max_items: 500,
+        interval: Duration::from_secs(3600),
+    };
+    let l = lane_batched(first_held(release.clone()), batching, Config::default());
+    // Item 0 runs and holds; the rest wait in the lane, most not yet taken up.
+    l.push(100);
+    release.notify_one();
+    l.until_committed(100).await;
+    let (keys, nexts) = l.committed();
+    assert_eq!(keys.len(), 100, "every item once");
+    assert_eq!(
+        nexts,
+        vec![100],
+        "the backlog went in one transaction, not an item or two at a time"
+    );
+    // Capped by commit_max_items.
+    let release = Arc::new(Notify::new());
+    let batching = Batching {
+        max_items: 30,
+        ..batching
+    };
+    let capped = lane_batched(first_held(release.clone()), batching, Config::default());
+    capped.push(100);
+    release.notify_one();
+    capped.until_committed(100).await;
+    let (_, nexts) = capped.committed();
+    let sizes: Vec<i64> = nexts
+        .iter()
+        .scan(0, |from, &next| {
+            let size = next - *from;
+            *from = next;
+            Some(size)
+        })
+        .collect();
+    // Two items may finish together as the 30th arrives.
+    let (last, full) = sizes.split_last().unwrap();
+    assert!(
+        full.iter().all(|n| (30..=31).contains(n)) && (1..=31).contains(last),
+        "{nexts:?}"
+    );
+    for l in [l, capped] {
+        l.stopping.cancel();
+        l.task.await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -331,7 +331,7 @@ pub struct WorkerConfig {
     pub commit_max_items: usize,
     /// Longest a finished work item waits, in milliseconds, for others of its
     /// partition to share its transaction; it commits at once when nothing
-    /// else of its partition runs.
+    /// else of its partition runs or waits to be taken up.
     pub commit_interval_ms: u64,
     /// How often the consumer lag gauge is refreshed, in milliseconds.
     pub lag_interval_ms: u64,
