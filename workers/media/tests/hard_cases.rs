@@ -130,11 +130,12 @@ fn flashes(dir: &std::path::Path) -> Case {
 }
 
 /// A fast pan (16 px a frame, the frame's width in 20 frames) across a
-/// detailed pattern (a cellular automaton in 4-pixel cells, 3200 wide) for
-/// `pan` frames, held still for `hold` frames, then a real cut.
-fn pan(dir: &std::path::Path, name: &'static str, pan: u32, hold: u32) -> Case {
+/// detailed pattern (a cellular automaton in 4-pixel cells, 3200 wide, from
+/// the random first row that `seed` makes) for `pan` frames, held still for
+/// `hold` frames, then a real cut.
+fn pan(dir: &std::path::Path, name: &'static str, pan: u32, hold: u32, seed: u32) -> Case {
     let inputs = [
-        lavfi("cellauto=rule=30", "800x45"),
+        lavfi(&format!("cellauto=rule=30:seed={seed}"), "800x45"),
         lavfi("smptebars", "320x180"),
     ];
     let graph = format!(
@@ -148,7 +149,7 @@ fn pan(dir: &std::path::Path, name: &'static str, pan: u32, hold: u32) -> Case {
     );
     Case {
         name,
-        video: make_video(dir, &format!("{name}.mp4"), &inputs, &graph),
+        video: make_video(dir, &format!("{name}-{seed}.mp4"), &inputs, &graph),
         truth: vec![u64::from(pan + hold)],
     }
 }
@@ -178,7 +179,7 @@ fn flash_frames_are_not_cuts() {
 #[test]
 fn a_fast_pan_is_not_a_cut() {
     let dir = tempfile::tempdir().unwrap();
-    assert_default_wins(&pan(dir.path(), "pan", 80, 20), false);
+    assert_default_wins(&pan(dir.path(), "pan", 80, 20, 1), false);
 }
 
 /// A cut straight out of a fast pan, with no hold: the cut must stand out
@@ -188,7 +189,22 @@ fn a_fast_pan_is_not_a_cut() {
 #[test]
 fn a_cut_straight_out_of_a_fast_pan() {
     let dir = tempfile::tempdir().unwrap();
-    assert_default_wins(&pan(dir.path(), "pan-cut", 100, 0), false);
+    assert_default_wins(&pan(dir.path(), "pan-cut", 100, 0, 1), false);
+}
+
+/// The same cut out of a pan over the textures of three seeds (of 440
+/// tried) on which Sprocket's default once found a second, false cut in
+/// the pan: every other pixel matched their 4-pixel cells a pixel off, and
+/// a frame that happened to match exactly stood out from its neighbours.
+/// (The fixtures took a random seed then, so CI met one now and then.)
+#[test]
+fn pans_over_textures_once_cut_in_the_middle_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    for seed in [119, 139, 253] {
+        let case = pan(dir.path(), "pan-cut", 100, 0, seed);
+        let cuts = sprocket(&case.video, json!({}));
+        assert_eq!(cuts, case.truth, "seed {seed}");
+    }
 }
 
 #[test]

@@ -10,9 +10,11 @@
 //!
 //! The shift is searched on the value (V) plane, coarse to fine: every shift
 //! within `radius` pixels on planes reduced 4× by box means, then ±3 pixels
-//! around the best one at full size (on every other row and column, which
-//! is enough to rank shifts). The score at that shift is the plain content
-//! score ([`pair_scores`]) over the overlap of the two frames.
+//! around the best one at full size on every other row and column, then ±1
+//! pixel around that on every pixel (every other pixel alone cannot tell a
+//! shift from its neighbour on a texture of 2-pixel blocks). The score at
+//! that shift is the plain content score ([`pair_scores`]) over the overlap
+//! of the two frames.
 
 use super::{pair_scores, ContentWeights};
 use crate::MediaError;
@@ -111,18 +113,31 @@ fn best_shift(a: &Plane, b: &Plane, radius: u32) -> (i32, i32) {
         }
     }
     let (cx, cy) = (best.1 * COARSE as i32, best.2 * COARSE as i32);
-    let mut fine = (f32::INFINITY, cx, cy);
-    for dy in cy - FINE..=cy + FINE {
-        for dx in cx - FINE..=cx + FINE {
-            let size = (a.width, a.height);
-            if let Some(d) = mean_abs(&a.full, &b.full, size, (dx, dy), 2) {
-                if d < fine.0 {
-                    fine = (d, dx, dy);
+    let fine = best_around(a, b, (cx, cy), FINE, 2);
+    // Every other pixel cannot tell a shift from its neighbour on a picture
+    // made of 2-pixel blocks (each sampled pixel equals the one beside it,
+    // which the neighbouring shift compares instead): a pan over such a
+    // texture matched a pixel off, scored as a change, and one frame that
+    // happened to match exactly stood out as a cut. The best shift's
+    // neighbours are ranked again on every pixel.
+    best_around(a, b, fine, 1, 1)
+}
+
+/// The shift within `reach` pixels of `around` whose V planes differ least,
+/// compared on every `step`-th row and column at full size.
+fn best_around(a: &Plane, b: &Plane, around: (i32, i32), reach: i32, step: usize) -> (i32, i32) {
+    let size = (a.width, a.height);
+    let mut best = (f32::INFINITY, around.0, around.1);
+    for dy in around.1 - reach..=around.1 + reach {
+        for dx in around.0 - reach..=around.0 + reach {
+            if let Some(d) = mean_abs(&a.full, &b.full, size, (dx, dy), step) {
+                if d < best.0 {
+                    best = (d, dx, dy);
                 }
             }
         }
     }
-    (fine.1, fine.2)
+    (best.1, best.2)
 }
 
 /// The content score of HSV frames `a` and `b` (`u8`, `[3, height, width]`)
@@ -192,6 +207,11 @@ mod tests {
         // Beyond the radius the pan is not matched.
         let far = window(1, 45, 20);
         assert!(compensated_score(w, &a, &far, 8).unwrap() > 15.0);
+        // A pan by an even number of pixels over a texture of 2-pixel
+        // blocks, which every other pixel matches a pixel off as well.
+        let even = window(1, 36, 24);
+        let matched = compensated_score(w, &a, &even, 24).unwrap();
+        assert!(matched < 0.5, "even pan: matched {matched}");
         // Another texture of the same statistics: no shift matches it.
         let other = window(2, 27, 23);
         assert!(compensated_score(w, &a, &other, 16).unwrap() > 15.0);
