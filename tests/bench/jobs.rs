@@ -130,6 +130,13 @@ pub async fn run(
         }
     };
     let cpu = Cpu::start(broker);
+    let committed = || {
+        sprocket_platform::metrics::metrics()
+            .transactions
+            .with_label_values(&["committed"])
+            .get()
+    };
+    let txns_before = committed();
     let mut first = f64::MAX;
     let mut last = 0.0f64;
     let waves: Vec<&[String]> = if burst {
@@ -157,6 +164,16 @@ pub async fn run(
             }
         }
     }
+    // Four transactions carry a job (one per phase) when each holds one item.
+    let txns = committed().saturating_sub(txns_before);
+    crate::measure::progress(
+        broker,
+        batch,
+        &format!(
+            "{txns} transactions for {n} jobs: {:.1} items each",
+            (4 * n) as f64 / txns.max(1) as f64
+        ),
+    );
     let mut out = JobRun {
         batch: Batch {
             items: n,
