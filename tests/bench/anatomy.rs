@@ -16,7 +16,7 @@ use crate::stats::Samples;
 pub const SEGMENTS: [&str; 6] = [
     "item produced → taken up: the rest of the previous transaction (acknowledgements, send_offsets, commit), fetch, lane queue, in-flight permit",
     "taken up → `PhaseStarted` stamped: decode and schema check (ingest: also the recipe, the claim in the work store, the acceptance publish)",
-    "`PhaseStarted` stamped → completion stamped: the live `PhaseStarted` publish (awaits its ack), the scratch dir, the (no-op) work",
+    "`PhaseStarted` stamped → completion stamped: the live `PhaseStarted` handed to its publisher (not awaited), the scratch dir, the (no-op) work",
     "completion stamped → step returned",
     "step returned → next record produced: registry encode of every record, `begin_transaction`",
     "phase total: item produced → next record produced",
