@@ -202,6 +202,9 @@ async fn poll_loop(
             }
             _ = idle_tick.tick() => {
                 for (topic, c) in &consumers.by_topic {
+                    if let Some(s) = &stepper.stand_in {
+                        s.repair(c, topic);
+                    }
                     commit_idle_positions(topic, c, &lanes, &mut idle_committed);
                 }
             }

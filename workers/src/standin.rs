@@ -20,4 +20,11 @@ pub trait StandIn: Send + Sync {
     /// failing to store it (the broker was down), so the position it was
     /// given must outlive the lane and the assignment.
     fn floor(&self, topic: &str, partition: i32) -> Option<i64>;
+
+    /// Called by the poll loop once a second for each of its consumers:
+    /// stores again the positions of `consumer`'s `topic` that
+    /// [`committed`](Self::committed) could not store. The lanes believe
+    /// them committed, so nothing else would, and the group's lag would
+    /// read 1 for ever.
+    fn repair(&self, consumer: &WorkerConsumer, topic: &str);
 }

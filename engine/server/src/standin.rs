@@ -36,6 +36,39 @@ pub fn is_embedded(bus: &Bus) -> bool {
 #[derive(Default)]
 pub struct MockCluster {
     positions: Mutex<HashMap<(String, i32), i64>>,
+    /// Positions whose consumer commit failed (a rebalance under way, the
+    /// broker down), stored again by [`StandIn::repair`].
+    unstored: Mutex<HashMap<(String, i32), i64>>,
+}
+
+impl MockCluster {
+    /// Commits `next` as `topic`/`partition`'s position through `consumer`,
+    /// remembering it for [`StandIn::repair`] if that fails.
+    fn store(&self, consumer: &WorkerConsumer, topic: &str, partition: i32, next: i64) {
+        let key = (topic.to_owned(), partition);
+        let mut tpl = TopicPartitionList::new();
+        let stored = tpl
+            .add_partition_offset(topic, partition, Offset::Offset(next))
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                consumer
+                    .commit(&tpl, CommitMode::Sync)
+                    .map_err(|e| e.to_string())
+            });
+        let mut unstored = self.unstored.lock().unwrap_or_else(|e| e.into_inner());
+        match stored {
+            Ok(()) => {
+                if unstored.get(&key).is_some_and(|at| *at <= next) {
+                    unstored.remove(&key);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(topic, partition, error = %e, "position commit; retried within a second");
+                let at = unstored.entry(key).or_insert(next);
+                *at = (*at).max(next);
+            }
+        }
+    }
 }
 
 impl StandIn for MockCluster {
@@ -47,13 +80,29 @@ impl StandIn for MockCluster {
                 .or_insert(next);
             *at = (*at).max(next);
         }
-        let mut tpl = TopicPartitionList::new();
-        if tpl
-            .add_partition_offset(topic, partition, Offset::Offset(next))
-            .is_ok()
-        {
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
-                tracing::debug!(topic, partition, error = %e, "position commit");
+        self.store(consumer, topic, partition, next);
+    }
+
+    fn repair(&self, consumer: &WorkerConsumer, topic: &str) {
+        let due: Vec<(i32, i64)> = {
+            let unstored = self.unstored.lock().unwrap_or_else(|e| e.into_inner());
+            unstored
+                .iter()
+                .filter(|((t, _), _)| t == topic)
+                .map(|((_, p), at)| (*p, *at))
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        // Only what this consumer still owns: another owner's lane commits
+        // its own position.
+        let Ok(owned) = consumer.assignment() else {
+            return;
+        };
+        for (partition, at) in due {
+            if owned.find_partition(topic, partition).is_some() {
+                self.store(consumer, topic, partition, at);
             }
         }
     }
