@@ -103,10 +103,7 @@ impl RenderWorkers {
     pub async fn assigned(&mut self, host: &str, topic: &str) -> Option<BTreeSet<i32>> {
         if !self.metrics.contains_key(host) {
             let p = self.procs.get(host)?;
-            let url = p
-                .stderr_tail(200)
-                .lines()
-                .find_map(|l| l.strip_prefix("metrics on ").map(|u| u.trim().to_owned()))?;
+            let url = p.metrics_url()?;
             self.metrics.insert(host.to_owned(), url);
         }
         let url = &self.metrics[host];

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
 
+use sprocket_server::lag::PartitionView;
+
 /// `scripts/kafka.sh` of this source tree.
 pub fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -288,66 +290,27 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Each partition of `topic` on `brokers` with its end offset (the high
-/// watermark), read as a lag monitor reads it.
-pub fn end_offsets(brokers: &str, topic: &str) -> Vec<(i32, i64)> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let timeout = std::time::Duration::from_secs(10);
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("a metadata client");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
-    let partitions = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .unwrap_or_else(|| panic!("{topic} is not on {brokers}"))
-        .partitions()
-        .iter()
-        .map(|p| p.id())
-        .collect::<Vec<_>>();
-    partitions
-        .into_iter()
-        .map(|p| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p, timeout)
-                .unwrap_or_else(|e| panic!("end of {topic}/{p}: {e}"));
-            (p, high)
-        })
-        .collect()
+/// `topic`'s partitions on `brokers` against `group`'s committed offsets,
+/// read as `GET /v1/phases` reads a phase's lag (the group need not exist).
+pub fn topic_offsets(brokers: &str, group: &str, topic: &str) -> Vec<PartitionView> {
+    blocking(|| {
+        // A client with the group's id asks for its offsets without joining it.
+        let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .create()
+            .expect("an offsets client");
+        sprocket_server::lag::topic_offsets(&consumer, topic)
+            .unwrap_or_else(|e| panic!("{group}'s offsets on {topic}: {e}"))
+    })
 }
 
-/// Whether consumer group `group` has committed every partition of `topic`
-/// up to its end (a partition never written to counts as caught up); the
-/// partitions still behind otherwise, as (partition, committed, end).
-pub fn group_behind(brokers: &str, group: &str, topic: &str) -> Vec<(i32, i64, i64)> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{Offset, TopicPartitionList};
-    let ends = end_offsets(brokers, topic);
-    // A client with the group's id asks for its offsets without joining it.
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .expect("an offsets client");
-    let mut tpl = TopicPartitionList::new();
-    for (p, _) in &ends {
-        tpl.add_partition(topic, *p);
-    }
-    let committed = consumer
-        .committed_offsets(tpl, std::time::Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{group}'s offsets on {topic}: {e}"));
-    ends.into_iter()
-        .filter_map(|(p, end)| {
-            let at = match committed.find_partition(topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => 0,
-            };
-            (end > 0 && at < end).then_some((p, at, end))
-        })
+/// The partitions of `topic` that consumer group `group` has not committed
+/// to their end (a partition never written to is caught up).
+pub fn group_behind(brokers: &str, group: &str, topic: &str) -> Vec<PartitionView> {
+    topic_offsets(brokers, group, topic)
+        .into_iter()
+        .filter(|p| p.lag > 0)
         .collect()
 }
 

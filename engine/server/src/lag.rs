@@ -219,40 +219,21 @@ impl LagProbe {
         consumer: &BaseConsumer,
         topic: &str,
     ) -> Result<(TopicView, Vec<PartitionOffsets>, Option<f64>), rdkafka::error::KafkaError> {
-        let md = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
-        let count = md
-            .topics()
-            .first()
-            .map(|t| t.partitions().len())
-            .unwrap_or(0) as i32;
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..count {
-            tpl.add_partition(topic, p);
-        }
-        let committed = consumer.committed_offsets(tpl, TIMEOUT)?;
-        let mut partitions = Vec::new();
-        let mut offsets = Vec::new();
+        let partitions = topic_offsets(consumer, topic)?;
         let mut oldest: Option<f64> = None;
-        for p in 0..count {
-            let (low, end) = consumer.fetch_watermarks(topic, p, TIMEOUT)?;
-            let c = committed
-                .find_partition(topic, p)
-                .and_then(|e| e.offset().to_raw())
-                .filter(|o| *o >= 0);
-            let lag = (end - c.unwrap_or(low)).max(0);
-            if lag > 0 {
-                if let Some(age) = self.age_at(topic, p, c.unwrap_or(low)) {
-                    oldest = Some(oldest.map_or(age, |o: f64| o.max(age)));
-                }
+        for p in partitions.iter().filter(|p| p.lag > 0) {
+            let from = p.committed_offset.unwrap_or(p.end_offset - p.lag);
+            if let Some(age) = self.age_at(topic, p.partition, from) {
+                oldest = Some(oldest.map_or(age, |o: f64| o.max(age)));
             }
-            offsets.push(PartitionOffsets { end, committed: c });
-            partitions.push(PartitionView {
-                partition: p,
-                end_offset: end,
-                committed_offset: c,
-                lag,
-            });
         }
+        let offsets = partitions
+            .iter()
+            .map(|p| PartitionOffsets {
+                end: p.end_offset,
+                committed: p.committed_offset,
+            })
+            .collect();
         let view = TopicView {
             topic: topic.to_owned(),
             lag: partitions.iter().map(|p| p.lag).sum(),
@@ -277,4 +258,40 @@ impl LagProbe {
         }
         None
     }
+}
+
+/// Blocking: `topic`'s partitions against the committed offsets of
+/// `consumer`'s group (it need not have joined): each one's end offset (the
+/// high watermark), committed offset, and lag (counted from the partition's
+/// start where the group never committed).
+pub fn topic_offsets(
+    consumer: &BaseConsumer,
+    topic: &str,
+) -> Result<Vec<PartitionView>, rdkafka::error::KafkaError> {
+    let md = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    let count = md
+        .topics()
+        .first()
+        .map(|t| t.partitions().len())
+        .unwrap_or(0) as i32;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..count {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, TIMEOUT)?;
+    let mut partitions = Vec::new();
+    for p in 0..count {
+        let (low, end) = consumer.fetch_watermarks(topic, p, TIMEOUT)?;
+        let c = committed
+            .find_partition(topic, p)
+            .and_then(|e| e.offset().to_raw())
+            .filter(|o| *o >= 0);
+        partitions.push(PartitionView {
+            partition: p,
+            end_offset: end,
+            committed_offset: c,
+            lag: (end - c.unwrap_or(low)).max(0),
+        });
+    }
+    Ok(partitions)
 }

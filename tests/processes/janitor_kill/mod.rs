@@ -229,7 +229,7 @@ async fn a_janitor_killed_mid_sweep_finishes_on_rerun_and_spares_live_jobs() {
     );
     janitor.wait_for_line("sprocket janitor: sweeping", Duration::from_secs(30));
     timeline.push((now_ms(), "janitor rerun sweeping".into()));
-    let metrics = metrics_url(&janitor).await;
+    let metrics = await_metrics_url(&janitor).await;
     // What each finished job owes, once each (the expiring job's archive
     // may have been tiered before it expired).
     let owed = |id: &str| -> BTreeMap<String, usize> {

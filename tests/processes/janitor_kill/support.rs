@@ -128,14 +128,10 @@ pub(super) fn rule_of(r: &Record) -> Option<(String, String)> {
 
 /// The `/metrics` URL a process started with `SPROCKET__METRICS__ADDR`
 /// printed (on stderr, before it starts its work).
-pub async fn metrics_url(p: &Proc) -> String {
+pub async fn await_metrics_url(p: &Proc) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let printed = p
-            .stderr_tail(200)
-            .lines()
-            .find_map(|l| l.strip_prefix("metrics on ").map(|u| u.trim().to_owned()));
-        if let Some(url) = printed {
+        if let Some(url) = p.metrics_url() {
             return url;
         }
         assert!(

@@ -113,6 +113,14 @@ impl Proc {
         tail(&self.stderr, lines)
     }
 
+    /// The `/metrics` URL a process started with `SPROCKET__METRICS__ADDR`
+    /// printed on stderr ("metrics on URL"), once it has.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.stderr_tail(200)
+            .lines()
+            .find_map(|l| l.strip_prefix("metrics on ").map(|u| u.trim().to_owned()))
+    }
+
     /// Freezes the process (SIGSTOP): it holds its sockets and does nothing,
     /// as a process stalled by a long GC pause or a hung host would.
     pub fn freeze(&self) {
