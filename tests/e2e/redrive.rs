@@ -98,6 +98,9 @@ async fn an_exhausted_job_is_dead_lettered_then_redriven_from_the_dlq() {
         "{job:#}"
     );
     assert_eq!(job["attempts"], 3, "{job:#}");
+    // The job shows as failed as soon as JobFailed is projected; its
+    // JobDeadLettered may come in the projector's next batch.
+    app.settled(Duration::from_secs(60)).await;
     let (_, events) = app.get("/v1/jobs/dead-lettered/events").await;
     assert!(event_types(&events).contains(&"JobDeadLettered".to_owned()));
 
