@@ -18,13 +18,31 @@ pub(crate) const STALL_TIMEOUT: Duration = Duration::from_secs(300);
 const POSTER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The file a render reads and what the probe found in it.
-#[derive(Debug, Clone, Copy)]
-pub struct Source<'a> {
-    pub path: &'a Path,
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
     /// The video stream the probe judged (the first when `None`).
     pub stream: Option<u32>,
     /// Whether the file has an audio stream (its first is used).
     pub has_audio: bool,
+    /// The most of the file any run reads, in seconds (the deployment's
+    /// `ingest.max_duration_s`): `-t` on the input of every ffmpeg run, so a
+    /// container that understates its length cannot make one run for hours.
+    pub longest_s: f64,
+}
+
+impl Source {
+    /// `ingest.max_duration_s`'s default: four hours.
+    pub const DEFAULT_LONGEST_S: f64 = 4.0 * 3600.0;
+
+    /// The input options of every ffmpeg run over the source: read at most
+    /// [`longest_s`](Self::longest_s), from a local file only.
+    pub(crate) fn input<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .args(["-t", &format!("{:.6}", self.longest_s)])
+            .args(["-protocol_whitelist", "file", "-i"])
+            .arg(tool::file_url(&self.path))
+    }
 }
 
 /// Renders the highlight reel of `segments` (`(start_s, end_s)`, in order) from
@@ -55,20 +73,19 @@ pub fn render_highlight(
             )));
         }
     }
-    let (input, stream, has_audio) = (source.path, source.stream, source.has_audio);
+    let (input, stream, has_audio) = (&source.path, source.stream, source.has_audio);
     let total_s: f64 = segments.iter().map(|(a, b)| b - a).sum();
     // The first loudness pass hears the reel's audio as it will be cut.
     let gain = if has_audio {
-        crate::loudness::second_pass(input, &highlight_audio_graph(segments), loudness, cancel)?
+        crate::loudness::second_pass(source, &highlight_audio_graph(segments), loudness, cancel)?
     } else {
         None
     };
     let part = partial_path(out);
     let mut command = ffmpeg();
-    command
-        .args(["-progress", "pipe:1", "-stats_period", "0.5"])
-        .args(["-protocol_whitelist", "file", "-i"])
-        .arg(tool::file_url(input))
+    command.args(["-progress", "pipe:1", "-stats_period", "0.5"]);
+    source
+        .input(&mut command)
         .arg("-filter_complex")
         .arg(highlight_graph(
             segments,
@@ -106,8 +123,7 @@ pub fn render_highlight(
 /// source's size. Raising `cancel` kills ffmpeg and returns
 /// [`MediaError::Cancelled`].
 pub fn render_poster(
-    input: &Path,
-    stream: Option<u32>,
+    source: &Source,
     at_s: f64,
     out: &Path,
     cancel: &CancellationToken,
@@ -117,13 +133,18 @@ pub fn render_poster(
             "poster: time {at_s} is not a position in the video"
         )));
     }
+    if at_s >= source.longest_s {
+        return Err(MediaError::InvalidParams(format!(
+            "poster: time {at_s} s is past the {} s of a source that is read",
+            source.longest_s
+        )));
+    }
     let part = partial_path(out);
     let mut command = ffmpeg();
-    command
-        .args(["-ss", &format!("{at_s:.6}")])
-        .args(["-protocol_whitelist", "file", "-i"])
-        .arg(tool::file_url(input))
-        .args(["-map", &crate::source::stream_spec(stream, "0:")])
+    command.args(["-ss", &format!("{at_s:.6}")]);
+    source
+        .input(&mut command)
+        .args(["-map", &crate::source::stream_spec(source.stream, "0:")])
         .args(["-frames:v", "1", "-an", "-sn", "-dn"])
         .args([
             "-c:v",
@@ -142,7 +163,7 @@ pub fn render_poster(
         total: Some(POSTER_TIMEOUT),
         idle: None,
     };
-    let mut run = Supervised::spawn("ffmpeg", input, command)?;
+    let mut run = Supervised::spawn("ffmpeg", &source.path, command)?;
     let ended = run.wait(Some(cancel), deadlines, &mut |_| {});
     finish(&run, ended, &part, out)
 }

@@ -97,7 +97,7 @@ pub fn render_hls(
     let rungs = params.rungs(width, height);
     let gain = if source.has_audio {
         let graph = crate::loudness::whole_source_graph();
-        crate::loudness::second_pass(source.path, graph, loudness, cancel)?
+        crate::loudness::second_pass(source, graph, loudness, cancel)?
     } else {
         None
     };
@@ -146,10 +146,9 @@ fn encode(
     let _ = std::fs::remove_dir_all(part);
     std::fs::create_dir_all(part).map_err(|e| MediaError::io(part, e))?;
     let mut command = ffmpeg();
-    command
-        .args(["-progress", "pipe:1", "-stats_period", "0.5"])
-        .args(["-protocol_whitelist", "file", "-i"])
-        .arg(tool::file_url(source.path))
+    command.args(["-progress", "pipe:1", "-stats_period", "0.5"]);
+    source
+        .input(&mut command)
         .args(ladder_args(
             rungs,
             source.stream,
@@ -166,7 +165,7 @@ fn encode(
         total: None,
         idle: Some(STALL_TIMEOUT),
     };
-    let mut run = Supervised::spawn("ffmpeg", source.path, command)?;
+    let mut run = Supervised::spawn("ffmpeg", &source.path, command)?;
     let ended = run.wait(Some(cancel), deadlines, &mut |line| {
         if let Some(pct) = progress.line(line) {
             on_progress(pct);

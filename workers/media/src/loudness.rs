@@ -9,6 +9,7 @@
 //! short reel several LU off its target.) A source without audio gets no
 //! pass at all.
 
+use crate::encode::Source;
 use crate::tool::{Deadlines, Supervised};
 use crate::MediaError;
 use serde::Deserialize;
@@ -169,7 +170,7 @@ pub struct Measured {
 /// output `[a]` is the audio exactly as the output will carry it (before
 /// normalising); only audio is decoded.
 pub fn measure(
-    input: &Path,
+    source: &Source,
     graph: &str,
     loudness: &Loudness,
     cancel: &CancellationToken,
@@ -177,12 +178,13 @@ pub fn measure(
     let mut command = Command::new("ffmpeg");
     command
         .args(["-nostdin", "-hide_banner", "-nostats", "-v", "info"])
-        .args(["-protocol_whitelist", "file", "-vn", "-i"])
-        .arg(crate::tool::file_url(input))
+        .arg("-vn");
+    source
+        .input(&mut command)
         .arg("-filter_complex")
         .arg(format!("{graph};[a]{}[m]", loudness.measuring()))
         .args(["-map", "[m]", "-f", "null", "-"]);
-    let mut run = Supervised::spawn("ffmpeg", input, command)?;
+    let mut run = Supervised::spawn("ffmpeg", &source.path, command)?;
     let deadlines = Deadlines {
         total: Some(MEASURE_TIMEOUT),
         idle: None,
@@ -203,7 +205,7 @@ pub fn measure(
 /// much as the peaks are frequent), so what comes out of it is measured again
 /// and the gain made up for that, twice at most.
 pub fn second_pass(
-    input: &Path,
+    source: &Source,
     graph: &str,
     loudness: &Loudness,
     cancel: &CancellationToken,
@@ -211,7 +213,7 @@ pub fn second_pass(
     let Some(target) = loudness.target_lufs else {
         return Ok(None);
     };
-    let m = measure(input, graph, loudness, cancel)?;
+    let m = measure(source, graph, loudness, cancel)?;
     let Some(mut filter) = loudness.filter(&m) else {
         return Ok(None);
     };
@@ -220,7 +222,7 @@ pub fn second_pass(
     }
     let mut gain = target - m.input_i;
     for _ in 0..2 {
-        let after = measure(input, &then(graph, &filter), loudness, cancel)?;
+        let after = measure(source, &then(graph, &filter), loudness, cancel)?;
         let short = target - after.input_i;
         if !short.is_finite() || short.abs() <= 0.3 {
             break;

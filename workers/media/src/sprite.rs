@@ -192,9 +192,8 @@ pub fn render_sprite(
     let sheet = params.plan(size, duration_s);
     let part = partial_path(jpg);
     let mut command = ffmpeg();
-    command
-        .args(["-protocol_whitelist", "file", "-i"])
-        .arg(tool::file_url(source.path))
+    source
+        .input(&mut command)
         .arg("-filter_complex")
         .arg(sheet.graph(source.stream))
         .args([
@@ -213,7 +212,7 @@ pub fn render_sprite(
         total: Some(SHEET_TIMEOUT),
         idle: None,
     };
-    let mut run = Supervised::spawn("ffmpeg", source.path, command)?;
+    let mut run = Supervised::spawn("ffmpeg", &source.path, command)?;
     let ended = run.wait(Some(cancel), deadlines, &mut |_| {});
     finish(&run, ended, &part, jpg)?;
     let name = jpg

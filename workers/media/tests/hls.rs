@@ -149,9 +149,10 @@ fn check_ladder(src: &Path, src_size: (u32, u32), seconds: f64, audio: bool) -> 
     let mut seen = Vec::new();
     let ladder = render_hls(
         &Source {
-            path: src,
+            path: src.to_path_buf(),
             stream: None,
             has_audio: audio,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         src_size,
         seconds,
@@ -342,9 +343,10 @@ fn cancel_kills_ffmpeg_and_leaves_nothing() {
     let trigger = cancel.clone();
     let result = render_hls(
         &Source {
-            path: &src,
+            path: src.clone(),
             stream: None,
             has_audio: true,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         (1280, 720),
         20.0,

@@ -241,9 +241,10 @@ fn check(label: &str, video: &Path, frame_w: u32, audio: bool) {
     let (vertical, square) = (dir.join("vertical.mp4"), dir.join("square.mp4"));
     let outputs = both(&params, &vertical, &square);
     let source = Source {
-        path: video,
+        path: video.to_path_buf(),
         stream: None,
         has_audio: audio,
+        longest_s: Source::DEFAULT_LONGEST_S,
     };
     let mut seen = Vec::new();
     let framings = render_reframed(
@@ -448,9 +449,10 @@ fn no_face_gets_a_still_centred_crop() {
     let params = ReframeParams::default();
     let framings = render_reframed(
         &Source {
-            path: &video,
+            path: video.clone(),
             stream: None,
             has_audio: false,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         &analysis,
         &Loudness::default(),
@@ -484,9 +486,10 @@ fn a_small_portrait_source_is_never_upscaled() {
     let params = ReframeParams::default();
     render_reframed(
         &Source {
-            path: &video,
+            path: video.clone(),
             stream: None,
             has_audio: false,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         &analysis,
         &Loudness::default(),
@@ -539,9 +542,10 @@ fn cancel_kills_ffmpeg_and_leaves_no_file() {
     let cancel = CancellationToken::new();
     let result = render_reframed(
         &Source {
-            path: &video,
+            path: video.clone(),
             stream: None,
             has_audio: true,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         &analysis,
         &Loudness::default(),

@@ -19,9 +19,10 @@ fn check_reel(audio: bool) {
     let cancel = CancellationToken::new();
     render_highlight(
         &Source {
-            path: &src,
+            path: src.clone(),
             stream: None,
             has_audio: audio,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         &segments,
         &Loudness::default(),
@@ -71,7 +72,13 @@ fn poster_is_a_jpeg_at_source_size() {
     let dir = tempfile::tempdir().unwrap();
     let src = source(dir.path(), "src.mp4", 3, false);
     let out = dir.path().join("poster.jpg");
-    render_poster(&src, None, 1.5, &out, &CancellationToken::new()).unwrap();
+    let src = Source {
+        path: src,
+        stream: None,
+        has_audio: false,
+        longest_s: Source::DEFAULT_LONGEST_S,
+    };
+    render_poster(&src, 1.5, &out, &CancellationToken::new()).unwrap();
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF]);
     let probe = ffprobe(&out);
@@ -84,7 +91,7 @@ fn poster_is_a_jpeg_at_source_size() {
 
     // Past the end there is no frame: a tool error, and no file.
     let late = dir.path().join("late.jpg");
-    let err = render_poster(&src, None, 30.0, &late, &CancellationToken::new()).unwrap_err();
+    let err = render_poster(&src, 30.0, &late, &CancellationToken::new()).unwrap_err();
     assert!(matches!(err, MediaError::Tool { .. }), "{err:?}");
     assert!(!late.exists());
 }
@@ -97,9 +104,10 @@ fn ffmpeg_failure_is_a_tool_error_with_its_stderr() {
     let out = dir.path().join("reel.mp4");
     let err = render_highlight(
         &Source {
-            path: &bad,
+            path: bad.clone(),
             stream: None,
             has_audio: true,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         &[(0.0, 1.0)],
         &Loudness::default(),
@@ -136,9 +144,10 @@ fn bad_segments_are_invalid_params() {
     ] {
         let err = render_highlight(
             &Source {
-                path: &src,
+                path: src.clone(),
                 stream: None,
                 has_audio: false,
+                longest_s: Source::DEFAULT_LONGEST_S,
             },
             &segments,
             &Loudness::default(),
@@ -164,9 +173,10 @@ fn cancel_kills_ffmpeg_and_leaves_nothing() {
     // Cancel as soon as ffmpeg reports real progress, i.e. while it is encoding.
     let result = render_highlight(
         &Source {
-            path: &src,
+            path: src.clone(),
             stream: None,
             has_audio: true,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         &[(0.0, 20.0)],
         &Loudness::default(),
@@ -237,9 +247,10 @@ fn reels_are_normalised_to_the_target_loudness() {
         let out = dir.path().join(format!("reel{source_db}{target}.mp4"));
         render_highlight(
             &Source {
-                path: &src,
+                path: src.clone(),
                 stream: None,
                 has_audio: true,
+                longest_s: Source::DEFAULT_LONGEST_S,
             },
             &segments,
             &loudness,
@@ -286,9 +297,10 @@ fn reels_are_normalised_to_the_target_loudness() {
     let before = ebur128(&spiky).unwrap();
     let out = dir.path().join("spiky-reel.mp4");
     let source = Source {
-        path: &spiky,
+        path: spiky.clone(),
         stream: None,
         has_audio: true,
+        longest_s: Source::DEFAULT_LONGEST_S,
     };
     render_highlight(
         &source,
@@ -317,9 +329,10 @@ fn reels_are_normalised_to_the_target_loudness() {
     };
     render_highlight(
         &Source {
-            path: &src,
+            path: src.clone(),
             stream: None,
             has_audio: true,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         &[(0.0, 2.5)],
         &off,

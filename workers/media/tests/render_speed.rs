@@ -54,9 +54,10 @@ fn render_speed_against_direct_ffmpeg() {
         src.to_str().unwrap(),
     ]);
     let source = Source {
-        path: &src,
+        path: src.clone(),
         stream: None,
         has_audio: true,
+        longest_s: Source::DEFAULT_LONGEST_S,
     };
     let cancel = CancellationToken::new();
     let loudness = Loudness::default();
@@ -110,7 +111,7 @@ fn render_speed_against_direct_ffmpeg() {
     compare(
         "poster",
         short_rounds,
-        || render_poster(&src, None, 12.0, &poster, &cancel).unwrap(),
+        || render_poster(&source, 12.0, &poster, &cancel).unwrap(),
         || {
             let mut args = s(&["-v", "error", "-ss", "12", "-i", &srcs, "-map", "0:v:0"]);
             args.extend(s(&["-frames:v", "1", "-an", "-c:v", "mjpeg", "-q:v", "2"]));

@@ -57,9 +57,10 @@ fn check(src: &Path, size: (u32, u32), duration: f64, params: &SpriteParams) -> 
     let (jpg, vtt) = (dir.join("thumbnails.jpg"), dir.join("thumbnails.vtt"));
     let sheet = render_sprite(
         &Source {
-            path: src,
+            path: src.to_path_buf(),
             stream: None,
             has_audio: false,
+            longest_s: Source::DEFAULT_LONGEST_S,
         },
         size,
         duration,

@@ -42,7 +42,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_bytes: 4 << 30,
-            max_duration_s: 4.0 * 3600.0,
+            max_duration_s: crate::render::Source::DEFAULT_LONGEST_S,
             max_width: 7680,
             max_height: 4320,
         }

@@ -47,14 +47,14 @@ pub fn render_reframed(
             analysis.fps
         )));
     }
-    let input = source.path;
+    let input = &source.path;
     let display = display_size(input, source.stream, analysis)?;
     let framings: Vec<Framing> = outputs
         .iter()
         .map(|o| plan(analysis, display.size, o.aspect, o.params))
         .collect();
     let gain = if source.has_audio {
-        loudness::second_pass(input, loudness::whole_source_graph(), loudness, cancel)?
+        loudness::second_pass(source, loudness::whole_source_graph(), loudness, cancel)?
     } else {
         None
     };
@@ -73,12 +73,8 @@ pub fn render_reframed(
         gain.as_deref(),
     );
     let mut command = ffmpeg();
-    command
-        .args(["-progress", "pipe:1", "-stats_period", "0.5"])
-        .args(["-protocol_whitelist", "file", "-i"])
-        .arg(tool::file_url(input))
-        .arg("-filter_complex")
-        .arg(graph);
+    command.args(["-progress", "pipe:1", "-stats_period", "0.5"]);
+    source.input(&mut command).arg("-filter_complex").arg(graph);
     for (i, o) in outputs.iter().enumerate() {
         command.args(["-map", &format!("[v{i}]")]);
         if source.has_audio {

@@ -2,7 +2,6 @@
 
 use sprocket_core::{Artifact, WorkItem};
 use sprocket_media::hls::{render_hls, HlsParams};
-use sprocket_media::render::Source;
 use sprocket_media::sprite::{render_sprite, SpriteParams};
 
 use super::{Inputs, Share, PHASE};
@@ -50,20 +49,15 @@ pub(super) async fn hls(
         .scratch_file("hls")
         .map_err(|e| WorkError::internal(PHASE, e))?;
     let (size, duration) = picture(inputs, item);
-    let (s, o, cancel, p) = (
-        inputs.src.clone(),
+    let (source, o, cancel, p) = (
+        inputs.source.clone(),
         dir.clone(),
         cx.cancel.clone(),
         params.clone(),
     );
-    let (stream, has_audio, loudness) = (inputs.stream, inputs.has_audio, inputs.params.loudness);
+    let loudness = inputs.params.loudness;
     let mut report = share.reporter(cx);
     let ladder = blocking(PHASE, move || {
-        let source = Source {
-            path: &s,
-            stream,
-            has_audio,
-        };
         render_hls(
             &source,
             size,
@@ -109,22 +103,16 @@ pub(super) async fn thumbnails(
     };
     let (jpg, vtt) = (scratch("thumbnails.jpg")?, scratch("thumbnails.vtt")?);
     let (size, duration) = picture(inputs, item);
-    let (s, j, v, cancel, p, stream) = (
-        inputs.src.clone(),
+    let (source, j, v, cancel, p) = (
+        inputs.source.clone(),
         jpg.clone(),
         vtt.clone(),
         cx.cancel.clone(),
         params.clone(),
-        inputs.stream,
     );
     let mut report = share.reporter(cx);
     report(0.0);
     blocking(PHASE, move || {
-        let source = Source {
-            path: &s,
-            stream,
-            has_audio: false,
-        };
         render_sprite(&source, size, duration, &p, &j, &v, &cancel)
     })
     .await?;

@@ -12,7 +12,6 @@ use sprocket_media::render::{
     poster_time, render_highlight, render_poster, select_highlights, Output, RenderParams, Source,
 };
 use sprocket_media::Analysis;
-use std::path::PathBuf;
 
 use super::{blocking, fetch_artifact, publish_file, Done, PhaseWork};
 use crate::{Cx, WorkError};
@@ -24,12 +23,11 @@ pub struct Render;
 /// What every output's rendering reads: the source, its analysis and the
 /// render step's parameters.
 pub(super) struct Inputs {
-    pub src: PathBuf,
+    /// The fetched source file, its stream as analyze decoded it, and the
+    /// most of it any run reads (`ingest.max_duration_s`).
+    pub source: Source,
     pub analysis: Analysis,
     pub params: RenderParams,
-    pub has_audio: bool,
-    /// The video stream the probe judged, as analyze decoded it.
-    pub stream: Option<u32>,
 }
 
 #[async_trait]
@@ -51,10 +49,13 @@ impl PhaseWork for Render {
             message: format!("analysis.json does not parse: {e}"),
         })?;
         let inputs = Inputs {
-            src,
+            source: Source {
+                path: src,
+                stream: item.media.as_ref().and_then(|m| m.video_stream),
+                has_audio: item.media.as_ref().is_some_and(|m| m.audio_codec.is_some()),
+                longest_s: cx.config.ingest.max_duration_s,
+            },
             analysis,
-            has_audio: item.media.as_ref().is_some_and(|m| m.audio_codec.is_some()),
-            stream: item.media.as_ref().and_then(|m| m.video_stream),
             params,
         };
         let mut artifacts = Vec::new();
@@ -115,15 +116,10 @@ async fn highlight(
         .map_err(|e| WorkError::internal(PHASE, e))?;
     let target = inputs.params.highlight_target_s().unwrap_or(30.0);
     let segments = select_highlights(&inputs.analysis.shots, target);
-    let (s, o, cancel) = (inputs.src.clone(), out.clone(), cx.cancel.clone());
-    let (stream, has_audio, loudness) = (inputs.stream, inputs.has_audio, inputs.params.loudness);
+    let (source, o, cancel) = (inputs.source.clone(), out.clone(), cx.cancel.clone());
+    let loudness = inputs.params.loudness;
     let mut report = share.reporter(cx);
     blocking(PHASE, move || {
-        let source = Source {
-            path: &s,
-            stream,
-            has_audio,
-        };
         render_highlight(&source, &segments, &loudness, &o, &mut report, &cancel)
     })
     .await?;
@@ -143,13 +139,8 @@ async fn poster(inputs: &Inputs, item: &WorkItem, cx: &Cx) -> Result<Artifact, W
         .scratch_file("poster.jpg")
         .map_err(|e| WorkError::internal(PHASE, e))?;
     let at = poster_time(&inputs.analysis);
-    let (s, o, cancel, stream) = (
-        inputs.src.clone(),
-        out.clone(),
-        cx.cancel.clone(),
-        inputs.stream,
-    );
-    blocking(PHASE, move || render_poster(&s, stream, at, &o, &cancel)).await?;
+    let (source, o, cancel) = (inputs.source.clone(), out.clone(), cx.cancel.clone());
+    blocking(PHASE, move || render_poster(&source, at, &o, &cancel)).await?;
     publish_file(
         PHASE,
         &cx.stores.work,

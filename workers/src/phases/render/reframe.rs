@@ -6,7 +6,7 @@
 
 use sprocket_core::{Artifact, WorkItem};
 use sprocket_media::reframe::{render_reframed, Aspect, Reframe, ReframeParams};
-use sprocket_media::render::{Output, Source};
+use sprocket_media::render::Output;
 
 use super::{Inputs, Share, PHASE};
 use crate::phases::{blocking, publish_file};
@@ -54,20 +54,15 @@ pub(super) async fn render(
                 .map_err(|e| WorkError::internal(PHASE, e))?,
         );
     }
-    let (s, cancel, analysis) = (
-        inputs.src.clone(),
+    let (source, cancel, analysis) = (
+        inputs.source.clone(),
         cx.cancel.clone(),
         inputs.analysis.clone(),
     );
-    let (stream, has_audio, loudness) = (inputs.stream, inputs.has_audio, inputs.params.loudness);
+    let loudness = inputs.params.loudness;
     let (shapes, outs) = (todo.clone(), files.clone());
     let mut report = share.reporter(cx);
     blocking(PHASE, move || {
-        let source = Source {
-            path: &s,
-            stream,
-            has_audio,
-        };
         let outputs: Vec<Reframe> = shapes
             .iter()
             .zip(&outs)
