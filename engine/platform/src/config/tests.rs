@@ -73,10 +73,42 @@ fn sprocket_config_hides_secrets() {
     c.kafka
         .properties
         .insert("sasl.username".into(), "worker".into());
+    c.registry.url = "https://sr:hunter2@registry:8081".into();
+    c.store.url = "s3://media/work?aws_secret_access_key=hunter2&region=eu".into();
+    c.archive.url = "s3://media/archive?token=hunter2".into();
+    c.archive.cold_url = Some("s3://cold/x?password=hunter2".into());
     let shown = c.redacted().to_toml();
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("postgres://app:***@db/sprocket"), "{shown}");
+    assert!(shown.contains("region=eu"), "{shown}");
     assert!(shown.contains("worker"), "{shown}");
+    // A libpq keyword string as the database URL.
+    c.database.url = "host=db user=app password=hunter2 dbname=sprocket".into();
+    let shown = c.redacted().to_toml();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("dbname=sprocket"), "{shown}");
+}
+
+#[test]
+fn cors_origins_must_be_origins() {
+    let mut c = Config::default();
+    c.api.cors_origins = vec![
+        "https://app.example.com".into(),
+        "http://localhost:3000".into(),
+    ];
+    c.validate().unwrap();
+    for bad in [
+        "app.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/ui",
+        "ftp://app.example.com",
+        "https://",
+        "*",
+    ] {
+        c.api.cors_origins = vec![bad.into()];
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("api.cors_origins"), "{bad}: {e}");
+    }
 }
 
 #[test]
