@@ -62,6 +62,7 @@ impl Default for Config {
                 addr: "127.0.0.1:8080".into(),
                 max_upload_bytes: 2 << 30,
                 sse_keep_alive_ms: 10_000,
+                cors_origins: Vec::new(),
             },
             ingest: IngestConfig::default(),
             worker: WorkerConfig::default(),
@@ -262,6 +263,12 @@ impl Config {
         if self.worker.lag_interval_ms == 0 {
             return invalid("worker.lag_interval_ms", "must be ≥ 1".into());
         }
+        if let Some(bad) = self.api.cors_origins.iter().find(|o| !is_origin(o)) {
+            return invalid(
+                "api.cors_origins",
+                format!("{bad:?} is not an origin: scheme://host[:port], http or https, no path"),
+            );
+        }
         self.retention.validate(&self.archive)?;
         Ok(())
     }
@@ -294,6 +301,19 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serializes to TOML")
     }
+}
+
+/// A web origin as browsers send it: `http(s)://host[:port]`, nothing after.
+fn is_origin(o: &str) -> bool {
+    let Some(rest) = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
+        && url::Url::parse(o).is_ok_and(|u| u.host_str().is_some())
 }
 
 #[cfg(test)]

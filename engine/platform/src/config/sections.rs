@@ -228,6 +228,11 @@ pub struct ApiConfig {
     /// How often an idle event stream sends a keep-alive comment, in ms.
     #[serde(default = "ApiConfig::default_sse_keep_alive_ms")]
     pub sse_keep_alive_ms: u64,
+    /// Web origins (`https://app.example.com`) whose pages may call the API
+    /// from a browser (CORS). Empty, the default: no CORS headers at all, so
+    /// browsers allow only the API's own origin (its dashboard).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 impl ApiConfig {

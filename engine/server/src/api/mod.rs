@@ -100,14 +100,76 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
-    router
+    let router = router
         // The web dashboard (`/`, `/ui/…`): pages for people, not API
         // operations, so not in the OpenAPI document.
         .merge(crate::dashboard::router())
-        .fallback(error::not_found)
+        .fallback(error::not_found);
+    hardened(router, &state.config.api.cors_origins).with_state(state)
+}
+
+/// The layers around every route: a handler that panics answers 500 with a
+/// request id (counted by `track` like any other answer) instead of dropping
+/// the connection; bodies over 1 MiB are refused unless a route allows more;
+/// and CORS only for the configured origins.
+fn hardened<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    cors_origins: &[String],
+) -> Router<S> {
+    let router = router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn(track))
-        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
-        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20));
+    match cors(cors_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// A handler's panic as the server error every 5xx is: the details in the
+/// log under a request id, only the id in the answer.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("the handler panicked: {what}"),
+    )
+    .into_response()
+}
+
+/// CORS for `origins` (checked by `Config::validate`), or none at all.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([
+                header::RETRY_AFTER,
+                header::CONTENT_DISPOSITION,
+                HeaderName::from_static("x-request-id"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// Counts every request and its latency by route template and status.
@@ -146,3 +208,6 @@ pub async fn serve(
         })
         .await
 }
+
+#[cfg(test)]
+mod hardening_tests;
