@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::json;
 use sprocket::cli::{self, Cli};
-use sprocket_platform::config::Config;
+use sprocket_core::Phase;
+use sprocket_platform::config::{Config, Quota};
 use sprocket_tests::{event_types, video, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -151,5 +152,59 @@ async fn an_exhausted_job_is_dead_lettered_then_redriven_from_the_dlq() {
             .any(|a| a["name"] == "manifest.json"),
         "{job:#}"
     );
+    app.dev.stop().await;
+}
+
+/// A retry makes a job active again, so it counts against its tenant's
+/// quota of jobs queued or running as a new submission does: 429 with
+/// `Retry-After`, for the tenant's own key and for an admin's alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_counts_against_the_tenants_quota() {
+    let mut cfg = Config::default();
+    cfg.tenants.quotas.insert(
+        "small".into(),
+        Quota {
+            max_active_jobs: 1,
+            max_upload_bytes_per_day: 0,
+        },
+    );
+    // Ingest only: a job that passes it waits for analyze, active.
+    let app = TestApp::start_with(vec![Phase::Ingest], cfg).await;
+    let (_, _, small) = app.key("small", &["jobs:read", "jobs:write"]).await;
+    let submit = |id: &str, path: &std::path::Path| {
+        let (url, body) = (
+            format!("{}/v1/jobs", app.url),
+            json!({"job_id": id, "source": {"path": path.to_str().unwrap()}, "recipe": "minimal"}),
+        );
+        let http = small.clone();
+        async move { http.post(url).json(&body).send().await.unwrap().status() }
+    };
+    assert_eq!(
+        submit("q-fails", &app.inbox().join("missing.mp4")).await,
+        202
+    );
+    let job = app.wait_terminal("q-fails", Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "failed", "{job:#}");
+    let clip = app.inbox().join("clip.mp4");
+    video::with_cuts(&clip, &[10], 10, false);
+    assert_eq!(submit("q-waits", &clip).await, 202);
+    app.wait_for("q-waits", Duration::from_secs(60), |j| {
+        j["phases"]["ingest"]["finished_at"].is_string()
+    })
+    .await;
+
+    for (who, http) in [("the tenant", &small), ("an admin", &app.http)] {
+        let r = http
+            .post(format!("{}/v1/jobs/q-fails/retry", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429, "{who}");
+        assert!(r.headers().contains_key("retry-after"), "{who}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "over_quota", "{who}: {body}");
+    }
+    let (_, job) = app.get("/v1/jobs/q-fails").await;
+    assert_eq!(job["status"], "failed", "a refused retry changes nothing");
     app.dev.stop().await;
 }

@@ -82,6 +82,7 @@ pub async fn cancel(
     responses(
         (status = 202, description = "Queued again at the phase that failed", body = RetryAccepted),
         (status = 409, description = "The job cannot be retried: it has not failed (`not_retryable`), or retention removed its working data (`data_expired`)", body = ErrorBody),
+        (status = 429, description = "The job's tenant has as many jobs queued or running as its quota allows; `Retry-After` says when to try again", body = ErrorBody),
         (status = 500, description = "The core decided something other than a redrive", body = ErrorBody),
         JobErrors,
         AuthErrors,
@@ -105,6 +106,10 @@ pub async fn retry(
             ))
         }
     };
+    // A retried job is active again: it counts against its tenant's quota
+    // as a new submission does.
+    let tenant = job.tenant.as_deref().unwrap_or(&s.config.tenants.default);
+    super::quota::active_jobs(&s, tenant).await?;
     // The janitor may be removing the job's working data right now: whoever
     // takes the job's claim first wins, and a retry that loses is refused.
     let (p, job_id) = (s.projections.clone(), id.to_string());
