@@ -3,7 +3,9 @@
 //! `/openapi.json` of a live dev stack and checks that no answer is a 5xx and
 //! that every answer's status, content type and body are documented. Bounded:
 //! a few examples per operation and a wall-clock limit. It calls with the
-//! stack's admin key, so every operation is reached past its key check.
+//! stack's admin key, so every operation is reached past its key check, and
+//! then with another tenant's read-only key, so the refusals are checked
+//! against the document as well.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -31,7 +33,28 @@ async fn the_api_keeps_its_openapi_contract() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(EXAMPLES);
-    let mut cmd = tokio::process::Command::new(&st);
+    // First as another tenant's read-only key: every write answers 403, every
+    // other tenant's job, upload or webhook 404, and each of those answers
+    // must be documented too. (Before the admin's pass, which may revoke any
+    // key it finds, its own included.)
+    let (_, reader, _) = app.key("other", &["jobs:read"]).await;
+    run(
+        &st,
+        &app,
+        "another tenant's jobs:read key",
+        &reader,
+        READER_EXAMPLES,
+    )
+    .await;
+    run(&st, &app, "admin", &app.dev.api_key, examples).await;
+}
+
+/// Examples per operation for the read-only key's pass.
+const READER_EXAMPLES: u32 = 10;
+
+/// One schemathesis run sending `key`; fails the test on any finding.
+async fn run(st: &Path, app: &TestApp, who: &str, key: &str, examples: u32) {
+    let mut cmd = tokio::process::Command::new(st);
     cmd.args([
         "run",
         &format!("{}/openapi.json", app.url),
@@ -50,7 +73,7 @@ async fn the_api_keeps_its_openapi_contract() {
         "--output-truncate",
         "true",
         "--header",
-        &format!("Authorization: Bearer {}", app.dev.api_key),
+        &format!("Authorization: Bearer {key}"),
         // The event streams stay open for as long as the client does: each
         // example would wait out the request timeout. `stream.rs` tests them
         // with an SSE client instead.
@@ -64,7 +87,7 @@ async fn the_api_keeps_its_openapi_contract() {
     .kill_on_drop(true);
     let out = tokio::time::timeout(LIMIT, cmd.output())
         .await
-        .unwrap_or_else(|_| panic!("schemathesis ran past {LIMIT:?}"))
+        .unwrap_or_else(|_| panic!("schemathesis as {who} ran past {LIMIT:?}"))
         .expect("schemathesis runs");
     let text = format!(
         "{}{}",
@@ -87,8 +110,11 @@ async fn the_api_keeps_its_openapi_contract() {
         })
         .collect();
     println!(
-        "schemathesis ({examples} examples per operation):\n{}",
+        "schemathesis as {who} ({examples} examples per operation):\n{}",
         summary.join("\n")
     );
-    assert!(out.status.success(), "schemathesis found failures:\n{text}");
+    assert!(
+        out.status.success(),
+        "schemathesis as {who} found failures:\n{text}"
+    );
 }
