@@ -4,13 +4,19 @@
 # broker+controller nodes on loopback.
 #
 #   scripts/kafka.sh install              fetch Kafka's jars with Maven (once)
-#   scripts/kafka.sh start DIR [NODES] [--sasl]
+#   scripts/kafka.sh start DIR [NODES] [--sasl [--tls]]
 #                                         format and start NODES nodes (default 1);
 #                                         the last line printed is the bootstrap servers.
 #                                         --sasl: clients authenticate (SASL_PLAINTEXT,
 #                                         SCRAM-SHA-512) and the StandardAuthorizer
 #                                         checks ACLs (no ACL: denied); the super user
 #                                         `admin`'s client config is DIR/admin.properties
+#                                         --tls (with --sasl): the client and inter-broker
+#                                         listener is SASL_SSL; a CA (DIR/ca.pem) and the
+#                                         brokers' certificate (IP:127.0.0.1, localhost)
+#                                         are made with openssl under DIR/tls; clients
+#                                         verify the brokers with DIR/ca.pem
+#                                         (librdkafka: ssl.ca.location)
 #   scripts/kafka.sh stop DIR             stop every node (SIGTERM, then SIGKILL)
 #   scripts/kafka.sh kill DIR N           SIGKILL node N
 #   scripts/kafka.sh restart DIR N        start node N again (stopping it first if it runs)
@@ -198,10 +204,11 @@ EOF
 # of whichever bootstrap server answers: a Metadata request (v4, no topics).
 # With KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD set (a --sasl cluster) the
 # connection first authenticates with SCRAM-SHA-512 (RFC 5802, as Kafka's
-# SaslHandshake v1 and SaslAuthenticate v0 carry it).
+# SaslHandshake v1 and SaslAuthenticate v0 carry it); with KAFKA_SSL_CA set (a
+# --tls cluster) it speaks TLS first, verifying the broker against that CA.
 metadata_brokers() {
   python3 - "$1" <<'EOF'
-import base64, hashlib, hmac, os, secrets, socket, struct, sys
+import base64, hashlib, hmac, os, secrets, socket, ssl, struct, sys
 def read(sock, n):
     b = b""
     while len(b) < n:
@@ -245,11 +252,15 @@ def authenticate(sock, user, password):
     proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
     step(3, (final + ",p=" + proof).encode())
 user, password = os.environ.get("KAFKA_SASL_USERNAME"), os.environ.get("KAFKA_SASL_PASSWORD", "")
+ca = os.environ.get("KAFKA_SSL_CA")
+tls = ssl.create_default_context(cafile=ca) if ca else None
 for server in sys.argv[1].split(","):
     host, port = server.rsplit(":", 1)
     try:
         s = socket.create_connection((host, int(port)), timeout=2)
         s.settimeout(3)
+        if tls:
+            s = tls.wrap_socket(s, server_hostname=host)
         if user:
             authenticate(s, user, password)
         # api_key 3 (Metadata), version 4; topics: [], allow_auto_topic_creation: false
@@ -271,11 +282,16 @@ sys.exit(1)
 EOF
 }
 
-# metadata_brokers of a cluster's node, as the super user on a --sasl cluster.
+# metadata_brokers of a cluster's node, as the super user on a --sasl cluster,
+# over TLS on a --tls one.
 probe_brokers() {
-  local dir=$1 addr=$2
+  local dir=$1 addr=$2 ca=""
+  [ ! -f "$dir/ca.pem" ] || ca="$dir/ca.pem"
   if [ -f "$dir/admin.properties" ]; then
-    KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD=$(admin_password "$dir") metadata_brokers "$addr"
+    KAFKA_SSL_CA=$ca KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD=$(admin_password "$dir") \
+      metadata_brokers "$addr"
+  elif [ -n "$ca" ]; then
+    KAFKA_SSL_CA=$ca metadata_brokers "$addr"
   else
     metadata_brokers "$addr"
   fi
@@ -355,15 +371,17 @@ watch_parent() {
 }
 
 cmd_start() {
-  local args=() sasl=""
+  local args=() sasl="" tls=""
   for a in "$@"; do
     case "$a" in
       --sasl) sasl=1 ;;
-      -*) die "unknown option $a (usage: kafka.sh start DIR [NODES] [--sasl])" ;;
+      --tls) tls=1 ;;
+      -*) die "unknown option $a (usage: kafka.sh start DIR [NODES] [--sasl [--tls]])" ;;
       *) args+=("$a") ;;
     esac
   done
-  [ ${#args[@]} -ge 1 ] && [ ${#args[@]} -le 2 ] || die "usage: kafka.sh start DIR [NODES] [--sasl]"
+  [ ${#args[@]} -ge 1 ] && [ ${#args[@]} -le 2 ] || die "usage: kafka.sh start DIR [NODES] [--sasl [--tls]]"
+  [ -z "$tls" ] || [ -n "$sasl" ] || die "--tls needs --sasl (the TLS listener is SASL_SSL)"
   local dir=${args[0]} nodes=${args[1]:-1}
   [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || die "NODES must be a positive number, not $nodes"
   [ -f "$HOME_DIR/.complete" ] || cmd_install >&2
@@ -403,7 +421,8 @@ while True:
     # The super user's SCRAM credential is in the cluster's first metadata,
     # so the brokers can authenticate to each other from their first start.
     format_args=(--add-scram "SCRAM-SHA-512=[name=admin,password=$password]")
-    admin_client_properties "$password" >"$dir/admin.properties"
+    [ -z "$tls" ] || make_certificates "$dir"
+    admin_client_properties "$password" "${tls:+$dir/ca.pem}" >"$dir/admin.properties"
     chmod 600 "$dir/admin.properties"
   fi
   for n in $(seq 1 "$nodes"); do
@@ -415,7 +434,7 @@ while True:
 process.roles=broker,controller
 node.id=$n
 controller.quorum.voters=$voters
-$(listener_properties "${brokers[$((n - 1))]}" "${controllers[$((n - 1))]}" "$password")
+$(listener_properties "${brokers[$((n - 1))]}" "${controllers[$((n - 1))]}" "$password" "${tls:+$dir}")
 log.dirs=$nd/data
 num.partitions=1
 default.replication.factor=$rf
@@ -452,7 +471,9 @@ EOF
   fi
   wait_brokers "$dir" "$(seq -s ' ' 1 "$nodes")"
   echo "kafka.sh: $nodes-node KRaft cluster $cluster up in $dir (Kafka $KAFKA_VERSION)"
-  if [ -n "$sasl" ]; then
+  if [ -n "$tls" ]; then
+    echo "kafka.sh: SASL_SSL (SCRAM-SHA-512) with ACLs; CA: $dir/ca.pem; super user admin: $dir/admin.properties"
+  elif [ -n "$sasl" ]; then
     echo "kafka.sh: SASL_PLAINTEXT (SCRAM-SHA-512) with ACLs; super user admin: $dir/admin.properties"
   fi
   echo "$bootstrap"
@@ -464,22 +485,36 @@ EOF
 # time), the controllers with PLAIN (a controller listener cannot use SCRAM,
 # whose credentials live in the metadata the controllers serve), and the
 # StandardAuthorizer denies whatever no ACL allows; `admin` is the super user
-# the brokers and controllers themselves run as.
+# the brokers and controllers themselves run as. Given a cluster folder with
+# certificates (--tls), the client and inter-broker listener is SASL_SSL: the
+# brokers present DIR/tls/broker.pem (a PEM keystore: key and certificate
+# chain) and verify each other against DIR/ca.pem; the controller listener
+# stays SASL_PLAINTEXT.
 listener_properties() {
-  local broker=$1 controller=$2 password=$3 protocol=PLAINTEXT
-  [ -z "$password" ] || protocol=SASL_PLAINTEXT
+  local broker=$1 controller=$2 password=$3 tls=${4:-} protocol=PLAINTEXT control=PLAINTEXT
+  [ -z "$password" ] || { protocol=SASL_PLAINTEXT; control=SASL_PLAINTEXT; }
+  [ -z "$tls" ] || protocol=SASL_SSL
   cat <<EOF
 listeners=$protocol://127.0.0.1:$broker,CONTROLLER://127.0.0.1:$controller
 advertised.listeners=$protocol://127.0.0.1:$broker
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=$protocol:$protocol,CONTROLLER:$protocol
+listener.security.protocol.map=$protocol:$protocol,CONTROLLER:$control
 inter.broker.listener.name=$protocol
 EOF
+  if [ -n "$tls" ]; then
+    cat <<EOF
+ssl.keystore.type=PEM
+ssl.keystore.location=$tls/tls/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$tls/ca.pem
+ssl.endpoint.identification.algorithm=https
+EOF
+  fi
   [ -n "$password" ] || return 0
   cat <<EOF
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$password";
+listener.name.${protocol,,}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$password";
 sasl.mechanism.controller.protocol=PLAIN
 listener.name.controller.sasl.enabled.mechanisms=PLAIN
 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$password" user_admin="$password";
@@ -489,13 +524,46 @@ allow.everyone.if.no.acl.found=false
 EOF
 }
 
-# Kafka's tools as the super user of a --sasl cluster (--command-config).
+# Kafka's tools as the super user of a --sasl cluster (--command-config);
+# given the CA's file (--tls), over SASL_SSL, trusting that CA.
 admin_client_properties() {
+  if [ -n "${2:-}" ]; then
+    cat <<EOF
+security.protocol=SASL_SSL
+ssl.truststore.type=PEM
+ssl.truststore.location=$2
+EOF
+  else
+    echo "security.protocol=SASL_PLAINTEXT"
+  fi
   cat <<EOF
-security.protocol=SASL_PLAINTEXT
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$1";
 EOF
+}
+
+# A CA (DIR/ca.pem, its key in DIR/tls) and the brokers' certificate signed by
+# it for 127.0.0.1 and localhost: DIR/tls/broker.pem holds its unencrypted
+# PKCS#8 key and the chain (certificate, then the CA), as Kafka's PEM keystore
+# reads it.
+make_certificates() {
+  local dir=$1 tls=$1/tls
+  command -v openssl >/dev/null || die "openssl is missing (--tls makes certificates with it)"
+  mkdir -p "$tls"
+  chmod 700 "$tls"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -sha256 \
+      -subj "/CN=kafka.sh test CA" -keyout "$tls/ca.key" -out "$dir/ca.pem" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+      openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
+        -keyout "$tls/broker.key" -out "$tls/broker.csr" &&
+      printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+        "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$tls/broker.ext" &&
+      openssl x509 -req -in "$tls/broker.csr" -CA "$dir/ca.pem" -CAkey "$tls/ca.key" \
+        -CAcreateserial -days 30 -sha256 -extfile "$tls/broker.ext" -out "$tls/broker.crt"
+  } >"$tls/openssl.log" 2>&1 || { cat "$tls/openssl.log" >&2; die "making the TLS certificates failed"; }
+  cat "$tls/broker.key" "$tls/broker.crt" "$dir/ca.pem" >"$tls/broker.pem"
+  chmod 600 "$tls"/*.key "$tls/broker.pem"
 }
 
 stop_node() {
@@ -567,7 +635,7 @@ cmd_restart() {
   bootstrap_of "$dir"
 }
 
-usage() { sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local verb=${1:-}

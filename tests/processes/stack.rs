@@ -76,6 +76,11 @@ pub struct StackOptions {
     /// own SCRAM principal and least-privilege ACLs from
     /// `scripts/kafka-acls.sh`, and each process runs as its role's.
     pub sasl: bool,
+    /// With `sasl`: the cluster is started with `kafka.sh start --sasl
+    /// --tls`, its listener SASL_SSL, and every process (the registry and the
+    /// CLI included) and the principals' client configs get
+    /// `security.protocol=SASL_SSL` and `ssl.ca.location` (the cluster's CA).
+    pub tls: bool,
 }
 
 impl Stack {
@@ -108,7 +113,10 @@ impl Stack {
         let mut principals = None;
         let (cluster, kafka, registry, faults) = match options.kafka {
             Kafka::Real { nodes } => {
-                let cluster = if options.sasl {
+                let cluster = if options.tls {
+                    assert!(options.sasl, "tls needs sasl (the listener is SASL_SSL)");
+                    KafkaCluster::start_sasl_tls(nodes)
+                } else if options.sasl {
                     KafkaCluster::start_sasl(nodes)
                 } else {
                     KafkaCluster::start(nodes)
@@ -135,7 +143,10 @@ impl Stack {
                 (Some(cluster), kafka, url.trim().to_owned(), None)
             }
             Kafka::Embedded => {
-                assert!(!options.sasl, "the embedded broker has no SASL");
+                assert!(
+                    !options.sasl && !options.tls,
+                    "the embedded broker has no SASL or TLS"
+                );
                 let mut broker = launcher.spawn(
                     "00-broker",
                     &[

@@ -52,8 +52,15 @@ pub struct TopicLog {
 
 impl TopicLog {
     pub fn open(kafka: &str, topic: &str) -> TopicLog {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", kafka)
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", kafka);
+        Self::open_with(config, topic)
+    }
+
+    /// Like [`open`](Self::open), as a client configured by `config`
+    /// (bootstrap servers, and SASL or TLS properties on a secured cluster).
+    pub fn open_with(mut config: ClientConfig, topic: &str) -> TopicLog {
+        let consumer: StreamConsumer = config
             .set(
                 "group.id",
                 format!("scale-out-reader-{}", uuid::Uuid::now_v7()),

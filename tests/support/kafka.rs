@@ -26,23 +26,31 @@ pub struct KafkaCluster {
     pub bootstrap: String,
     nodes: usize,
     sasl: bool,
+    tls: bool,
 }
 
 impl KafkaCluster {
     /// Starts `nodes` nodes (topics made by Sprocket get replication
     /// `min(nodes, 3)`); returns once every node answers with all brokers.
     pub fn start(nodes: usize) -> KafkaCluster {
-        Self::start_with(nodes, false)
+        Self::start_with(nodes, false, false)
     }
 
     /// Like [`start`](Self::start), with `kafka.sh start --sasl`: clients
     /// authenticate with SCRAM-SHA-512 and ACLs decide what each may do
     /// (none yet: only the super user `admin` may do anything).
     pub fn start_sasl(nodes: usize) -> KafkaCluster {
-        Self::start_with(nodes, true)
+        Self::start_with(nodes, true, false)
     }
 
-    fn start_with(nodes: usize, sasl: bool) -> KafkaCluster {
+    /// Like [`start_sasl`](Self::start_sasl), with `kafka.sh start --sasl
+    /// --tls`: the listener clients and brokers use is SASL_SSL, its
+    /// certificate signed by the cluster's own CA ([`ca`](Self::ca)).
+    pub fn start_sasl_tls(nodes: usize) -> KafkaCluster {
+        Self::start_with(nodes, true, true)
+    }
+
+    fn start_with(nodes: usize, sasl: bool, tls: bool) -> KafkaCluster {
         let dir = tempfile::Builder::new()
             .prefix("sprocket-kafka-")
             .tempdir()
@@ -55,6 +63,7 @@ impl KafkaCluster {
                 .arg(dir.path())
                 .arg(nodes.to_string())
                 .args(sasl.then_some("--sasl"))
+                .args(tls.then_some("--tls"))
                 .env("SPROCKET_KAFKA_PARENT", std::process::id().to_string())
                 .stdin(Stdio::null())
                 .output()
@@ -82,7 +91,42 @@ impl KafkaCluster {
             bootstrap,
             nodes,
             sasl,
+            tls,
         }
+    }
+
+    /// The CA the brokers' certificate is signed by (PEM), on a `--tls`
+    /// cluster.
+    pub fn ca(&self) -> Option<PathBuf> {
+        self.tls.then(|| self.dir.path().join("ca.pem"))
+    }
+
+    /// The `security.protocol` clients of this cluster use.
+    pub fn security_protocol(&self) -> &'static str {
+        match (self.sasl, self.tls) {
+            (_, true) => "SASL_SSL",
+            (true, false) => "SASL_PLAINTEXT",
+            (false, false) => "PLAINTEXT",
+        }
+    }
+
+    /// librdkafka properties of a client of this cluster as the super user
+    /// (on a `--sasl` cluster; plain otherwise): bootstrap servers, SASL and,
+    /// on a `--tls` cluster, `security.protocol=SASL_SSL` with
+    /// `ssl.ca.location`.
+    pub fn admin_client_config(&self) -> rdkafka::ClientConfig {
+        let mut c = rdkafka::ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap)
+            .set("security.protocol", self.security_protocol());
+        if self.sasl {
+            c.set("sasl.mechanism", "SCRAM-SHA-512")
+                .set("sasl.username", "admin")
+                .set("sasl.password", self.admin_password());
+        }
+        if let Some(ca) = self.ca() {
+            c.set("ssl.ca.location", ca.display().to_string());
+        }
+        c
     }
 
     pub fn nodes(&self) -> usize {

@@ -2,9 +2,11 @@
 //! per role, made with its ACLs by `scripts/kafka-acls.sh`, and what each
 //! process is given to authenticate as its role — `[kafka.properties]` as
 //! `SPROCKET__KAFKA__PROPERTIES__…` variables, as a Kubernetes Secret would.
+//! On a `--tls` cluster that is SASL_SSL, the brokers verified against the
+//! cluster's CA (`ssl.ca.location`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -27,6 +29,8 @@ pub const ROLES: [&str; 11] = [
 
 pub struct Principals {
     passwords: BTreeMap<&'static str, String>,
+    /// The cluster's CA, when its listener is SASL_SSL.
+    ca: Option<PathBuf>,
 }
 
 impl Principals {
@@ -67,7 +71,10 @@ impl Principals {
             started.elapsed(),
             String::from_utf8_lossy(&out.stdout).trim()
         );
-        Principals { passwords }
+        Principals {
+            passwords,
+            ca: cluster.ca(),
+        }
     }
 
     pub fn password(&self, principal: &str) -> &str {
@@ -82,34 +89,59 @@ impl Principals {
         process.strip_prefix("worker-").unwrap_or(process)
     }
 
-    /// What a `sprocket` process is given to authenticate as `principal`.
+    /// `SASL_SSL` on a `--tls` cluster, else `SASL_PLAINTEXT`.
+    fn protocol(&self) -> &'static str {
+        if self.ca.is_some() {
+            "SASL_SSL"
+        } else {
+            "SASL_PLAINTEXT"
+        }
+    }
+
+    /// What a `sprocket` process is given to authenticate as `principal`
+    /// (and, on a `--tls` cluster, to verify the brokers).
     pub fn env(&self, principal: &str) -> Vec<(String, String)> {
         let var = |name: &str| format!("SPROCKET__KAFKA__PROPERTIES__{name}");
-        vec![
-            (var("SECURITY__PROTOCOL"), "SASL_PLAINTEXT".into()),
+        let mut env = vec![
+            (var("SECURITY__PROTOCOL"), self.protocol().into()),
             (var("SASL__MECHANISM"), "SCRAM-SHA-512".into()),
             (var("SASL__USERNAME"), principal.into()),
             (var("SASL__PASSWORD"), self.password(principal).into()),
-        ]
+        ];
+        if let Some(ca) = &self.ca {
+            env.push((var("SSL__CA__LOCATION"), ca.display().to_string()));
+        }
+        env
     }
 
     /// librdkafka properties for a client of the test's own as `principal`.
     pub fn client_config(&self, bootstrap: &str, principal: &str) -> rdkafka::ClientConfig {
         let mut c = rdkafka::ClientConfig::new();
         c.set("bootstrap.servers", bootstrap)
-            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("security.protocol", self.protocol())
             .set("sasl.mechanism", "SCRAM-SHA-512")
             .set("sasl.username", principal)
             .set("sasl.password", self.password(principal));
+        if let Some(ca) = &self.ca {
+            c.set("ssl.ca.location", ca.display().to_string());
+        }
         c
     }
 
     /// Java client properties (Kafka's tools) for `principal`.
     pub fn java_properties(&self, principal: &str) -> String {
+        let tls = match &self.ca {
+            Some(ca) => format!(
+                "ssl.truststore.type=PEM\nssl.truststore.location={}\n",
+                ca.display()
+            ),
+            None => String::new(),
+        };
         format!(
-            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n\
+            "security.protocol={}\n{tls}sasl.mechanism=SCRAM-SHA-512\n\
              sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
              required username=\"{principal}\" password=\"{}\";\n",
+            self.protocol(),
             self.password(principal)
         )
     }
