@@ -353,3 +353,12 @@ async fn max_in_flight_bounds_the_work_of_a_worker_across_its_partitions() {
     );
     worker.stop().await;
 }
+
+/// The embedded broker's workarounds are switched on by the cluster id
+/// (`standin::is_embedded`): here, on; on Apache Kafka (`processes`'
+/// fencing check) off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_is_told_apart_by_its_cluster_id() {
+    let (_infra, bus, _) = setup(&[]).await;
+    assert!(sprocket_server::standin::is_embedded(&bus));
+}

@@ -61,6 +61,9 @@ async fn kafka_tools_drive_sprocket_and_agree_with_it() {
     retry_through_the_retry_topic(&mut stack).await;
     step("an ingest retry went through sprocket.ingest.retry");
 
+    crate::fencing::a_lanes_zombie_is_fenced_by_kafka(&stack).await;
+    step("a lane's zombie producer fenced by Kafka, its write never read_committed");
+
     // A render backlog: the views must agree while it waits.
     let clip = stack.media_dir().join("clip.mp4");
     video::with_cuts(&clip, &[50, 50], 25, true);

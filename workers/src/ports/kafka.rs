@@ -123,6 +123,13 @@ impl Claims for StoreClaims {
     }
 }
 
+/// The `transactional.id` of a lane's producer: the same for every owner the
+/// partition ever has, so Kafka fences an old owner (a zombie) as soon as the
+/// new one readies its producer.
+pub fn transactional_id(group: &str, topic: &str, partition: i32) -> String {
+    format!("{group}-{topic}-{partition}")
+}
+
 /// Kafka transactions of one consumer's lanes: a transactional producer per
 /// partition (`transactional.id = <group>-<topic>-<partition>`, so a new owner
 /// of the partition fences a zombie).
@@ -155,8 +162,8 @@ impl KafkaTransactions {
     }
 
     fn create(&self, lane: &LaneId) -> Result<FutureProducer, BusError> {
-        let id = format!("{}-{}-{}", self.group, lane.0, lane.1);
-        self.bus.transactional_producer(&id)
+        self.bus
+            .transactional_producer(&transactional_id(&self.group, &lane.0, lane.1))
     }
 
     /// Takes the lane's idle producer out for a transaction, or makes one.
