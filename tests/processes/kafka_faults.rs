@@ -148,6 +148,14 @@ async fn real_kafka_faults_harness() {
     ids.extend(w.ids);
 
     let counted = proofs::prove(&mut stack, &ids, Duration::from_secs(180)).await;
+    // Aborted and fenced transactions leave markers at the ends of the
+    // partitions: the groups must still come to lag 0 (KEDA scales to zero).
+    let drained_at = Instant::now();
+    crate::lag_views::drained(&mut stack, Duration::from_secs(90)).await;
+    eprintln!(
+        "[kafka-faults] lag 0 on every phase and retry partition {:.1?} after the proofs",
+        drained_at.elapsed()
+    );
     let report = counted.report(json!({
         "cluster": "3 nodes, replication 3, min.insync.replicas 2",
         "faults": 3,
