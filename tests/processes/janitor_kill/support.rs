@@ -55,14 +55,28 @@ cold_url = "file://{}"
     )
 }
 
-/// The files at or under `path`, by path relative to it, with their size and
-/// sha256 (none when it does not exist).
+/// The objects at or under `path` (a `file://` store), by path relative to
+/// it, with their size and sha256 (none when it does not exist). The file
+/// store writes an object to `<name>#<n>` and renames it into place, so a
+/// janitor killed mid-copy leaves such a staging file behind; it is no
+/// object (no listing shows it, no reader opens it) and is not counted.
 pub(super) fn snapshot(path: &Path) -> BTreeMap<String, (u64, String)> {
+    fn staging(p: &Path) -> bool {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit_once('#'))
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    }
     fn walk(root: &Path, p: &Path, out: &mut BTreeMap<String, (u64, String)>) {
         if p.is_dir() {
             for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
                 walk(root, &e.path(), out);
             }
+        } else if staging(p) {
+            eprintln!(
+                "[janitor-kill] a killed copy's staging file: {}",
+                p.display()
+            );
         } else if let Ok(bytes) = std::fs::read(p) {
             let rel = p.strip_prefix(root).expect("under root");
             out.insert(
