@@ -48,6 +48,12 @@ fn lane_high_water(b: &Batching) -> usize {
 
 /// How often idle partitions' positions are committed (and liveness beats).
 const IDLE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often every idle position is committed again, whether or not it
+/// moved: a commit the group refused during a rebalance (`ILLEGAL_GENERATION`)
+/// is not always reported back to the commit callback, and a position left
+/// behind a commit marker would hold the group's lag at 1 for good (the
+/// real-Kafka faults harness met it after a zombie's rejoin).
+const IDLE_REASSERT: Duration = Duration::from_secs(10);
 
 /// A running worker; `stop` ends it (in-flight work is abandoned uncommitted, so
 /// its messages are redelivered).
@@ -183,6 +189,7 @@ async fn poll_loop(
     let (empty_tx, mut empty_rx) = mpsc::unbounded_channel::<Vec<(String, i32, i64)>>();
     let mut lag_tick = tokio::time::interval(lag_interval);
     let mut idle_tick = tokio::time::interval(IDLE_INTERVAL);
+    let mut reasserted = tokio::time::Instant::now();
     loop {
         heartbeat.beat();
         tokio::select! {
@@ -201,6 +208,10 @@ async fn poll_loop(
                 }
             }
             _ = idle_tick.tick() => {
+                if reasserted.elapsed() >= IDLE_REASSERT {
+                    idle_committed.clear();
+                    reasserted = tokio::time::Instant::now();
+                }
                 for (topic, c) in &consumers.by_topic {
                     if let Some(s) = &stepper.stand_in {
                         s.repair(c, topic);
