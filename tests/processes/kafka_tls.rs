@@ -104,9 +104,13 @@ async fn sasl_over_tls_carries_a_job_and_refuses_what_cannot_verify_the_broker()
     );
     step("a SASL_PLAINTEXT client got no metadata from the TLS port");
 
-    // The same credentials with the cluster's CA do get it.
-    let mut config = stack.principals().client_config(&stack.kafka, "ops");
-    config.set("ssl.ca.location", ca.display().to_string());
+    // The same credentials with the cluster's CA (the principals' own
+    // client config) do get it.
+    let config = stack.principals().client_config(&stack.kafka, "ops");
+    assert_eq!(
+        config.get("ssl.ca.location"),
+        Some(ca.display().to_string().as_str())
+    );
     let consumer: BaseConsumer = config.create().expect("a client trusting the CA");
     tokio::task::block_in_place(|| consumer.fetch_metadata(None, Duration::from_secs(10)))
         .expect("metadata over SASL_SSL with the cluster's CA");

@@ -29,6 +29,8 @@ pub const ROLES: [&str; 11] = [
 
 pub struct Principals {
     passwords: BTreeMap<&'static str, String>,
+    /// The cluster's `security.protocol` (SASL_SSL or SASL_PLAINTEXT).
+    protocol: &'static str,
     /// The cluster's CA, when its listener is SASL_SSL.
     ca: Option<PathBuf>,
 }
@@ -73,6 +75,7 @@ impl Principals {
         );
         Principals {
             passwords,
+            protocol: cluster.security_protocol(),
             ca: cluster.ca(),
         }
     }
@@ -89,21 +92,12 @@ impl Principals {
         process.strip_prefix("worker-").unwrap_or(process)
     }
 
-    /// `SASL_SSL` on a `--tls` cluster, else `SASL_PLAINTEXT`.
-    fn protocol(&self) -> &'static str {
-        if self.ca.is_some() {
-            "SASL_SSL"
-        } else {
-            "SASL_PLAINTEXT"
-        }
-    }
-
     /// What a `sprocket` process is given to authenticate as `principal`
     /// (and, on a `--tls` cluster, to verify the brokers).
     pub fn env(&self, principal: &str) -> Vec<(String, String)> {
         let var = |name: &str| format!("SPROCKET__KAFKA__PROPERTIES__{name}");
         let mut env = vec![
-            (var("SECURITY__PROTOCOL"), self.protocol().into()),
+            (var("SECURITY__PROTOCOL"), self.protocol.into()),
             (var("SASL__MECHANISM"), "SCRAM-SHA-512".into()),
             (var("SASL__USERNAME"), principal.into()),
             (var("SASL__PASSWORD"), self.password(principal).into()),
@@ -118,7 +112,7 @@ impl Principals {
     pub fn client_config(&self, bootstrap: &str, principal: &str) -> rdkafka::ClientConfig {
         let mut c = rdkafka::ClientConfig::new();
         c.set("bootstrap.servers", bootstrap)
-            .set("security.protocol", self.protocol())
+            .set("security.protocol", self.protocol)
             .set("sasl.mechanism", "SCRAM-SHA-512")
             .set("sasl.username", principal)
             .set("sasl.password", self.password(principal));
@@ -141,7 +135,7 @@ impl Principals {
             "security.protocol={}\n{tls}sasl.mechanism=SCRAM-SHA-512\n\
              sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \
              required username=\"{principal}\" password=\"{}\";\n",
-            self.protocol(),
+            self.protocol,
             self.password(principal)
         )
     }
